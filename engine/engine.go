@@ -1,0 +1,215 @@
+// Package engine is weir's storage engine: buckets, objects, multipart uploads and the single
+// commit path every write goes through, on an embedded pebble store.
+//
+// The engine owns durability and visibility. Object data is stored in chunks under a data id that
+// is never reused; a write streams its chunks in without holding any lock, then commits its
+// metadata in one synced batch inside a per-key critical section. A version therefore becomes
+// visible whole, at its commit, and a failed or rejected write leaves nothing behind. Readers open
+// a pebble snapshot, so a read that has started returns exactly the version it found, whole, even
+// if the key is overwritten or deleted meanwhile. Data a commit replaces is deleted in that same
+// commit; compaction reclaims the space once no snapshot still needs it.
+//
+// The engine knows nothing of HTTP, S3 XML or authentication. It takes plain Go values, returns
+// plain Go values, and reports failures as the sentinel errors in errors.go, wrapped with
+// context: test them with errors.Is. The gateway maps them to S3 codes in one table.
+package engine
+
+import (
+	"io"
+	"time"
+)
+
+// Strategy is a concurrency strategy token (DESIGN §5).
+type Strategy string
+
+const (
+	LastWriterWins Strategy = "last-writer-wins"
+	ETagCondition  Strategy = "etag"
+	Leased         Strategy = "lease"
+)
+
+// ParseStrategy returns the strategy for a token, or ErrInvalidStrategy.
+func ParseStrategy(s string) (Strategy, error) {
+	switch Strategy(s) {
+	case LastWriterWins, ETagCondition, Leased:
+		return Strategy(s), nil
+	}
+	return "", wrapf(ErrInvalidStrategy, "%q is not one of last-writer-wins, etag, lease", s)
+}
+
+// Options configure Open.
+type Options struct {
+	// Dir is the data directory; it is created if missing.
+	Dir string
+	// Clock supplies the current time (modification times, lease expiry). Nil means time.Now.
+	Clock func() time.Time
+	// ChunkSize is the size of a stored data chunk. Zero means DefaultChunkSize.
+	ChunkSize int
+	// MinPartSize is the smallest size of a multipart part other than the last. Zero means 5 MiB.
+	MinPartSize int64
+}
+
+// DefaultChunkSize is the chunk size used when Options.ChunkSize is zero.
+const DefaultChunkSize = 256 << 10
+
+// Limits the engine enforces on names.
+const (
+	MaxKeyLength    = 1024
+	MaxMetadataSize = 2048 // bytes of user metadata keys + values
+	MaxPartNumber   = 10000
+)
+
+// Bucket describes a bucket.
+type Bucket struct {
+	Name     string
+	Owner    string // access key of the creator
+	Created  time.Time
+	Strategy Strategy
+	Tags     map[string]string
+}
+
+// Checksums maps an algorithm name (CRC32, CRC32C, CRC64NVME, SHA1, SHA256) to the base64 value
+// the client sent or the gateway computed. The engine stores them and returns them; it does not
+// compute them.
+type Checksums map[string]string
+
+// ObjectInfo is the metadata of one committed object version.
+type ObjectInfo struct {
+	Bucket       string
+	Key          string
+	Size         int64
+	ETag         string // quoted, as S3 returns it: "\"<hex md5>\"" or "\"<hex>-N\""
+	Generation   uint64 // grows with every write of the key, never reused (DESIGN §5)
+	ModTime      time.Time
+	ContentType  string
+	Metadata     map[string]string // x-amz-meta-* (lower-case names without the prefix)
+	Headers      map[string]string // stored standard headers: Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires
+	Checksums    Checksums
+	ChecksumType string // FULL_OBJECT or COMPOSITE, when Checksums is not empty
+	PartsCount   int    // number of parts for a multipart object, 0 otherwise
+	PartSizes    []int64 // sizes of the parts of a multipart object, for GET ?partNumber=
+}
+
+// Guard holds the conditions a write must meet at its commit, checked inside the per-key
+// critical section against the current version.
+type Guard struct {
+	// Strategy decides which condition is mandatory (DESIGN §5).
+	Strategy Strategy
+	// IfMatch: "" none, "*" any existing object, otherwise a quoted or bare ETag.
+	IfMatch string
+	// IfNoneMatch: "" none, "*" the key must not exist.
+	IfNoneMatch string
+	// IfGenerationMatch, when set, must equal the current generation (0: must not exist).
+	IfGenerationMatch *uint64
+	// LeaseID is the lease id the request carries (used by the lease strategy).
+	LeaseID string
+}
+
+// PutOptions describe an object write.
+type PutOptions struct {
+	// Size is the declared body size, or -1 if unknown. A body of another length fails with
+	// ErrIncompleteBody and stores nothing.
+	Size        int64
+	ContentType string
+	Metadata    map[string]string
+	Headers     map[string]string
+	// ContentMD5, when set, must equal the MD5 of the body (ErrBadDigest otherwise).
+	ContentMD5 []byte
+	// Checksums returns the checksums to store. It is called once the body has been read to
+	// EOF (so values from aws-chunked trailers are known) and before the commit; an error it
+	// returns rejects the write. Nil stores none.
+	Checksums func() (Checksums, error)
+	Guard     Guard
+}
+
+// DeleteResult describes a DeleteObject.
+type DeleteResult struct {
+	Existed    bool
+	Generation uint64 // the generation of the deleted version, when Existed
+}
+
+// ListOptions select a page of ListObjects.
+type ListOptions struct {
+	Prefix     string
+	Delimiter  string
+	StartAfter string // exclusive: keys and common prefixes > StartAfter
+	MaxKeys    int    // 0 means 1000; the page holds at most this many keys + prefixes
+}
+
+// ListResult is one page of ListObjects, in key order.
+type ListResult struct {
+	Objects        []ObjectInfo
+	CommonPrefixes []string
+	IsTruncated    bool
+	// NextMarker is the last key or common prefix of this page, to pass as StartAfter.
+	NextMarker string
+}
+
+// Range is a resolved byte range [Start, Start+Length) of an object.
+type Range struct {
+	Start, Length int64
+}
+
+// ObjectReader is an open object version: its metadata and a snapshot of its data.
+// Close it when done; until then the version's data stays readable whatever happens to the key.
+type ObjectReader interface {
+	Info() ObjectInfo
+	// NewReader returns a reader of the given range of the version's data.
+	NewReader(r Range) io.Reader
+	Close() error
+}
+
+// Upload is an in-progress multipart upload.
+type Upload struct {
+	Bucket, Key, UploadID string
+	Initiated             time.Time
+	Owner                 string
+	ContentType           string
+	Metadata              map[string]string
+	Headers               map[string]string
+	ChecksumAlgorithm     string
+}
+
+// PartInfo describes one uploaded part.
+type PartInfo struct {
+	Number    int
+	Size      int64
+	ETag      string // quoted
+	ModTime   time.Time
+	Checksums Checksums
+}
+
+// CompletePart names a part in CompleteMultipartUpload.
+type CompletePart struct {
+	Number int
+	ETag   string
+}
+
+// ListPartsOptions select a page of ListParts.
+type ListPartsOptions struct {
+	PartNumberMarker int
+	MaxParts         int // 0 means 1000
+}
+
+// ListPartsResult is one page of ListParts.
+type ListPartsResult struct {
+	Upload               Upload
+	Parts                []PartInfo
+	IsTruncated          bool
+	NextPartNumberMarker int
+}
+
+// ListUploadsOptions select a page of ListMultipartUploads.
+type ListUploadsOptions struct {
+	Prefix, Delimiter          string
+	KeyMarker, UploadIDMarker string
+	MaxUploads                int // 0 means 1000
+}
+
+// ListUploadsResult is one page of ListMultipartUploads.
+type ListUploadsResult struct {
+	Uploads                                []Upload
+	CommonPrefixes                         []string
+	IsTruncated                            bool
+	NextKeyMarker, NextUploadIDMarker      string
+}

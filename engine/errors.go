@@ -1,0 +1,33 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors the engine returns, wrapped with context. Test them with errors.Is.
+var (
+	ErrNoSuchBucket          = errors.New("no such bucket")
+	ErrBucketExists          = errors.New("bucket already exists")
+	ErrBucketNotEmpty        = errors.New("bucket not empty")
+	ErrInvalidBucketName     = errors.New("invalid bucket name")
+	ErrNoSuchKey             = errors.New("no such key")
+	ErrKeyTooLong            = errors.New("key too long")
+	ErrInvalidKey            = errors.New("invalid key")
+	ErrMetadataTooLarge      = errors.New("metadata too large")
+	ErrBadDigest             = errors.New("content digest mismatch")
+	ErrIncompleteBody        = errors.New("body length differs from declared size")
+	ErrNoSuchUpload          = errors.New("no such upload")
+	ErrInvalidPart           = errors.New("invalid part")
+	ErrInvalidPartOrder      = errors.New("parts not in ascending order")
+	ErrEntityTooSmall        = errors.New("part smaller than the minimum part size")
+	ErrInvalidPartNumber     = errors.New("invalid part number")
+	ErrPreconditionFailed    = errors.New("precondition failed")
+	ErrPreconditionRequired  = errors.New("precondition required")
+	ErrInvalidStrategy       = errors.New("invalid concurrency strategy")
+	ErrClosed                = errors.New("engine closed")
+)
+
+func wrapf(err error, format string, args ...any) error {
+	return fmt.Errorf("%w: %s", err, fmt.Sprintf(format, args...))
+}
