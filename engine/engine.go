@@ -85,8 +85,8 @@ type ObjectInfo struct {
 	Metadata     map[string]string // x-amz-meta-* (lower-case names without the prefix)
 	Headers      map[string]string // stored standard headers: Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires
 	Checksums    Checksums
-	ChecksumType string // FULL_OBJECT or COMPOSITE, when Checksums is not empty
-	PartsCount   int    // number of parts for a multipart object, 0 otherwise
+	ChecksumType string  // FULL_OBJECT or COMPOSITE, when Checksums is not empty
+	PartsCount   int     // number of parts for a multipart object, 0 otherwise
 	PartSizes    []int64 // sizes of the parts of a multipart object, for GET ?partNumber=
 }
 
@@ -201,15 +201,15 @@ type ListPartsResult struct {
 
 // ListUploadsOptions select a page of ListMultipartUploads.
 type ListUploadsOptions struct {
-	Prefix, Delimiter          string
+	Prefix, Delimiter         string
 	KeyMarker, UploadIDMarker string
 	MaxUploads                int // 0 means 1000
 }
 
 // ListUploadsResult is one page of ListMultipartUploads.
 type ListUploadsResult struct {
-	Uploads                                []Upload
-	CommonPrefixes                         []string
-	IsTruncated                            bool
-	NextKeyMarker, NextUploadIDMarker      string
+	Uploads                           []Upload
+	CommonPrefixes                    []string
+	IsTruncated                       bool
+	NextKeyMarker, NextUploadIDMarker string
 }
