@@ -1,0 +1,194 @@
+package gateway
+
+import (
+	"encoding/xml"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/weirproject/weir/engine"
+)
+
+// copySource parses x-amz-copy-source ("[/]bucket/key[?versionId=null]", URL-encoded).
+func copySource(h http.Header) (bucket, key string, err error) {
+	raw := h.Get("x-amz-copy-source")
+	path, query, _ := strings.Cut(raw, "?")
+	if query != "" {
+		q, _ := url.ParseQuery(query)
+		if v := q.Get("versionId"); v != "" && v != "null" {
+			return "", "", errorf(errNotImplemented, "weir buckets are not versioned; copy-source versionId is not supported")
+		}
+	}
+	dec, err := url.PathUnescape(path)
+	if err != nil {
+		return "", "", errorf(errInvalidCopySource, "x-amz-copy-source %q is not URL-encoded correctly", raw)
+	}
+	bucket, key, ok := strings.Cut(strings.TrimPrefix(dec, "/"), "/")
+	if !ok || bucket == "" || key == "" {
+		return "", "", errorf(errInvalidCopySource, "x-amz-copy-source must be bucket/key, got %q", raw)
+	}
+	return bucket, key, nil
+}
+
+// checkCopySourcePreconditions applies x-amz-copy-source-if-*: the read rules of RFC 9110, but
+// every failure is 412 (semantics.md §1.6).
+func checkCopySourcePreconditions(h http.Header, info engine.ObjectInfo) error {
+	conds := http.Header{}
+	for _, n := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+		if v := h.Get("x-amz-copy-source-" + n); v != "" {
+			conds.Set(n, v)
+		}
+	}
+	if len(conds) == 0 {
+		return nil
+	}
+	if err := checkReadPreconditions(conds, info); err != nil {
+		return errorf(engine.ErrPreconditionFailed, "At least one of the copy-source preconditions you specified did not hold")
+	}
+	return nil
+}
+
+// openCopySource authorises reading the source and opens it.
+func (s *Server) openCopySource(rq *request) (engine.ObjectReader, error) {
+	sb, sk, err := copySource(rq.r.Header)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.eng.GetBucket(sb)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.decider.Decide(rq.r.Context(), &DecisionInput{Action: "s3:GetObject", User: rq.user, Bucket: &b, Key: sk, Request: rq.r}); err != nil {
+		return nil, err
+	}
+	src, err := s.eng.OpenObject(sb, sk)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCopySourcePreconditions(rq.r.Header, src.Info()); err != nil {
+		src.Close()
+		return nil, err
+	}
+	return src, nil
+}
+
+type copyObjectResult struct {
+	XMLName      xml.Name `xml:"CopyObjectResult"`
+	NS           string   `xml:"xmlns,attr"`
+	LastModified string   `xml:"LastModified"`
+	ETag         string   `xml:"ETag"`
+}
+
+func (s *Server) copyObject(rq *request) error {
+	_, d, err := s.decide(rq, "s3:PutObject")
+	if err != nil {
+		return err
+	}
+	g, err := writeGuard(rq, d)
+	if err != nil {
+		return err
+	}
+	src, err := s.openCopySource(rq)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	info := src.Info()
+	if info.Size > MaxPutSize {
+		return errorf(errInvalidRequest, "CopyObject is limited to %d bytes; use UploadPartCopy", int64(MaxPutSize))
+	}
+	opts := engine.PutOptions{Size: info.Size, Guard: g}
+	switch directive := rq.r.Header.Get("x-amz-metadata-directive"); directive {
+	case "", "COPY":
+		if info.Bucket == rq.bucket && info.Key == rq.key {
+			return errorf(errInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+		}
+		opts.ContentType, opts.Metadata, opts.Headers = info.ContentType, info.Metadata, info.Headers
+	case "REPLACE":
+		opts.ContentType, opts.Metadata, opts.Headers = objectAttrs(rq.r.Header)
+	default:
+		return errorf(errInvalidArgument, "x-amz-metadata-directive must be COPY or REPLACE, got %q", directive)
+	}
+	if len(info.Checksums) > 0 && info.PartsCount == 0 {
+		sums := info.Checksums
+		opts.Checksums = func() (engine.Checksums, error) { return sums, nil }
+	}
+	out, err := s.eng.PutObject(rq.r.Context(), rq.bucket, rq.key, src.NewReader(engine.Range{Start: 0, Length: info.Size}), opts)
+	announce(rq, d)
+	if err != nil {
+		return err
+	}
+	rq.w.Header().Set("x-weir-generation", strconv.FormatUint(out.Generation, 10))
+	return writeXML(rq, http.StatusOK, copyObjectResult{NS: s3NS, LastModified: out.ModTime.UTC().Format(iso8601), ETag: out.ETag})
+}
+
+type deleteRequest struct {
+	XMLName xml.Name `xml:"Delete"`
+	Quiet   bool     `xml:"Quiet"`
+	Objects []struct {
+		Key       string `xml:"Key"`
+		VersionID string `xml:"VersionId"`
+		ETag      string `xml:"ETag"`
+	} `xml:"Object"`
+}
+
+type deletedEntry struct {
+	Key string `xml:"Key"`
+}
+
+type deleteError struct {
+	Key     string `xml:"Key"`
+	Code    string `xml:"Code"`
+	Message string `xml:"Message"`
+}
+
+type deleteResult struct {
+	XMLName xml.Name       `xml:"DeleteResult"`
+	NS      string         `xml:"xmlns,attr"`
+	Deleted []deletedEntry `xml:"Deleted"`
+	Errors  []deleteError  `xml:"Error"`
+}
+
+func (s *Server) deleteObjects(rq *request) error {
+	_, d, err := s.decide(rq, "s3:DeleteObject")
+	if err != nil {
+		return err
+	}
+	var req deleteRequest
+	if err := readXML(rq, &req, false); err != nil {
+		return err
+	}
+	if len(req.Objects) > 1000 {
+		return errorf(errMalformedXML, "DeleteObjects takes at most 1000 keys, got %d", len(req.Objects))
+	}
+	res := deleteResult{NS: s3NS}
+	base, err := writeGuard(rq, d)
+	if err != nil {
+		return err
+	}
+	for _, o := range req.Objects {
+		g := engine.Guard{Strategy: base.Strategy, LeaseID: base.LeaseID, IfMatch: o.ETag}
+		var err error
+		if o.VersionID != "" && o.VersionID != "null" {
+			err = errorf(errNotImplemented, "weir buckets are not versioned; versionId is not supported")
+		} else {
+			_, err = s.eng.DeleteObject(rq.r.Context(), rq.bucket, o.Key, g)
+		}
+		if err != nil {
+			e, known := lookupS3Error(err)
+			msg := err.Error()
+			if !known {
+				s.log.Error("internal error", "request_id", rq.id, "op", rq.op, "key", o.Key, "err", err)
+				msg = "we encountered an internal error, please try again"
+			}
+			res.Errors = append(res.Errors, deleteError{Key: o.Key, Code: e.code, Message: msg})
+			continue
+		}
+		if !req.Quiet {
+			res.Deleted = append(res.Deleted, deletedEntry{Key: o.Key})
+		}
+	}
+	announce(rq, d)
+	return writeXML(rq, http.StatusOK, res)
+}

@@ -1,0 +1,69 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/weirproject/weir/engine"
+)
+
+// Decision is what the decision step settles for one request: whether it may proceed (a denial
+// is an error) and which concurrency strategy guards its write.
+type Decision struct {
+	Strategy  engine.Strategy
+	DecidedBy string // "bucket", "policy" or "plugin:<name>"
+}
+
+// DecisionInput is what the decision step sees. It grows into DESIGN §7's input document as
+// policies and plugins arrive; the gateway fills it once per request.
+type DecisionInput struct {
+	Action  string // "s3:PutObject", ...
+	User    *User
+	Bucket  *engine.Bucket // nil for service-level actions and CreateBucket
+	Key     string
+	Request *http.Request
+}
+
+// Decider runs the decision step between parsing a request and committing it.
+type Decider interface {
+	// Decide returns the decision, or an error wrapping errAccessDenied (or another gateway
+	// error) that fails the request.
+	Decide(ctx context.Context, in *DecisionInput) (Decision, error)
+}
+
+// ownerDecider is the built-in rule: root may do anything, other users act only on buckets they
+// own, and the bucket's configured strategy stands.
+type ownerDecider struct{}
+
+func (ownerDecider) Decide(_ context.Context, in *DecisionInput) (Decision, error) {
+	d := Decision{Strategy: engine.LastWriterWins, DecidedBy: "bucket"}
+	if in.Bucket != nil {
+		if in.Bucket.Strategy != "" {
+			d.Strategy = in.Bucket.Strategy
+		}
+		if !in.User.Root && in.Bucket.Owner != in.User.AccessKey {
+			return d, errorf(errAccessDenied, "%s may not %s on bucket %s: it belongs to another user", in.User.Name, in.Action, in.Bucket.Name)
+		}
+	}
+	return d, nil
+}
+
+// decide loads rq's bucket and runs the decision step for action on it.
+func (s *Server) decide(rq *request, action string) (engine.Bucket, Decision, error) {
+	b, err := s.eng.GetBucket(rq.bucket)
+	if err != nil {
+		return b, Decision{}, err
+	}
+	d, err := s.decider.Decide(rq.r.Context(), &DecisionInput{Action: action, User: rq.user, Bucket: &b, Key: rq.key, Request: rq.r})
+	if err != nil {
+		return b, d, err
+	}
+	s.metrics.decisions.WithLabelValues(d.DecidedBy).Inc()
+	return b, d, nil
+}
+
+// announce tells the client which strategy guarded its write and who chose it.
+func announce(rq *request, d Decision) {
+	rq.w.Header().Set("x-weir-concurrency", string(d.Strategy))
+	rq.w.Header().Set("x-weir-decided-by", d.DecidedBy)
+}

@@ -1,0 +1,156 @@
+package gateway_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+
+	"github.com/weirproject/weir/engine"
+	"github.com/weirproject/weir/gateway"
+)
+
+const (
+	rootAK = "ROOTACCESSKEY"
+	rootSK = "root-secret-key-for-tests"
+	userAK = "ALICEACCESSKEY"
+	userSK = "alice-secret-key-for-tests"
+	bobAK  = "BOBACCESSKEY"
+	bobSK  = "bob-secret-key-for-tests"
+)
+
+// testServer is a real weir gateway over a real engine on a loopback port.
+type testServer struct {
+	URL    string // http(s)://127.0.0.1:port
+	Engine *engine.Engine
+	Server *gateway.Server
+	TLS    bool
+	client *http.Client
+}
+
+type serverOptions struct {
+	TLS         bool
+	MinPartSize int64
+	Domains     []string
+	Now         func() time.Time
+}
+
+// startServer starts weir on 127.0.0.1:0 and stops it when the test ends.
+func startServer(t testing.TB, o serverOptions) *testServer {
+	t.Helper()
+	eng, err := engine.Open(engine.Options{Dir: t.TempDir(), MinPartSize: o.MinPartSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	level := slog.LevelWarn
+	if os.Getenv("WEIR_TEST_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	srv, err := gateway.New(gateway.Config{
+		Engine: eng,
+		Users: []gateway.User{
+			{Name: "root", AccessKey: rootAK, SecretKey: rootSK, Root: true},
+			{Name: "alice", AccessKey: userAK, SecretKey: userSK, Groups: []string{"team-a"}},
+			{Name: "bob", AccessKey: bobAK, SecretKey: bobSK, Groups: []string{"team-b"}},
+		},
+		Domains: o.Domains,
+		Now:     o.Now,
+		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{Engine: eng, Server: srv, TLS: o.TLS, client: http.DefaultClient}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	if o.TLS {
+		hts := httptest.NewUnstartedServer(srv)
+		hts.Listener.Close()
+		hts.Listener = l
+		hts.StartTLS()
+		ts.URL = hts.URL
+		ts.client = hts.Client()
+		go func() { <-ctx.Done(); hts.Close(); done <- nil }()
+	} else {
+		ts.URL = "http://" + l.Addr().String()
+		go func() { done <- srv.Serve(ctx, l, 5*time.Second) }()
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
+		if err := eng.Close(); err != nil {
+			t.Errorf("engine close: %v", err)
+		}
+	})
+	return ts
+}
+
+// client returns an aws-sdk-go-v2 S3 client with default settings (path-style, the SDK's
+// default checksum behaviour) signed as the given user.
+func (ts *testServer) client3(ak, sk string, opts ...func(*s3.Options)) *s3.Client {
+	httpc := ts.client
+	if ts.TLS {
+		httpc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: 64}}
+	} else {
+		httpc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	}
+	base := []func(*s3.Options){func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(ts.URL)
+		o.UsePathStyle = true
+		o.Region = "us-east-1"
+		o.Credentials = credentials.NewStaticCredentialsProvider(ak, sk, "")
+		o.HTTPClient = httpc
+		o.RetryMaxAttempts = 1
+	}}
+	return s3.New(s3.Options{}, append(base, opts...)...)
+}
+
+func (ts *testServer) root(opts ...func(*s3.Options)) *s3.Client {
+	return ts.client3(rootAK, rootSK, opts...)
+}
+
+// apiCode returns the S3 error code of err ("" if err is nil or not an S3 API error).
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// httpStatus returns the HTTP status of a failed SDK call (0 if none).
+func httpStatus(err error) int {
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+func readAll(t testing.TB, r io.ReadCloser) []byte {
+	t.Helper()
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,312 @@
+package gateway
+
+import (
+	"encoding/xml"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/weirproject/weir/engine"
+	"github.com/weirproject/weir/gateway/internal/checksum"
+)
+
+type initiateMultipartUploadResult struct {
+	XMLName  xml.Name `xml:"InitiateMultipartUploadResult"`
+	NS       string   `xml:"xmlns,attr"`
+	Bucket   string   `xml:"Bucket"`
+	Key      string   `xml:"Key"`
+	UploadID string   `xml:"UploadId"`
+}
+
+func (s *Server) createMultipartUpload(rq *request) error {
+	_, d, err := s.decide(rq, "s3:PutObject")
+	if err != nil {
+		return err
+	}
+	ct, meta, hdrs := objectAttrs(rq.r.Header)
+	u, err := s.eng.CreateMultipartUpload(rq.r.Context(), engine.Upload{
+		Bucket: rq.bucket, Key: rq.key, Owner: rq.user.AccessKey, ContentType: ct, Metadata: meta, Headers: hdrs,
+		ChecksumAlgorithm: strings.ToUpper(rq.r.Header.Get("x-amz-checksum-algorithm")),
+	})
+	if err != nil {
+		return err
+	}
+	announce(rq, d)
+	if u.ChecksumAlgorithm != "" {
+		rq.w.Header().Set("x-amz-checksum-algorithm", u.ChecksumAlgorithm)
+	}
+	return writeXML(rq, http.StatusOK, initiateMultipartUploadResult{NS: s3NS, Bucket: rq.bucket, Key: rq.key, UploadID: u.UploadID})
+}
+
+func partNumber(rq *request) (int, error) {
+	v := rq.query.Get("partNumber")
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > engine.MaxPartNumber {
+		return 0, errorf(errInvalidArgument, "Part number must be an integer between 1 and 10000, inclusive (got %q)", v)
+	}
+	return n, nil
+}
+
+func (s *Server) uploadPart(rq *request) error {
+	if _, _, err := s.decide(rq, "s3:PutObject"); err != nil {
+		return err
+	}
+	n, err := partNumber(rq)
+	if err != nil {
+		return err
+	}
+	b, err := rq.openBody()
+	if err != nil {
+		return err
+	}
+	if b.size() < 0 {
+		return errorf(errMissingContentLength, "UploadPart needs Content-Length (or x-amz-decoded-content-length for aws-chunked bodies)")
+	}
+	if b.size() > MaxPutSize {
+		return errorf(errEntityTooLarge, "a part is limited to %d bytes", int64(MaxPutSize))
+	}
+	p, err := s.eng.UploadPart(rq.r.Context(), rq.bucket, rq.key, rq.query.Get("uploadId"), n, b.r, engine.PutOptions{
+		Size: b.size(), ContentMD5: b.md5, Checksums: b.checksums,
+	})
+	if err != nil {
+		return err
+	}
+	s.metrics.bytesIn.Add(float64(p.Size))
+	rq.w.Header().Set("ETag", p.ETag)
+	for alg, v := range p.Checksums {
+		rq.w.Header().Set(checksum.HeaderName(alg), v)
+	}
+	rq.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+type copyPartResult struct {
+	XMLName      xml.Name `xml:"CopyPartResult"`
+	NS           string   `xml:"xmlns,attr"`
+	LastModified string   `xml:"LastModified"`
+	ETag         string   `xml:"ETag"`
+}
+
+func (s *Server) uploadPartCopy(rq *request) error {
+	if _, _, err := s.decide(rq, "s3:PutObject"); err != nil {
+		return err
+	}
+	n, err := partNumber(rq)
+	if err != nil {
+		return err
+	}
+	src, err := s.openCopySource(rq)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	info := src.Info()
+	rng := engine.Range{Start: 0, Length: info.Size}
+	if v := rq.r.Header.Get("x-amz-copy-source-range"); v != "" {
+		r, ok, err := parseRange(v, info.Size)
+		if err != nil || !ok || r.Start+r.Length-1 != rangeEnd(v) {
+			return errorf(errInvalidRange, "x-amz-copy-source-range %q must be bytes=first-last within the source's %d bytes", v, info.Size)
+		}
+		rng = r
+	}
+	p, err := s.eng.UploadPart(rq.r.Context(), rq.bucket, rq.key, rq.query.Get("uploadId"), n, src.NewReader(rng), engine.PutOptions{Size: rng.Length})
+	if err != nil {
+		return err
+	}
+	return writeXML(rq, http.StatusOK, copyPartResult{NS: s3NS, LastModified: p.ModTime.UTC().Format(iso8601), ETag: p.ETag})
+}
+
+// rangeEnd returns the explicit last byte of "bytes=a-b", or -1.
+func rangeEnd(v string) int64 {
+	_, last, _ := strings.Cut(strings.TrimPrefix(v, "bytes="), "-")
+	n, err := strconv.ParseInt(last, 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+type completeMultipartUpload struct {
+	XMLName xml.Name `xml:"CompleteMultipartUpload"`
+	Parts   []struct {
+		PartNumber int    `xml:"PartNumber"`
+		ETag       string `xml:"ETag"`
+	} `xml:"Part"`
+}
+
+type completeMultipartUploadResult struct {
+	XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
+	NS       string   `xml:"xmlns,attr"`
+	Location string   `xml:"Location"`
+	Bucket   string   `xml:"Bucket"`
+	Key      string   `xml:"Key"`
+	ETag     string   `xml:"ETag"`
+}
+
+func (s *Server) completeMultipartUpload(rq *request) error {
+	_, d, err := s.decide(rq, "s3:PutObject")
+	if err != nil {
+		return err
+	}
+	g, err := writeGuard(rq, d)
+	if err != nil {
+		return err
+	}
+	var req completeMultipartUpload
+	if err := readXML(rq, &req, false); err != nil {
+		return err
+	}
+	if len(req.Parts) == 0 {
+		return errorf(errMalformedXML, "CompleteMultipartUpload needs at least one Part")
+	}
+	parts := make([]engine.CompletePart, len(req.Parts))
+	for i, p := range req.Parts {
+		parts[i] = engine.CompletePart{Number: p.PartNumber, ETag: p.ETag}
+	}
+	info, err := s.eng.CompleteMultipartUpload(rq.r.Context(), rq.bucket, rq.key, rq.query.Get("uploadId"), parts, g)
+	announce(rq, d)
+	if err != nil {
+		return err
+	}
+	rq.w.Header().Set("x-weir-generation", strconv.FormatUint(info.Generation, 10))
+	writeChecksumHeaders(rq.w.Header(), info)
+	loc := "http://" + rq.r.Host + "/" + rq.bucket + "/" + rq.key
+	return writeXML(rq, http.StatusOK, completeMultipartUploadResult{NS: s3NS, Location: loc, Bucket: rq.bucket, Key: rq.key, ETag: info.ETag})
+}
+
+func (s *Server) abortMultipartUpload(rq *request) error {
+	if _, _, err := s.decide(rq, "s3:AbortMultipartUpload"); err != nil {
+		return err
+	}
+	if err := s.eng.AbortMultipartUpload(rq.r.Context(), rq.bucket, rq.key, rq.query.Get("uploadId")); err != nil {
+		return err
+	}
+	rq.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type xmlPart struct {
+	PartNumber        int    `xml:"PartNumber"`
+	LastModified      string `xml:"LastModified"`
+	ETag              string `xml:"ETag"`
+	Size              int64  `xml:"Size"`
+	ChecksumCRC32     string `xml:"ChecksumCRC32,omitempty"`
+	ChecksumCRC32C    string `xml:"ChecksumCRC32C,omitempty"`
+	ChecksumCRC64NVME string `xml:"ChecksumCRC64NVME,omitempty"`
+	ChecksumSHA1      string `xml:"ChecksumSHA1,omitempty"`
+	ChecksumSHA256    string `xml:"ChecksumSHA256,omitempty"`
+}
+
+type listPartsResult struct {
+	XMLName              xml.Name  `xml:"ListPartsResult"`
+	NS                   string    `xml:"xmlns,attr"`
+	Bucket               string    `xml:"Bucket"`
+	Key                  string    `xml:"Key"`
+	UploadID             string    `xml:"UploadId"`
+	Initiator            owner     `xml:"Initiator"`
+	Owner                owner     `xml:"Owner"`
+	StorageClass         string    `xml:"StorageClass"`
+	PartNumberMarker     int       `xml:"PartNumberMarker"`
+	NextPartNumberMarker int       `xml:"NextPartNumberMarker"`
+	MaxParts             int       `xml:"MaxParts"`
+	IsTruncated          bool      `xml:"IsTruncated"`
+	ChecksumAlgorithm    string    `xml:"ChecksumAlgorithm,omitempty"`
+	Parts                []xmlPart `xml:"Part"`
+}
+
+func (s *Server) listParts(rq *request) error {
+	if _, _, err := s.decide(rq, "s3:ListMultipartUploadParts"); err != nil {
+		return err
+	}
+	maxParts, err := intParam(rq, "max-parts", 1000)
+	if err != nil {
+		return err
+	}
+	marker, err := intParam(rq, "part-number-marker", 0)
+	if err != nil {
+		return err
+	}
+	res, err := s.eng.ListParts(rq.bucket, rq.key, rq.query.Get("uploadId"), engine.ListPartsOptions{PartNumberMarker: marker, MaxParts: maxParts})
+	if err != nil {
+		return err
+	}
+	own := owner{ID: res.Upload.Owner, DisplayName: res.Upload.Owner}
+	out := listPartsResult{NS: s3NS, Bucket: rq.bucket, Key: rq.key, UploadID: res.Upload.UploadID, Initiator: own, Owner: own,
+		StorageClass: "STANDARD", PartNumberMarker: marker, NextPartNumberMarker: res.NextPartNumberMarker, MaxParts: maxParts,
+		IsTruncated: res.IsTruncated, ChecksumAlgorithm: res.Upload.ChecksumAlgorithm}
+	for _, p := range res.Parts {
+		xp := xmlPart{PartNumber: p.Number, LastModified: p.ModTime.UTC().Format(iso8601), ETag: p.ETag, Size: p.Size}
+		xp.ChecksumCRC32, xp.ChecksumCRC32C, xp.ChecksumCRC64NVME = p.Checksums["CRC32"], p.Checksums["CRC32C"], p.Checksums["CRC64NVME"]
+		xp.ChecksumSHA1, xp.ChecksumSHA256 = p.Checksums["SHA1"], p.Checksums["SHA256"]
+		out.Parts = append(out.Parts, xp)
+	}
+	return writeXML(rq, http.StatusOK, out)
+}
+
+type xmlUpload struct {
+	Key          string `xml:"Key"`
+	UploadID     string `xml:"UploadId"`
+	Initiator    owner  `xml:"Initiator"`
+	Owner        owner  `xml:"Owner"`
+	StorageClass string `xml:"StorageClass"`
+	Initiated    string `xml:"Initiated"`
+}
+
+type listMultipartUploadsResult struct {
+	XMLName            xml.Name      `xml:"ListMultipartUploadsResult"`
+	NS                 string        `xml:"xmlns,attr"`
+	Bucket             string        `xml:"Bucket"`
+	KeyMarker          string        `xml:"KeyMarker"`
+	UploadIDMarker     string        `xml:"UploadIdMarker"`
+	NextKeyMarker      string        `xml:"NextKeyMarker"`
+	NextUploadIDMarker string        `xml:"NextUploadIdMarker"`
+	Prefix             string        `xml:"Prefix"`
+	Delimiter          string        `xml:"Delimiter,omitempty"`
+	MaxUploads         int           `xml:"MaxUploads"`
+	IsTruncated        bool          `xml:"IsTruncated"`
+	Uploads            []xmlUpload   `xml:"Upload"`
+	CommonPrefixes     []prefixEntry `xml:"CommonPrefixes"`
+}
+
+func (s *Server) listMultipartUploads(rq *request) error {
+	if _, _, err := s.decide(rq, "s3:ListBucketMultipartUploads"); err != nil {
+		return err
+	}
+	maxUploads, err := intParam(rq, "max-uploads", 1000)
+	if err != nil {
+		return err
+	}
+	q := rq.query
+	opts := engine.ListUploadsOptions{Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"), KeyMarker: q.Get("key-marker"), UploadIDMarker: q.Get("upload-id-marker"), MaxUploads: maxUploads}
+	res, err := s.eng.ListMultipartUploads(rq.bucket, opts)
+	if err != nil {
+		return err
+	}
+	out := listMultipartUploadsResult{NS: s3NS, Bucket: rq.bucket, KeyMarker: opts.KeyMarker, UploadIDMarker: opts.UploadIDMarker,
+		NextKeyMarker: res.NextKeyMarker, NextUploadIDMarker: res.NextUploadIDMarker, Prefix: opts.Prefix, Delimiter: opts.Delimiter,
+		MaxUploads: maxUploads, IsTruncated: res.IsTruncated}
+	for _, u := range res.Uploads {
+		own := owner{ID: u.Owner, DisplayName: u.Owner}
+		out.Uploads = append(out.Uploads, xmlUpload{Key: u.Key, UploadID: u.UploadID, Initiator: own, Owner: own, StorageClass: "STANDARD", Initiated: u.Initiated.UTC().Format(iso8601)})
+	}
+	for _, p := range res.CommonPrefixes {
+		out.CommonPrefixes = append(out.CommonPrefixes, prefixEntry{Prefix: p})
+	}
+	return writeXML(rq, http.StatusOK, out)
+}
+
+// intParam parses a non-negative integer query parameter, capping it at def when def > 0.
+func intParam(rq *request, name string, def int) (int, error) {
+	v := rq.query.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, errorf(errInvalidArgument, "%s must be a non-negative integer, got %q", name, v)
+	}
+	if def > 0 && n > def {
+		n = def
+	}
+	return n, nil
+}

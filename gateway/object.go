@@ -1,0 +1,363 @@
+package gateway
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/weirproject/weir/engine"
+	"github.com/weirproject/weir/gateway/internal/checksum"
+)
+
+const iso8601 = "2006-01-02T15:04:05.000Z"
+
+// storedHeaders are the standard headers S3 keeps with an object and returns on GET/HEAD.
+var storedHeaders = []string{"Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires"}
+
+// objectAttrs reads content type, user metadata and stored headers from a request.
+func objectAttrs(h http.Header) (contentType string, meta, headers map[string]string) {
+	contentType = h.Get("Content-Type")
+	for name, vals := range h {
+		lower := strings.ToLower(name)
+		if strings.HasPrefix(lower, "x-amz-meta-") {
+			if meta == nil {
+				meta = map[string]string{}
+			}
+			meta[strings.TrimPrefix(lower, "x-amz-meta-")] = strings.Join(vals, ",")
+		}
+	}
+	for _, name := range storedHeaders {
+		v := h.Get(name)
+		if name == "Content-Encoding" {
+			v = stripAWSChunked(v)
+		}
+		if v != "" {
+			if headers == nil {
+				headers = map[string]string{}
+			}
+			headers[name] = v
+		}
+	}
+	return contentType, meta, headers
+}
+
+// stripAWSChunked removes the aws-chunked transfer token, which describes the request framing,
+// not the object.
+func stripAWSChunked(v string) string {
+	if !strings.Contains(v, "aws-chunked") {
+		return v
+	}
+	var keep []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" && p != "aws-chunked" {
+			keep = append(keep, p)
+		}
+	}
+	return strings.Join(keep, ",")
+}
+
+// writeGuard reads the conditions a write carries. The decision's strategy says which are
+// mandatory; the engine checks them at commit.
+func writeGuard(rq *request, d Decision) (engine.Guard, error) {
+	h := rq.r.Header
+	g := engine.Guard{Strategy: d.Strategy, IfMatch: h.Get("If-Match"), IfNoneMatch: h.Get("If-None-Match"), LeaseID: h.Get("x-weir-lease-id")}
+	if g.IfNoneMatch != "" && g.IfNoneMatch != "*" {
+		return g, errorf(errNotImplemented, "If-None-Match on a write accepts only '*', got %q", g.IfNoneMatch)
+	}
+	if v := h.Get("x-weir-if-generation-match"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return g, errorf(errInvalidArgument, "x-weir-if-generation-match must be a non-negative integer, got %q", v)
+		}
+		g.IfGenerationMatch = &n
+	}
+	return g, nil
+}
+
+func (s *Server) putObject(rq *request) error {
+	_, d, err := s.decide(rq, "s3:PutObject")
+	if err != nil {
+		return err
+	}
+	g, err := writeGuard(rq, d)
+	if err != nil {
+		return err
+	}
+	b, err := rq.openBody()
+	if err != nil {
+		return err
+	}
+	if b.size() < 0 {
+		return errorf(errMissingContentLength, "PutObject needs Content-Length (or x-amz-decoded-content-length for aws-chunked bodies)")
+	}
+	if b.size() > MaxPutSize {
+		return errorf(errEntityTooLarge, "a single PUT is limited to %d bytes; use a multipart upload", int64(MaxPutSize))
+	}
+	ct, meta, hdrs := objectAttrs(rq.r.Header)
+	info, err := s.eng.PutObject(rq.r.Context(), rq.bucket, rq.key, b.r, engine.PutOptions{
+		Size: b.size(), ContentType: ct, Metadata: meta, Headers: hdrs, ContentMD5: b.md5,
+		Checksums: b.checksums, Guard: g,
+	})
+	announce(rq, d)
+	if err != nil {
+		return err
+	}
+	s.metrics.bytesIn.Add(float64(info.Size))
+	h := rq.w.Header()
+	h.Set("ETag", info.ETag)
+	h.Set("x-weir-generation", strconv.FormatUint(info.Generation, 10))
+	writeChecksumHeaders(h, info)
+	rq.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func writeChecksumHeaders(h http.Header, info engine.ObjectInfo) {
+	for alg, v := range info.Checksums {
+		h.Set(checksum.HeaderName(alg), v)
+	}
+	if len(info.Checksums) > 0 && info.ChecksumType != "" {
+		h.Set("x-amz-checksum-type", info.ChecksumType)
+	}
+}
+
+// writeObjectHeaders sets the headers GET and HEAD return for info.
+func writeObjectHeaders(rq *request, info engine.ObjectInfo) {
+	h := rq.w.Header()
+	h.Set("ETag", info.ETag)
+	h.Set("Last-Modified", info.ModTime.UTC().Format(http.TimeFormat))
+	ct := info.ContentType
+	if ct == "" {
+		ct = "binary/octet-stream"
+	}
+	h.Set("Content-Type", ct)
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("x-weir-generation", strconv.FormatUint(info.Generation, 10))
+	for k, v := range info.Headers {
+		h.Set(k, v)
+	}
+	for k, v := range info.Metadata {
+		h["X-Amz-Meta-"+http.CanonicalHeaderKey(k)] = []string{v}
+	}
+	if info.PartsCount > 0 {
+		h.Set("x-amz-mp-parts-count", strconv.Itoa(info.PartsCount))
+	}
+	// response-* query parameters override stored headers (S3 allows them on signed requests).
+	for param, header := range responseOverrides {
+		if v := rq.query.Get(param); v != "" {
+			h.Set(header, v)
+		}
+	}
+}
+
+var responseOverrides = map[string]string{
+	"response-content-type":        "Content-Type",
+	"response-content-language":    "Content-Language",
+	"response-expires":             "Expires",
+	"response-cache-control":       "Cache-Control",
+	"response-content-disposition": "Content-Disposition",
+	"response-content-encoding":    "Content-Encoding",
+}
+
+// checkReadPreconditions applies RFC 9110 §13.2.2 in the order S3 documents (semantics.md §1.5).
+func checkReadPreconditions(h http.Header, info engine.ObjectInfo) error {
+	im, ius, inm, ims := h.Get("If-Match"), h.Get("If-Unmodified-Since"), h.Get("If-None-Match"), h.Get("If-Modified-Since")
+	mod := info.ModTime.UTC().Truncate(time.Second)
+	if im != "" {
+		if !etagListMatches(im, info.ETag) {
+			return errorf(engine.ErrPreconditionFailed, "At least one of the preconditions you specified did not hold (If-Match)")
+		}
+	} else if t, ok := parseHTTPDate(ius); ok && mod.After(t) {
+		return errorf(engine.ErrPreconditionFailed, "At least one of the preconditions you specified did not hold (If-Unmodified-Since)")
+	}
+	if inm != "" {
+		if etagListMatches(inm, info.ETag) {
+			return errNotModified
+		}
+	} else if t, ok := parseHTTPDate(ims); ok && !mod.After(t) {
+		return errNotModified
+	}
+	return nil
+}
+
+func parseHTTPDate(v string) (time.Time, bool) {
+	if v == "" {
+		return time.Time{}, false
+	}
+	t, err := http.ParseTime(v)
+	if err != nil || t.After(time.Now()) {
+		return time.Time{}, false // S3 ignores unparseable and future dates
+	}
+	return t, true
+}
+
+// etagListMatches reports whether a comma-separated If-Match/If-None-Match list matches etag.
+func etagListMatches(list, etag string) bool {
+	want := strings.Trim(etag, `"`)
+	for _, v := range strings.Split(list, ",") {
+		v = strings.TrimSpace(v)
+		v = strings.TrimPrefix(v, "W/")
+		if v == "*" || strings.Trim(v, `"`) == want {
+			return true
+		}
+	}
+	return false
+}
+
+// parseRange resolves a single "bytes=" range against size. ok is false when there is no
+// (usable) Range header; S3 ignores multi-range and malformed headers and serves the whole object.
+func parseRange(v string, size int64) (r engine.Range, ok bool, err error) {
+	spec, found := strings.CutPrefix(v, "bytes=")
+	if !found || strings.Contains(spec, ",") {
+		return r, false, nil
+	}
+	first, last, found := strings.Cut(spec, "-")
+	if !found {
+		return r, false, nil
+	}
+	if first == "" { // suffix: last N bytes
+		n, err := strconv.ParseInt(last, 10, 64)
+		if err != nil || n < 0 {
+			return r, false, nil
+		}
+		if n == 0 {
+			return r, false, errorf(errInvalidRange, "range %q selects no bytes of an object of %d bytes", v, size)
+		}
+		if n > size {
+			n = size
+		}
+		return engine.Range{Start: size - n, Length: n}, true, nil
+	}
+	start, err1 := strconv.ParseInt(first, 10, 64)
+	if err1 != nil || start < 0 {
+		return r, false, nil
+	}
+	end := size - 1
+	if last != "" {
+		e, err := strconv.ParseInt(last, 10, 64)
+		if err != nil || e < start {
+			return r, false, nil
+		}
+		if e < end {
+			end = e
+		}
+	}
+	if start >= size {
+		return r, false, errorf(errInvalidRange, "range %q starts beyond the end of an object of %d bytes", v, size)
+	}
+	return engine.Range{Start: start, Length: end - start + 1}, true, nil
+}
+
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+func (s *Server) getObject(rq *request) error  { return s.readObject(rq, "s3:GetObject", true) }
+func (s *Server) headObject(rq *request) error { return s.readObject(rq, "s3:GetObject", false) }
+
+func (s *Server) readObject(rq *request, action string, withBody bool) error {
+	if _, _, err := s.decide(rq, action); err != nil {
+		return err
+	}
+	obj, err := s.eng.OpenObject(rq.bucket, rq.key)
+	if err != nil {
+		return err
+	}
+	defer obj.Close()
+	info := obj.Info()
+	if err := checkReadPreconditions(rq.r.Header, info); err != nil {
+		if err == errNotModified {
+			rq.w.Header().Set("ETag", info.ETag)
+			rq.w.Header().Set("Last-Modified", info.ModTime.UTC().Format(http.TimeFormat))
+		}
+		return err
+	}
+	whole := engine.Range{Start: 0, Length: info.Size}
+	rng, partial := whole, false
+	if pn := rq.query.Get("partNumber"); pn != "" {
+		n, err := strconv.Atoi(pn)
+		if err != nil || n < 1 || n > engine.MaxPartNumber {
+			return errorf(errInvalidArgument, "partNumber must be an integer between 1 and 10000, got %q", pn)
+		}
+		rng, partial, err = partRange(info, n)
+		if err != nil {
+			return err
+		}
+	} else if v := rq.r.Header.Get("Range"); v != "" {
+		rng, partial, err = parseRange(v, info.Size)
+		if err != nil {
+			rq.w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(info.Size, 10))
+			return err
+		}
+		if !partial {
+			rng = whole
+		}
+	}
+	writeObjectHeaders(rq, info)
+	h := rq.w.Header()
+	if !partial && strings.EqualFold(rq.r.Header.Get("x-amz-checksum-mode"), "ENABLED") {
+		writeChecksumHeaders(h, info)
+	}
+	h.Set("Content-Length", strconv.FormatInt(rng.Length, 10))
+	status := http.StatusOK
+	if partial {
+		h.Set("Content-Range", "bytes "+strconv.FormatInt(rng.Start, 10)+"-"+strconv.FormatInt(rng.Start+rng.Length-1, 10)+"/"+strconv.FormatInt(info.Size, 10))
+		status = http.StatusPartialContent
+	}
+	rq.w.WriteHeader(status)
+	if !withBody || rng.Length == 0 {
+		return nil
+	}
+	buf := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(buf)
+	n, err := io.CopyBuffer(struct{ io.Writer }{rq.w}, obj.NewReader(rng), *buf)
+	s.metrics.bytesOut.Add(float64(n))
+	if err != nil && n < rng.Length {
+		// Headers are gone; abort so the client sees a short body, never a silent truncation.
+		s.log.Warn("GET aborted mid-body", "request_id", rq.id, "bucket", rq.bucket, "key", rq.key, "sent", n, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+// partRange is the byte range of part n of a multipart object (n=1 for a simple object).
+func partRange(info engine.ObjectInfo, n int) (engine.Range, bool, error) {
+	if info.PartsCount == 0 {
+		if n != 1 {
+			return engine.Range{}, false, errorf(errInvalidRange, "the object has one part, part %d was asked", n)
+		}
+		return engine.Range{Start: 0, Length: info.Size}, false, nil
+	}
+	if n > len(info.PartSizes) {
+		return engine.Range{}, false, errorf(errInvalidRange, "the object has %d parts, part %d was asked", len(info.PartSizes), n)
+	}
+	var start int64
+	for _, sz := range info.PartSizes[:n-1] {
+		start += sz
+	}
+	return engine.Range{Start: start, Length: info.PartSizes[n-1]}, true, nil
+}
+
+func (s *Server) deleteObject(rq *request) error {
+	_, d, err := s.decide(rq, "s3:DeleteObject")
+	if err != nil {
+		return err
+	}
+	if rq.query.Has("versionId") && rq.query.Get("versionId") != "null" {
+		return errorf(errNotImplemented, "weir buckets are not versioned; versionId is not supported")
+	}
+	g, err := writeGuard(rq, d)
+	if err != nil {
+		return err
+	}
+	res, err := s.eng.DeleteObject(rq.r.Context(), rq.bucket, rq.key, g)
+	announce(rq, d)
+	if err != nil {
+		return err
+	}
+	if res.Existed {
+		rq.w.Header().Set("x-weir-generation", strconv.FormatUint(res.Generation, 10))
+	}
+	rq.w.WriteHeader(http.StatusNoContent)
+	return nil
+}

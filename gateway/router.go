@@ -1,0 +1,287 @@
+package gateway
+
+import (
+	"encoding/xml"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/weirproject/weir/gateway/internal/sigv4"
+)
+
+// request is one S3 request on its way through the gateway.
+type request struct {
+	w      *echo.Response
+	r      *http.Request
+	id     string
+	op     string // S3 operation name, for metrics, logs and the decision step
+	bucket string
+	key    string
+	query  url.Values
+	user   *User
+	auth   *sigv4.Auth
+}
+
+type handler func(*request) error
+
+// serveS3 is the single entry point: admin paths, then S3 routing, auth and dispatch.
+func (s *Server) serveS3(c echo.Context) error {
+	r := c.Request()
+	switch r.URL.Path {
+	case "/healthz", "/readyz", "/metrics":
+		if r.Method == http.MethodGet && r.Header.Get("Authorization") == "" && !r.URL.Query().Has("X-Amz-Signature") {
+			s.serveAdmin(c.Response(), r)
+			return nil
+		}
+	}
+	start := time.Now()
+	rq := &request{w: c.Response(), r: r, id: s.newRequestID(), query: r.URL.Query()}
+	rq.w.Header().Set("x-amz-request-id", rq.id)
+	rq.w.Header().Set("x-amz-id-2", rq.id)
+	rq.w.Header().Set("Server", "weir")
+	s.metrics.inflight.Inc()
+	defer s.metrics.inflight.Dec()
+
+	h, err := s.route(rq)
+	if err == nil {
+		err = s.authenticate(rq)
+	}
+	if err == nil {
+		err = h(rq)
+	}
+	if err != nil {
+		s.writeError(rq, err)
+	}
+	s.observe(rq, start)
+	return nil
+}
+
+// route resolves bucket and key (path-style or virtual-hosted) and picks the handler.
+func (s *Server) route(rq *request) (handler, error) {
+	path := rq.r.URL.Path
+	bucket := ""
+	if host := hostOnly(rq.r.Host); host != "" {
+		for _, d := range s.cfg.Domains {
+			if strings.HasSuffix(host, "."+d) {
+				bucket = strings.TrimSuffix(host, "."+d)
+				break
+			}
+		}
+	}
+	rest := strings.TrimPrefix(path, "/")
+	if bucket == "" {
+		bucket, rest, _ = strings.Cut(rest, "/")
+	}
+	rq.bucket, rq.key = bucket, rest
+	rq.op = "Unknown"
+	h, op := s.pick(rq)
+	rq.op = op
+	if h == nil {
+		if op == "NotImplemented" {
+			return nil, errorf(errNotImplemented, "%s %s is not implemented by weir", rq.r.Method, describeSubresource(rq.query))
+		}
+		return nil, errorf(errMethodNotAllowed, "%s is not allowed on this resource", rq.r.Method)
+	}
+	return h, nil
+}
+
+// unsupportedSubresources are S3 sub-resources weir answers with NotImplemented.
+var unsupportedSubresources = []string{
+	"acl", "policy", "policyStatus", "cors", "lifecycle", "versioning", "website", "logging",
+	"notification", "replication", "encryption", "object-lock", "retention", "legal-hold",
+	"torrent", "select", "restore", "attributes", "ownershipControls", "publicAccessBlock",
+	"accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering",
+	"versions", "website", "metadataTable",
+}
+
+func describeSubresource(q url.Values) string {
+	for _, k := range unsupportedSubresources {
+		if q.Has(k) {
+			return "?" + k
+		}
+	}
+	if q.Has("tagging") {
+		return "object ?tagging"
+	}
+	return "this request"
+}
+
+func hasUnsupported(q url.Values) bool {
+	for _, k := range unsupportedSubresources {
+		if q.Has(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// pick is S3's dispatch table: method × (service | bucket | object) × sub-resource.
+func (s *Server) pick(rq *request) (handler, string) {
+	q, m := rq.query, rq.r.Method
+	if hasUnsupported(q) {
+		return nil, "NotImplemented"
+	}
+	switch {
+	case rq.bucket == "":
+		if m == http.MethodGet {
+			return s.listBuckets, "ListBuckets"
+		}
+	case rq.key == "":
+		switch m {
+		case http.MethodPut:
+			switch {
+			case q.Has("tagging"):
+				return s.putBucketTagging, "PutBucketTagging"
+			case q.Has("concurrency"):
+				return s.putBucketConcurrency, "PutBucketConcurrency"
+			default:
+				return s.createBucket, "CreateBucket"
+			}
+		case http.MethodGet:
+			switch {
+			case q.Has("location"):
+				return s.getBucketLocation, "GetBucketLocation"
+			case q.Has("tagging"):
+				return s.getBucketTagging, "GetBucketTagging"
+			case q.Has("concurrency"):
+				return s.getBucketConcurrency, "GetBucketConcurrency"
+			case q.Has("uploads"):
+				return s.listMultipartUploads, "ListMultipartUploads"
+			case q.Get("list-type") == "2":
+				return s.listObjectsV2, "ListObjectsV2"
+			default:
+				return s.listObjectsV1, "ListObjects"
+			}
+		case http.MethodHead:
+			return s.headBucket, "HeadBucket"
+		case http.MethodDelete:
+			if q.Has("tagging") {
+				return s.deleteBucketTagging, "DeleteBucketTagging"
+			}
+			return s.deleteBucket, "DeleteBucket"
+		case http.MethodPost:
+			if q.Has("delete") {
+				return s.deleteObjects, "DeleteObjects"
+			}
+		}
+	default:
+		if q.Has("tagging") {
+			return nil, "NotImplemented"
+		}
+		switch m {
+		case http.MethodPut:
+			switch {
+			case q.Has("uploadId") && rq.r.Header.Get("x-amz-copy-source") != "":
+				return s.uploadPartCopy, "UploadPartCopy"
+			case q.Has("uploadId"):
+				return s.uploadPart, "UploadPart"
+			case rq.r.Header.Get("x-amz-copy-source") != "":
+				return s.copyObject, "CopyObject"
+			default:
+				return s.putObject, "PutObject"
+			}
+		case http.MethodGet:
+			if q.Has("uploadId") {
+				return s.listParts, "ListParts"
+			}
+			return s.getObject, "GetObject"
+		case http.MethodHead:
+			return s.headObject, "HeadObject"
+		case http.MethodDelete:
+			if q.Has("uploadId") {
+				return s.abortMultipartUpload, "AbortMultipartUpload"
+			}
+			return s.deleteObject, "DeleteObject"
+		case http.MethodPost:
+			switch {
+			case q.Has("uploads"):
+				return s.createMultipartUpload, "CreateMultipartUpload"
+			case q.Has("uploadId"):
+				return s.completeMultipartUpload, "CompleteMultipartUpload"
+			}
+		}
+	}
+	return nil, "MethodNotAllowed"
+}
+
+// authenticate verifies the signature and resolves the user. Anonymous requests are denied:
+// weir has no public buckets.
+func (s *Server) authenticate(rq *request) error {
+	a, err := s.verifier.Verify(rq.r)
+	if err != nil {
+		return err
+	}
+	rq.auth = a
+	rq.user = s.users[a.AccessKey]
+	return nil
+}
+
+// writeError renders err as S3 XML with the status from the error table.
+func (s *Server) writeError(rq *request, err error) {
+	e, known := lookupS3Error(err)
+	msg := err.Error()
+	if !known {
+		s.log.Error("internal error", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key, "err", err)
+		msg = "we encountered an internal error, please try again"
+	} else if e.status >= 500 {
+		s.log.Warn("request failed", "request_id", rq.id, "op", rq.op, "code", e.code, "err", err)
+	}
+	if rq.w.Committed {
+		// The body has begun; the status is gone. Abort the connection so the client sees a
+		// truncated response rather than a silently short one.
+		s.log.Warn("error after response started", "request_id", rq.id, "op", rq.op, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	h := rq.w.Header()
+	h.Del("ETag")
+	h.Del("Content-Length")
+	h.Del("Last-Modified")
+	if e.status == http.StatusNotModified {
+		rq.w.WriteHeader(e.status)
+		return
+	}
+	h.Set("Content-Type", "application/xml")
+	rq.w.WriteHeader(e.status)
+	if rq.r.Method == http.MethodHead {
+		return
+	}
+	resource := rq.r.URL.Path
+	body, _ := xml.Marshal(errorResponse{Code: e.code, Message: msg, Resource: resource, RequestID: rq.id})
+	_, _ = rq.w.Write([]byte(xml.Header))
+	_, _ = rq.w.Write(body)
+}
+
+// writeXML renders v with status 200.
+func writeXML(rq *request, status int, v any) error {
+	body, err := xml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	rq.w.Header().Set("Content-Type", "application/xml")
+	rq.w.WriteHeader(status)
+	_, _ = rq.w.Write([]byte(xml.Header))
+	_, err = rq.w.Write(body)
+	return err
+}
+
+func (s *Server) observe(rq *request, start time.Time) {
+	status := rq.w.Status
+	d := time.Since(start)
+	s.metrics.observe(rq.op, status, d, rq.r.ContentLength, rq.w.Size)
+	if s.log.Enabled(rq.r.Context(), slog.LevelDebug) {
+		s.log.Debug("request", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key,
+			"status", status, "bytes_out", rq.w.Size, "duration", d, "remote", rq.r.RemoteAddr)
+	}
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
+}

@@ -1,0 +1,182 @@
+// Package gateway is weir's HTTP face: it speaks the S3 REST API (path-style and
+// virtual-hosted), authenticates requests with AWS Signature V4, runs the decision step that picks
+// a write's concurrency strategy, and hands the request to the engine. It also serves /healthz,
+// /readyz and /metrics.
+//
+// The gateway owns everything HTTP: routing, headers, S3 XML, error codes (one table, in
+// errors.go), metrics and request logs. It never stores anything itself and never decides
+// durability or visibility: those belong to the engine. echo types stay inside this package, so
+// a move to another HTTP framework touches nothing else.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/weirproject/weir/engine"
+	"github.com/weirproject/weir/gateway/internal/sigv4"
+)
+
+// User is a principal that can sign requests.
+type User struct {
+	Name      string   `json:"name"`
+	AccessKey string   `json:"access_key"`
+	SecretKey string   `json:"secret_key"`
+	Groups    []string `json:"groups"`
+	Root      bool     `json:"-"`
+}
+
+// Config configures a Server.
+type Config struct {
+	Engine *engine.Engine
+	// Users who may sign requests; at least one should be Root.
+	Users []User
+	// Region is reported by GetBucketLocation and accepted in signatures. Default us-east-1.
+	Region string
+	// Domains enable virtual-hosted-style requests: Host "<bucket>.<domain>" addresses bucket.
+	Domains []string
+	Logger  *slog.Logger
+	// Now is the clock for signature checks; nil means time.Now.
+	Now func() time.Time
+	// Decider chooses each request's strategy; nil means the bucket's configured strategy with
+	// the owner rule (root may do anything, others act on buckets they own).
+	Decider Decider
+}
+
+// Limits on what a request may carry before it is rejected.
+const (
+	MaxHeaderBytes = 64 << 10
+	MaxXMLBodySize = 1 << 20
+	MaxObjectSize  = 5 << 40
+	MaxPutSize     = 5 << 30
+)
+
+// reservedNames are paths the gateway serves itself; no bucket may take them.
+var reservedNames = map[string]bool{"healthz": true, "readyz": true, "metrics": true}
+
+// Server is the S3 gateway. Create it with New; it is an http.Handler.
+type Server struct {
+	cfg      Config
+	eng      *engine.Engine
+	echo     *echo.Echo
+	verifier *sigv4.Verifier
+	users    map[string]*User
+	log      *slog.Logger
+	metrics  *metrics
+	decider  Decider
+	ready    atomic.Bool
+	reqSeq   atomic.Uint64
+	reqBase  string
+}
+
+// New builds a Server over cfg.Engine.
+func New(cfg Config) (*Server, error) {
+	if cfg.Engine == nil {
+		return nil, errors.New("gateway: Config.Engine is required")
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, eng: cfg.Engine, log: cfg.Logger, users: map[string]*User{}}
+	for i := range cfg.Users {
+		u := &cfg.Users[i]
+		if u.AccessKey == "" || u.SecretKey == "" {
+			return nil, errors.New("gateway: every user needs access_key and secret_key")
+		}
+		if _, dup := s.users[u.AccessKey]; dup {
+			return nil, errors.New("gateway: duplicate access key " + u.AccessKey)
+		}
+		s.users[u.AccessKey] = u
+	}
+	s.verifier = &sigv4.Verifier{
+		Secret: func(ak string) (string, bool) {
+			u, ok := s.users[ak]
+			if !ok {
+				return "", false
+			}
+			return u.SecretKey, true
+		},
+		Now: cfg.Now,
+	}
+	s.decider = cfg.Decider
+	if s.decider == nil {
+		s.decider = ownerDecider{}
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	s.reqBase = strings.ToUpper(hex.EncodeToString(b[:]))
+	s.metrics = newMetrics()
+
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	// S3 keys may contain anything, so routing is ours: one catch-all handler dispatches on
+	// method, bucket, key and sub-resource (router.go). echo provides the server plumbing.
+	e.Any("/*", s.serveS3)
+	e.Any("/", s.serveS3)
+	s.echo = e
+	s.ready.Store(true)
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// HTTPServer returns an http.Server for s with weir's limits and timeouts.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// SetReady flips what /readyz answers (false while shutting down).
+func (s *Server) SetReady(ok bool) { s.ready.Store(ok) }
+
+// Serve serves on l until ctx is canceled, then shuts down gracefully: it stops accepting,
+// reports not ready, and lets in-flight requests finish (up to grace).
+func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration) error {
+	hs := s.HTTPServer(l.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.SetReady(false)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) newRequestID() string {
+	return s.reqBase + strconv.FormatUint(s.reqSeq.Add(1), 16)
+}

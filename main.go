@@ -1,0 +1,198 @@
+// Command weir is an S3-compatible object storage gateway.
+//
+//	go run .                 serve on :8080 with data in ./weir-data
+//	go run . --help          every flag (each also reads a WEIR_* environment variable)
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/weirproject/weir/engine"
+	"github.com/weirproject/weir/gateway"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "weir:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	addr, data, users, domains, logLevel, logFormat, region string
+	grace                                                   time.Duration
+}
+
+// env returns the WEIR_* variable for a flag, or def.
+func env(name, def string) string {
+	if v, ok := os.LookupEnv("WEIR_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))); ok {
+		return v
+	}
+	return def
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("weir", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.addr, "addr", env("addr", ":8080"), "listen address (WEIR_ADDR)")
+	fs.StringVar(&c.data, "data", env("data", "./weir-data"), "data directory (WEIR_DATA)")
+	fs.StringVar(&c.users, "users", env("users", ""), "JSON file of users: [{\"name\",\"access_key\",\"secret_key\",\"groups\"}] (WEIR_USERS)")
+	fs.StringVar(&c.domains, "domain", env("domain", ""), "comma-separated domains for virtual-hosted-style requests, e.g. s3.example.com (WEIR_DOMAIN)")
+	fs.StringVar(&c.region, "region", env("region", "us-east-1"), "region reported to clients (WEIR_REGION)")
+	fs.StringVar(&c.logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error (WEIR_LOG_LEVEL)")
+	fs.StringVar(&c.logFormat, "log-format", env("log-format", "text"), "text or json (WEIR_LOG_FORMAT)")
+	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
+	return c, fs.Parse(args)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	log, err := newLogger(c, stderr)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.data, 0o755); err != nil {
+		return err
+	}
+	root, err := rootUser(c.data)
+	if err != nil {
+		return err
+	}
+	users := []gateway.User{root}
+	if c.users != "" {
+		more, err := loadUsers(c.users)
+		if err != nil {
+			return err
+		}
+		users = append(users, more...)
+	}
+	eng, err := engine.Open(engine.Options{Dir: filepath.Join(c.data, "store")})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	var domains []string
+	for _, d := range strings.Split(c.domains, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			domains = append(domains, d)
+		}
+	}
+	srv, err := gateway.New(gateway.Config{Engine: eng, Users: users, Region: c.region, Domains: domains, Logger: log})
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "weir: S3 endpoint http://%s  data %s\n", displayAddr(l.Addr()), c.data)
+	fmt.Fprintf(stdout, "weir: access key %s\nweir: secret key %s\n", root.AccessKey, root.SecretKey)
+	fmt.Fprintf(stdout, "weir: try  AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url http://%s s3 ls\n", root.AccessKey, root.SecretKey, displayAddr(l.Addr()))
+	log.Info("serving", "addr", l.Addr().String(), "data", c.data, "users", len(users))
+	err = srv.Serve(ctx, l, c.grace)
+	log.Info("stopped")
+	return err
+}
+
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		if ok {
+			return fmt.Sprintf("127.0.0.1:%d", tcp.Port)
+		}
+	}
+	return a.String()
+}
+
+func newLogger(c config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, got %q", c.logFormat)
+}
+
+// rootUser returns the root credentials: WEIR_ACCESS_KEY/WEIR_SECRET_KEY when set, otherwise a
+// pair generated once and kept in the data directory.
+func rootUser(dataDir string) (gateway.User, error) {
+	u := gateway.User{Name: "root", Root: true, AccessKey: os.Getenv("WEIR_ACCESS_KEY"), SecretKey: os.Getenv("WEIR_SECRET_KEY")}
+	if u.AccessKey != "" || u.SecretKey != "" {
+		if u.AccessKey == "" || u.SecretKey == "" {
+			return u, errors.New("set both WEIR_ACCESS_KEY and WEIR_SECRET_KEY, or neither")
+		}
+		return u, nil
+	}
+	path := filepath.Join(dataDir, "root-credentials.json")
+	if data, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(data, &u); err != nil {
+			return u, fmt.Errorf("%s: %w", path, err)
+		}
+		u.Root, u.Name = true, "root"
+		return u, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return u, err
+	}
+	u.AccessKey = "WEIR" + strings.ToUpper(randomString(12))
+	u.SecretKey = randomString(30)
+	data, _ := json.Marshal(u)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return u, err
+	}
+	return u, nil
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	s := base64.RawURLEncoding.EncodeToString(b)
+	s = strings.NewReplacer("-", "x", "_", "y").Replace(s)
+	return s[:n]
+}
+
+func loadUsers(path string) ([]gateway.User, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var users []gateway.User
+	if err := json.Unmarshal(data, &users); err != nil {
+		return nil, fmt.Errorf("--users %s: %w", path, err)
+	}
+	for i, u := range users {
+		if u.Name == "" || u.AccessKey == "" || u.SecretKey == "" {
+			return nil, fmt.Errorf("--users %s: user %d needs name, access_key and secret_key", path, i)
+		}
+	}
+	return users, nil
+}
