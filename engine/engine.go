@@ -16,6 +16,7 @@ package engine
 
 import (
 	"io"
+	"log/slog"
 	"time"
 )
 
@@ -45,6 +46,9 @@ type Options struct {
 	Clock func() time.Time
 	// ChunkSize is the size of a stored data chunk. Zero means DefaultChunkSize.
 	ChunkSize int
+	// Logger receives the store's own messages (pebble's, at debug and error levels). Nil
+	// means slog.Default().
+	Logger *slog.Logger
 	// MinPartSize is the smallest size of a multipart part other than the last. Zero means 5 MiB.
 	MinPartSize int64
 }

@@ -18,8 +18,8 @@ func TestMultipartUpload(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, ts *testServer) {
 		ctx := context.Background()
 		c := ts.root()
-		mustCreateBucket(t, c, "mp")
-		create, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("mp"), Key: aws.String("big"), ContentType: aws.String("video/test")})
+		mustCreateBucket(t, c, "mp-bucket")
+		create, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("mp-bucket"), Key: aws.String("big"), ContentType: aws.String("video/test")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -28,7 +28,7 @@ func TestMultipartUpload(t *testing.T) {
 		var done []types.CompletedPart
 		var md5s []byte
 		for i, p := range parts {
-			out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("mp"), Key: aws.String("big"), UploadId: id, PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(p)})
+			out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("mp-bucket"), Key: aws.String("big"), UploadId: id, PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(p)})
 			if err != nil {
 				t.Fatalf("part %d: %v", i+1, err)
 			}
@@ -41,36 +41,36 @@ func TestMultipartUpload(t *testing.T) {
 		}
 		// Part 2 uploaded again with other bytes: the last upload wins and ListParts shows it.
 		parts[1] = randomBytes(5<<20, 22)
-		out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("mp"), Key: aws.String("big"), UploadId: id, PartNumber: aws.Int32(2), Body: bytes.NewReader(parts[1])})
+		out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("mp-bucket"), Key: aws.String("big"), UploadId: id, PartNumber: aws.Int32(2), Body: bytes.NewReader(parts[1])})
 		if err != nil {
 			t.Fatal(err)
 		}
 		done[1].ETag = out.ETag
 		s := md5.Sum(parts[1])
 		copy(md5s[16:32], s[:])
-		lp, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("mp"), Key: aws.String("big"), UploadId: id})
+		lp, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("mp-bucket"), Key: aws.String("big"), UploadId: id})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(lp.Parts) != 3 || aws.ToString(lp.Parts[1].ETag) != quotedMD5(parts[1]) || aws.ToInt64(lp.Parts[1].Size) != 5<<20 {
 			t.Fatalf("ListParts: %+v", lp.Parts)
 		}
-		ups, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("mp")})
+		ups, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("mp-bucket")})
 		if err != nil || len(ups.Uploads) != 1 || aws.ToString(ups.Uploads[0].UploadId) != aws.ToString(id) {
 			t.Fatalf("ListMultipartUploads: %+v %v", ups, err)
 		}
 		// Wrong order and wrong ETag are refused and change nothing.
-		_, err = c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("mp"), Key: aws.String("big"), UploadId: id,
+		_, err = c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("mp-bucket"), Key: aws.String("big"), UploadId: id,
 			MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{done[1], done[0]}}})
 		if apiCode(err) != "InvalidPartOrder" {
 			t.Fatalf("out of order: %v", err)
 		}
-		_, err = c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("mp"), Key: aws.String("big"), UploadId: id,
+		_, err = c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("mp-bucket"), Key: aws.String("big"), UploadId: id,
 			MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{done[0], {PartNumber: aws.Int32(2), ETag: aws.String(`"00000000000000000000000000000000"`)}}}})
 		if apiCode(err) != "InvalidPart" {
 			t.Fatalf("wrong etag: %v", err)
 		}
-		comp, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("mp"), Key: aws.String("big"), UploadId: id,
+		comp, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("mp-bucket"), Key: aws.String("big"), UploadId: id,
 			MultipartUpload: &types.CompletedMultipartUpload{Parts: done}})
 		if err != nil {
 			t.Fatal(err)
@@ -81,25 +81,25 @@ func TestMultipartUpload(t *testing.T) {
 			t.Fatalf("multipart etag %s, want %s", aws.ToString(comp.ETag), wantETag)
 		}
 		whole := bytes.Join(parts, nil)
-		if got := mustGet(t, c, "mp", "big"); !bytes.Equal(got, whole) {
+		if got := mustGet(t, c, "mp-bucket", "big"); !bytes.Equal(got, whole) {
 			t.Fatalf("completed object differs: %d bytes, want %d", len(got), len(whole))
 		}
 		// A range across the part boundary, and GET ?partNumber=.
-		g, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("mp"), Key: aws.String("big"), Range: aws.String(fmt.Sprintf("bytes=%d-%d", 5<<20-10, 5<<20+10))})
+		g, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("mp-bucket"), Key: aws.String("big"), Range: aws.String(fmt.Sprintf("bytes=%d-%d", 5<<20-10, 5<<20+10))})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := readAll(t, g.Body); !bytes.Equal(got, whole[5<<20-10:5<<20+11]) {
 			t.Fatal("range across parts differs")
 		}
-		g, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("mp"), Key: aws.String("big"), PartNumber: aws.Int32(3)})
+		g, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("mp-bucket"), Key: aws.String("big"), PartNumber: aws.Int32(3)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := readAll(t, g.Body); !bytes.Equal(got, parts[2]) || aws.ToInt32(g.PartsCount) != 3 {
 			t.Fatalf("partNumber=3: %d bytes, parts count %d", len(got), aws.ToInt32(g.PartsCount))
 		}
-		_, err = c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("mp"), Key: aws.String("big"), UploadId: id})
+		_, err = c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("mp-bucket"), Key: aws.String("big"), UploadId: id})
 		if apiCode(err) != "NoSuchUpload" || httpStatus(err) != http.StatusNotFound {
 			t.Fatalf("ListParts after complete: %v", err)
 		}

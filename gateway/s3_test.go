@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/weirproject/weir/gateway/internal/checksum"
 )
 
 func randomBytes(n int, seed int64) []byte {
@@ -51,8 +53,9 @@ func TestObjectRoundTrip(t *testing.T) {
 		for _, size := range []int{0, 1, 4 << 10, 256 << 10, 256<<10 + 1, 3<<20 + 17} {
 			body := randomBytes(size, int64(size))
 			key := fmt.Sprintf("dir/obj-%d", size)
+			alg := []types.ChecksumAlgorithm{types.ChecksumAlgorithmCrc32, types.ChecksumAlgorithmCrc32c, types.ChecksumAlgorithmCrc64nvme, types.ChecksumAlgorithmSha1, types.ChecksumAlgorithmSha256}[size%5]
 			put, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("demo"), Key: aws.String(key), Body: bytes.NewReader(body),
-				ContentType: aws.String("application/x-test"), Metadata: map[string]string{"color": "blue"}})
+				ContentType: aws.String("application/x-test"), Metadata: map[string]string{"color": "blue"}, ChecksumAlgorithm: alg})
 			if err != nil {
 				t.Fatalf("put %d: %v", size, err)
 			}
@@ -70,8 +73,10 @@ func TestObjectRoundTrip(t *testing.T) {
 			if aws.ToString(get.ContentType) != "application/x-test" || get.Metadata["color"] != "blue" {
 				t.Fatalf("get %d: content-type %q metadata %v", size, aws.ToString(get.ContentType), get.Metadata)
 			}
-			if aws.ToString(get.ChecksumCRC32) == "" {
-				t.Fatalf("get %d: no stored CRC32 returned with checksum mode", size)
+			stored := map[types.ChecksumAlgorithm]*string{types.ChecksumAlgorithmCrc32: get.ChecksumCRC32, types.ChecksumAlgorithmCrc32c: get.ChecksumCRC32C,
+				types.ChecksumAlgorithmCrc64nvme: get.ChecksumCRC64NVME, types.ChecksumAlgorithmSha1: get.ChecksumSHA1, types.ChecksumAlgorithmSha256: get.ChecksumSHA256}[alg]
+			if want := checksum.Sum(string(alg), body); aws.ToString(stored) != want {
+				t.Fatalf("get %d: stored %s checksum %q, want %q", size, alg, aws.ToString(stored), want)
 			}
 			head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("demo"), Key: aws.String(key)})
 			if err != nil {
@@ -95,9 +100,9 @@ func TestRangeGet(t *testing.T) {
 	ts := startServer(t, serverOptions{})
 	ctx := context.Background()
 	c := ts.root()
-	mustCreateBucket(t, c, "r")
+	mustCreateBucket(t, c, "range")
 	body := randomBytes(1<<20+100, 7)
-	mustPut(t, c, "r", "k", body)
+	mustPut(t, c, "range", "k", body)
 	cases := []struct {
 		rng        string
 		start, end int
@@ -107,7 +112,7 @@ func TestRangeGet(t *testing.T) {
 		{"bytes=5-99999999", 5, len(body) - 1},
 	}
 	for _, tc := range cases {
-		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("r"), Key: aws.String("k"), Range: aws.String(tc.rng)})
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("range"), Key: aws.String("k"), Range: aws.String(tc.rng)})
 		if err != nil {
 			t.Fatalf("%s: %v", tc.rng, err)
 		}
@@ -120,7 +125,7 @@ func TestRangeGet(t *testing.T) {
 			t.Fatalf("%s: Content-Range %q, want %q", tc.rng, aws.ToString(out.ContentRange), want)
 		}
 	}
-	_, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("r"), Key: aws.String("k"), Range: aws.String(fmt.Sprintf("bytes=%d-", len(body)))})
+	_, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("range"), Key: aws.String("k"), Range: aws.String(fmt.Sprintf("bytes=%d-", len(body)))})
 	if apiCode(err) != "InvalidRange" || httpStatus(err) != http.StatusRequestedRangeNotSatisfiable {
 		t.Fatalf("range past end: %v", err)
 	}

@@ -1,0 +1,133 @@
+// Package keys encodes weir's records as pebble keys. The encoding keeps one bucket's object keys
+// in S3's (byte-wise) order, so listing is a range scan, and puts each kind of record under its
+// own one-byte prefix:
+//
+//	b/<bucket>                      bucket record
+//	o/<bucket>/<key>                current version of an object (bucket names have no '/')
+//	c/<data id:8><chunk index:4>    a chunk of object or part data, big-endian
+//	u/<data id:8>                   marker of data still being written (reclaimed at startup)
+//	m/<bucket>/<key>\x00<upload id> multipart upload record (keys never contain NUL)
+//	p/<upload id>/<part number:4>   uploaded part record
+//	s/gen                           id and generation allocator reservation
+package keys
+
+import "encoding/binary"
+
+// GenReservation is the key of the id allocator's persisted high-water mark.
+var GenReservation = []byte("s/gen")
+
+// Bucket is a bucket record's key.
+func Bucket(name string) []byte { return append([]byte("b/"), name...) }
+
+// BucketPrefix is the prefix of all bucket records.
+var BucketPrefix = []byte("b/")
+
+// ObjectPrefix is the prefix of a bucket's object records.
+func ObjectPrefix(bucket string) []byte {
+	k := make([]byte, 0, 3+len(bucket))
+	k = append(k, "o/"...)
+	k = append(k, bucket...)
+	return append(k, '/')
+}
+
+// Object is an object record's key.
+func Object(bucket, key string) []byte {
+	k := make([]byte, 0, 3+len(bucket)+len(key))
+	k = append(k, "o/"...)
+	k = append(k, bucket...)
+	k = append(k, '/')
+	return append(k, key...)
+}
+
+// ObjectKey returns the object key inside an object record's key for bucket.
+func ObjectKey(bucket string, k []byte) string { return string(k[3+len(bucket):]) }
+
+// Chunk is the key of chunk idx of data id.
+func Chunk(id uint64, idx uint32) []byte {
+	k := make([]byte, 14)
+	k[0], k[1] = 'c', '/'
+	binary.BigEndian.PutUint64(k[2:], id)
+	binary.BigEndian.PutUint32(k[10:], idx)
+	return k
+}
+
+// ChunkIndex decodes the chunk index of a chunk key.
+func ChunkIndex(k []byte) (id uint64, idx uint32, ok bool) {
+	if len(k) != 14 || k[0] != 'c' || k[1] != '/' {
+		return 0, 0, false
+	}
+	return binary.BigEndian.Uint64(k[2:]), binary.BigEndian.Uint32(k[10:]), true
+}
+
+// ChunkRange is [start, end) covering every chunk of data id.
+func ChunkRange(id uint64) (start, end []byte) {
+	start = make([]byte, 10)
+	start[0], start[1] = 'c', '/'
+	binary.BigEndian.PutUint64(start[2:], id)
+	end = PrefixEnd(start)
+	return start, end
+}
+
+// Marker is the in-flight marker of data id.
+func Marker(id uint64) []byte {
+	k := make([]byte, 10)
+	k[0], k[1] = 'u', '/'
+	binary.BigEndian.PutUint64(k[2:], id)
+	return k
+}
+
+// MarkerPrefix is the prefix of every in-flight marker.
+var MarkerPrefix = []byte("u/")
+
+// MarkerID decodes a marker key.
+func MarkerID(k []byte) (uint64, bool) {
+	if len(k) != 10 || k[0] != 'u' {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(k[2:]), true
+}
+
+// UploadPrefix is the prefix of a bucket's multipart upload records.
+func UploadPrefix(bucket string) []byte {
+	return append([]byte("m/"+bucket), '/')
+}
+
+// Upload is a multipart upload record's key.
+func Upload(bucket, key, uploadID string) []byte {
+	k := UploadPrefix(bucket)
+	k = append(k, key...)
+	k = append(k, 0)
+	return append(k, uploadID...)
+}
+
+// SplitUpload decodes an upload record key into object key and upload id.
+func SplitUpload(bucket string, k []byte) (key, uploadID string, ok bool) {
+	rest := k[3+len(bucket):]
+	for i := len(rest) - 1; i >= 0; i-- {
+		if rest[i] == 0 {
+			return string(rest[:i]), string(rest[i+1:]), true
+		}
+	}
+	return "", "", false
+}
+
+// PartPrefix is the prefix of an upload's part records.
+func PartPrefix(uploadID string) []byte { return append([]byte("p/"+uploadID), '/') }
+
+// Part is a part record's key.
+func Part(uploadID string, n int) []byte {
+	k := PartPrefix(uploadID)
+	return binary.BigEndian.AppendUint32(k, uint32(n))
+}
+
+// PrefixEnd returns the smallest key greater than every key with prefix p (nil: no bound).
+func PrefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,365 @@
+package engine
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/weirproject/weir/engine/internal/keys"
+)
+
+// partMeta is the stored record of an uploaded part.
+type partMeta struct {
+	Size int64     `json:"s"`
+	ETag string    `json:"e"`
+	Mod  int64     `json:"m"`
+	Sums Checksums `json:"cs,omitempty"`
+	Data uint64    `json:"d"`
+	// MD5 is the binary digest, kept for the multipart ETag.
+	MD5 []byte `json:"5"`
+}
+
+func (p *partMeta) info(n int) PartInfo {
+	return PartInfo{Number: n, Size: p.Size, ETag: p.ETag, ModTime: time.Unix(0, p.Mod).UTC(), Checksums: p.Sums}
+}
+
+// newUploadID makes an id that sorts by creation (the allocator's counter first) and cannot be
+// guessed (random suffix).
+func (e *Engine) newUploadID() (string, error) {
+	id, err := e.ids.alloc()
+	if err != nil {
+		return "", err
+	}
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	return fmt.Sprintf("%016x%s", id, hex.EncodeToString(r[:])), nil
+}
+
+// CreateMultipartUpload starts an upload and returns it with its new id.
+func (e *Engine) CreateMultipartUpload(ctx context.Context, u Upload) (Upload, error) {
+	if err := e.check(); err != nil {
+		return u, err
+	}
+	if err := validKey(u.Key); err != nil {
+		return u, err
+	}
+	if err := validMetadata(u.Metadata); err != nil {
+		return u, err
+	}
+	id, err := e.newUploadID()
+	if err != nil {
+		return u, err
+	}
+	u.UploadID = id
+	u.Initiated = e.clock().UTC()
+	val, err := json.Marshal(u)
+	if err != nil {
+		return u, err
+	}
+	bl := e.bucketLock(u.Bucket)
+	bl.RLock()
+	defer bl.RUnlock()
+	if err := e.bucketExists(u.Bucket); err != nil {
+		return u, err
+	}
+	return u, e.db.Set(keys.Upload(u.Bucket, u.Key, id), val, pebble.Sync)
+}
+
+func (e *Engine) loadUpload(r pebble.Reader, bucket, key, uploadID string) (Upload, error) {
+	var u Upload
+	if uploadID == "" || strings.IndexByte(uploadID, 0) >= 0 {
+		return u, wrapf(ErrNoSuchUpload, "the specified upload does not exist")
+	}
+	found, err := getJSON(r, keys.Upload(bucket, key, uploadID), &u)
+	if err != nil {
+		return u, err
+	}
+	if !found {
+		if err := e.bucketExists(bucket); err != nil {
+			return u, err
+		}
+		return u, wrapf(ErrNoSuchUpload, "the specified upload does not exist; it may have been aborted or completed")
+	}
+	return u, nil
+}
+
+// UploadPart stores a part; a part number uploaded again is replaced by the last to commit.
+// opts.Guard is ignored; opts.ContentMD5, Size and Checksums apply.
+func (e *Engine) UploadPart(ctx context.Context, bucket, key, uploadID string, number int, body io.Reader, opts PutOptions) (PartInfo, error) {
+	if err := e.check(); err != nil {
+		return PartInfo{}, err
+	}
+	if number < 1 || number > MaxPartNumber {
+		return PartInfo{}, wrapf(ErrInvalidPartNumber, "part number must be an integer between 1 and %d, got %d", MaxPartNumber, number)
+	}
+	if _, err := e.loadUpload(e.db, bucket, key, uploadID); err != nil {
+		return PartInfo{}, err
+	}
+	s, err := e.stage(ctx, body, &opts)
+	if err != nil {
+		return PartInfo{}, err
+	}
+	defer e.release(s)
+	p := &partMeta{Size: s.size, ETag: quoteETag(s.md5), MD5: s.md5, Data: s.id}
+	if opts.Checksums != nil {
+		if p.Sums, err = opts.Checksums(); err != nil {
+			return PartInfo{}, err
+		}
+	}
+	ul := e.uploadLock(uploadID)
+	ul.RLock()
+	defer ul.RUnlock()
+	kl := e.keyLock(uploadID, strconv.Itoa(number))
+	kl.Lock()
+	defer kl.Unlock()
+	if _, err := e.loadUpload(e.db, bucket, key, uploadID); err != nil {
+		return PartInfo{}, err
+	}
+	var old partMeta
+	hadOld, err := getJSON(e.db, keys.Part(uploadID, number), &old)
+	if err != nil {
+		return PartInfo{}, err
+	}
+	p.Mod = e.clock().UnixNano()
+	val, err := json.Marshal(p)
+	if err != nil {
+		return PartInfo{}, err
+	}
+	b := e.db.NewBatch()
+	defer b.Close()
+	_ = b.Set(keys.Part(uploadID, number), val, nil)
+	s.addTo(b)
+	if hadOld {
+		deleteData(b, []dataRef{{ID: old.Data}})
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return PartInfo{}, err
+	}
+	s.flushed = false
+	return p.info(number), nil
+}
+
+// parts returns every part record of an upload, in number order.
+func (e *Engine) parts(r pebble.Reader, uploadID string, after, limit int) ([]int, []partMeta, bool, error) {
+	prefix := keys.PartPrefix(uploadID)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: keys.PrefixEnd(prefix)})
+	if err != nil {
+		return nil, nil, false, err
+	}
+	defer it.Close()
+	var nums []int
+	var ps []partMeta
+	more := false
+	for ok := it.SeekGE(keys.Part(uploadID, after+1)); ok; ok = it.Next() {
+		if limit > 0 && len(ps) == limit {
+			more = true
+			break
+		}
+		k := it.Key()
+		n := int(uint32(k[len(k)-4])<<24 | uint32(k[len(k)-3])<<16 | uint32(k[len(k)-2])<<8 | uint32(k[len(k)-1]))
+		var p partMeta
+		if err := json.Unmarshal(it.Value(), &p); err != nil {
+			return nil, nil, false, err
+		}
+		nums = append(nums, n)
+		ps = append(ps, p)
+	}
+	return nums, ps, more, it.Error()
+}
+
+// ListParts lists an upload's parts in number order.
+func (e *Engine) ListParts(bucket, key, uploadID string, opts ListPartsOptions) (ListPartsResult, error) {
+	var res ListPartsResult
+	if err := e.check(); err != nil {
+		return res, err
+	}
+	u, err := e.loadUpload(e.db, bucket, key, uploadID)
+	if err != nil {
+		return res, err
+	}
+	res.Upload = u
+	max := opts.MaxParts
+	if max <= 0 {
+		max = 1000
+	}
+	nums, ps, more, err := e.parts(e.db, uploadID, opts.PartNumberMarker, max)
+	if err != nil {
+		return res, err
+	}
+	for i := range ps {
+		res.Parts = append(res.Parts, ps[i].info(nums[i]))
+	}
+	res.IsTruncated = more
+	if len(nums) > 0 {
+		res.NextPartNumberMarker = nums[len(nums)-1]
+	}
+	return res, nil
+}
+
+// CompleteMultipartUpload commits the named parts as the key's new version if guard holds.
+func (e *Engine) CompleteMultipartUpload(ctx context.Context, bucket, key, uploadID string, parts []CompletePart, guard Guard) (ObjectInfo, error) {
+	if err := e.check(); err != nil {
+		return ObjectInfo{}, err
+	}
+	ul := e.uploadLock(uploadID)
+	ul.Lock()
+	defer ul.Unlock()
+	u, err := e.loadUpload(e.db, bucket, key, uploadID)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	nums, all, _, err := e.parts(e.db, uploadID, 0, 0)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	byNum := make(map[int]*partMeta, len(nums))
+	for i, n := range nums {
+		byNum[n] = &all[i]
+	}
+	m := &objectMeta{CT: u.ContentType, Meta: u.Metadata, Hdr: u.Headers, ChunkSize: e.chunkSize, Multipart: true}
+	used := make(map[uint64]bool, len(parts))
+	md5s := make([]byte, 0, 16*len(parts))
+	var sums []string
+	sumAlg := ""
+	for i, cp := range parts {
+		if i > 0 && cp.Number <= parts[i-1].Number {
+			return ObjectInfo{}, wrapf(ErrInvalidPartOrder, "the list of parts was not in ascending order (part %d after %d)", cp.Number, parts[i-1].Number)
+		}
+		p, ok := byNum[cp.Number]
+		if !ok || !sameETag(cp.ETag, p.ETag) {
+			return ObjectInfo{}, wrapf(ErrInvalidPart, "part %d was not found or its ETag %s does not match", cp.Number, cp.ETag)
+		}
+		if i < len(parts)-1 && p.Size < e.minPart {
+			return ObjectInfo{}, wrapf(ErrEntityTooSmall, "part %d is %d bytes; every part but the last must be at least %d", cp.Number, p.Size, e.minPart)
+		}
+		used[p.Data] = true
+		m.Data = append(m.Data, dataRef{ID: p.Data, Size: p.Size})
+		m.Size += p.Size
+		md5s = append(md5s, p.MD5...)
+		// A composite checksum needs the same algorithm on every part.
+		alg, val := soleChecksum(p.Sums)
+		if i == 0 {
+			sumAlg = alg
+		}
+		if alg == "" || alg != sumAlg {
+			sumAlg = "-"
+		}
+		sums = append(sums, val)
+	}
+	sum := md5.Sum(md5s)
+	m.ETag = fmt.Sprintf(`"%s-%d"`, hex.EncodeToString(sum[:]), len(parts))
+	if sumAlg != "" && sumAlg != "-" {
+		if v, ok := compositeChecksum(sumAlg, sums); ok {
+			m.Sums, m.SumType = Checksums{sumAlg: fmt.Sprintf("%s-%d", v, len(parts))}, "COMPOSITE"
+		}
+	}
+	_, err = e.commit(ctx, bucket, key, m, nil, guard, func(b *pebble.Batch) {
+		_ = b.Delete(keys.Upload(bucket, key, uploadID), nil)
+		for i, n := range nums {
+			_ = b.Delete(keys.Part(uploadID, n), nil)
+			if !used[all[i].Data] {
+				deleteData(b, []dataRef{{ID: all[i].Data}})
+			}
+		}
+	})
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	return m.info(bucket, key), nil
+}
+
+// AbortMultipartUpload removes the upload and its parts' data.
+func (e *Engine) AbortMultipartUpload(ctx context.Context, bucket, key, uploadID string) error {
+	if err := e.check(); err != nil {
+		return err
+	}
+	ul := e.uploadLock(uploadID)
+	ul.Lock()
+	defer ul.Unlock()
+	if _, err := e.loadUpload(e.db, bucket, key, uploadID); err != nil {
+		return err
+	}
+	nums, all, _, err := e.parts(e.db, uploadID, 0, 0)
+	if err != nil {
+		return err
+	}
+	b := e.db.NewBatch()
+	defer b.Close()
+	_ = b.Delete(keys.Upload(bucket, key, uploadID), nil)
+	for i, n := range nums {
+		_ = b.Delete(keys.Part(uploadID, n), nil)
+		deleteData(b, []dataRef{{ID: all[i].Data}})
+	}
+	return b.Commit(pebble.Sync)
+}
+
+// ListMultipartUploads lists a bucket's uploads in (key, initiated) order.
+func (e *Engine) ListMultipartUploads(bucket string, opts ListUploadsOptions) (ListUploadsResult, error) {
+	var res ListUploadsResult
+	if err := e.check(); err != nil {
+		return res, err
+	}
+	if err := e.bucketExists(bucket); err != nil {
+		return res, err
+	}
+	max := opts.MaxUploads
+	if max <= 0 {
+		max = 1000
+	}
+	lower := keys.Upload(bucket, opts.Prefix, "")
+	lower = lower[:len(lower)-1] // without the NUL separator: every key with the prefix
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: keys.PrefixEnd(lower)})
+	if err != nil {
+		return res, err
+	}
+	defer it.Close()
+	count := 0
+	lastPrefix := ""
+	for ok := it.First(); ok; ok = it.Next() {
+		key, id, ok := keys.SplitUpload(bucket, it.Key())
+		if !ok {
+			continue
+		}
+		if opts.KeyMarker != "" && (key < opts.KeyMarker || key == opts.KeyMarker && (opts.UploadIDMarker == "" || id <= opts.UploadIDMarker)) {
+			continue
+		}
+		if opts.Delimiter != "" {
+			if i := strings.Index(key[len(opts.Prefix):], opts.Delimiter); i >= 0 {
+				cp := key[:len(opts.Prefix)+i+len(opts.Delimiter)]
+				if cp == lastPrefix {
+					continue
+				}
+				if count == max {
+					res.IsTruncated = true
+					break
+				}
+				lastPrefix = cp
+				res.CommonPrefixes = append(res.CommonPrefixes, cp)
+				res.NextKeyMarker, res.NextUploadIDMarker = cp, ""
+				count++
+				continue
+			}
+		}
+		if count == max {
+			res.IsTruncated = true
+			break
+		}
+		var u Upload
+		if err := json.Unmarshal(it.Value(), &u); err != nil {
+			return res, err
+		}
+		res.Uploads = append(res.Uploads, u)
+		res.NextKeyMarker, res.NextUploadIDMarker = key, id
+		count++
+	}
+	return res, it.Error()
+}

@@ -1,0 +1,526 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/weirproject/weir/engine/internal/keys"
+)
+
+// objectMeta is the stored record of an object's current version.
+type objectMeta struct {
+	Size      int64             `json:"s"`
+	ETag      string            `json:"e"`
+	Gen       uint64            `json:"g"`
+	Mod       int64             `json:"m"` // unix nanoseconds
+	CT        string            `json:"ct,omitempty"`
+	Meta      map[string]string `json:"um,omitempty"`
+	Hdr       map[string]string `json:"h,omitempty"`
+	Sums      Checksums         `json:"cs,omitempty"`
+	SumType   string            `json:"cst,omitempty"`
+	ChunkSize int               `json:"cz"`
+	Data      []dataRef         `json:"d"`
+	Multipart bool              `json:"mp,omitempty"`
+}
+
+// dataRef names one run of chunks: a simple object has one, a multipart object one per part.
+type dataRef struct {
+	ID   uint64 `json:"i"`
+	Size int64  `json:"z"`
+}
+
+func (m *objectMeta) info(bucket, key string) ObjectInfo {
+	in := ObjectInfo{Bucket: bucket, Key: key, Size: m.Size, ETag: m.ETag, Generation: m.Gen,
+		ModTime: time.Unix(0, m.Mod).UTC(), ContentType: m.CT, Metadata: m.Meta, Headers: m.Hdr,
+		Checksums: m.Sums, ChecksumType: m.SumType}
+	if m.Multipart {
+		in.PartsCount = len(m.Data)
+		in.PartSizes = make([]int64, len(m.Data))
+		for i, d := range m.Data {
+			in.PartSizes[i] = d.Size
+		}
+	}
+	return in
+}
+
+func validKey(key string) error {
+	if key == "" {
+		return wrapf(ErrInvalidKey, "object keys are not empty")
+	}
+	if len(key) > MaxKeyLength {
+		return wrapf(ErrKeyTooLong, "your key is %d bytes; the limit is %d", len(key), MaxKeyLength)
+	}
+	if !utf8.ValidString(key) || strings.IndexByte(key, 0) >= 0 {
+		return wrapf(ErrInvalidKey, "object keys are UTF-8 without NUL characters")
+	}
+	return nil
+}
+
+func validMetadata(meta map[string]string) error {
+	n := 0
+	for k, v := range meta {
+		n += len(k) + len(v)
+	}
+	if n > MaxMetadataSize {
+		return wrapf(ErrMetadataTooLarge, "user metadata is %d bytes; the limit is %d", n, MaxMetadataSize)
+	}
+	return nil
+}
+
+func quoteETag(sum []byte) string { return `"` + hex.EncodeToString(sum) + `"` }
+
+func sameETag(a, b string) bool {
+	return strings.Trim(strings.TrimPrefix(a, "W/"), `"`) == strings.Trim(b, `"`)
+}
+
+// stagedData is a body streamed into chunks under a fresh data id. Every chunk but the last is
+// already written (NoSync); the last rides in the commit batch, so a small object costs one batch
+// and one fsync. Until the commit, a marker records the id so a crash reclaims the chunks.
+type stagedData struct {
+	id      uint64
+	size    int64
+	md5     []byte
+	last    *[]byte // the last chunk, written by the commit
+	lastLen int
+	lastIdx uint32
+	flushed bool // chunks (and the marker) are in the store
+}
+
+// stage streams body into chunks. On error nothing of it remains.
+func (e *Engine) stage(ctx context.Context, body io.Reader, opts *PutOptions) (*stagedData, error) {
+	id, err := e.ids.alloc()
+	if err != nil {
+		return nil, err
+	}
+	s := &stagedData{id: id}
+	h := md5.New()
+	var idx uint32
+	cur := e.chunkPool.Get().(*[]byte)
+	n, eof, err := readChunk(body, *cur)
+	for {
+		if err != nil {
+			e.chunkPool.Put(cur)
+			e.discard(s)
+			return nil, err
+		}
+		h.Write((*cur)[:n])
+		s.size += int64(n)
+		if eof {
+			break
+		}
+		// cur is full and more may follow: read ahead, so that the last chunk (however many
+		// there are) is the one that rides in the commit batch.
+		next := e.chunkPool.Get().(*[]byte)
+		m, eof2, err2 := readChunk(body, *next)
+		if err2 == nil && m == 0 && eof2 {
+			e.chunkPool.Put(next)
+			break
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			err2 = cerr
+		} else if werr := e.writeChunk(s, idx, (*cur)[:n]); werr != nil {
+			err2 = werr
+		}
+		e.chunkPool.Put(cur)
+		idx++
+		cur, n, eof, err = next, m, eof2, err2
+	}
+	s.last, s.lastLen, s.lastIdx = cur, n, idx
+	return s.finish(e, h, opts)
+}
+
+// readChunk fills buf from r; eof reports that r ended (possibly with n < len(buf)).
+func readChunk(r io.Reader, buf []byte) (n int, eof bool, err error) {
+	n, err = io.ReadFull(r, buf)
+	switch err {
+	case nil:
+		return n, false, nil
+	case io.EOF, io.ErrUnexpectedEOF:
+		return n, true, nil
+	}
+	return n, false, err
+}
+
+// finish checks what can only be checked once the whole body is in.
+func (s *stagedData) finish(e *Engine, h interface{ Sum([]byte) []byte }, opts *PutOptions) (*stagedData, error) {
+	s.md5 = h.Sum(nil)
+	if opts.Size >= 0 && s.size != opts.Size {
+		e.release(s)
+		return nil, wrapf(ErrIncompleteBody, "received %d bytes, the request declared %d", s.size, opts.Size)
+	}
+	if opts.ContentMD5 != nil && !bytes.Equal(opts.ContentMD5, s.md5) {
+		e.release(s)
+		return nil, wrapf(ErrBadDigest, "the Content-MD5 you specified did not match what we received")
+	}
+	return s, nil
+}
+
+func (e *Engine) writeChunk(s *stagedData, idx uint32, data []byte) error {
+	b := e.db.NewBatch()
+	if !s.flushed {
+		_ = b.Set(keys.Marker(s.id), nil, nil)
+		s.flushed = true
+	}
+	_ = b.Set(keys.Chunk(s.id, idx), data, nil)
+	return b.Commit(pebble.NoSync)
+}
+
+// addTo puts the last chunk into the commit batch and removes the marker.
+func (s *stagedData) addTo(b *pebble.Batch) {
+	if s.lastLen > 0 || s.lastIdx == 0 {
+		_ = b.Set(keys.Chunk(s.id, s.lastIdx), (*s.last)[:s.lastLen], nil)
+	}
+	if s.flushed {
+		_ = b.Delete(keys.Marker(s.id), nil)
+	}
+}
+
+// release returns the staged buffer and deletes any chunks already written.
+func (e *Engine) release(s *stagedData) {
+	if s.last != nil {
+		e.chunkPool.Put(s.last)
+		s.last = nil
+	}
+	e.discard(s)
+}
+
+func (e *Engine) discard(s *stagedData) {
+	if !s.flushed {
+		return
+	}
+	b := e.db.NewBatch()
+	start, end := keys.ChunkRange(s.id)
+	_ = b.DeleteRange(start, end, nil)
+	_ = b.Delete(keys.Marker(s.id), nil)
+	_ = b.Commit(pebble.NoSync)
+	s.flushed = false
+}
+
+func deleteData(b *pebble.Batch, refs []dataRef) {
+	for _, d := range refs {
+		start, end := keys.ChunkRange(d.ID)
+		_ = b.DeleteRange(start, end, nil)
+	}
+}
+
+// checkGuard is the one place where a write's conditions meet the current version, inside the
+// key's critical section. cur is nil when the key does not exist.
+func checkGuard(cur *objectMeta, g Guard, isDelete bool) error {
+	hasCond := g.IfMatch != "" || g.IfNoneMatch != "" || g.IfGenerationMatch != nil
+	if g.Strategy == ETagCondition && !hasCond {
+		return wrapf(ErrPreconditionRequired, "this bucket's strategy is etag: send If-Match, If-None-Match: * or x-weir-if-generation-match")
+	}
+	if g.IfMatch != "" {
+		if cur == nil {
+			return wrapf(ErrNoSuchKey, "If-Match was given but the key does not exist")
+		}
+		if g.IfMatch != "*" && !sameETag(g.IfMatch, cur.ETag) {
+			return wrapf(ErrPreconditionFailed, "At least one of the preconditions you specified did not hold (If-Match %s, current ETag %s)", g.IfMatch, cur.ETag)
+		}
+	}
+	if g.IfNoneMatch != "" && !isDelete && cur != nil {
+		return wrapf(ErrPreconditionFailed, "At least one of the preconditions you specified did not hold (If-None-Match: the key exists)")
+	}
+	if g.IfGenerationMatch != nil {
+		want := *g.IfGenerationMatch
+		switch {
+		case want == 0 && cur != nil:
+			return wrapf(ErrPreconditionFailed, "At least one of the preconditions you specified did not hold (generation 0 requires that the key not exist; it is at %d)", cur.Gen)
+		case want != 0 && cur == nil:
+			return wrapf(ErrPreconditionFailed, "At least one of the preconditions you specified did not hold (generation %d asked, the key does not exist)", want)
+		case want != 0 && cur.Gen != want:
+			return wrapf(ErrPreconditionFailed, "At least one of the preconditions you specified did not hold (generation %d asked, current is %d)", want, cur.Gen)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) loadMeta(r pebble.Reader, bucket, key string) (*objectMeta, error) {
+	var m objectMeta
+	found, err := getJSON(r, keys.Object(bucket, key), &m)
+	if err != nil || !found {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// commit is the single commit path of every object write: under the bucket's read lock and the
+// key's lock it reads the current version, checks the guard, and writes the new version (or the
+// deletion, when m is nil) in one synced batch that also drops the replaced version's data.
+// extra adds records that must change atomically with it (multipart bookkeeping).
+func (e *Engine) commit(ctx context.Context, bucket, key string, m *objectMeta, staged *stagedData, g Guard, extra func(*pebble.Batch)) (prev *objectMeta, err error) {
+	bl := e.bucketLock(bucket)
+	bl.RLock()
+	defer bl.RUnlock()
+	if err := e.bucketExists(bucket); err != nil {
+		return nil, err
+	}
+	kl := e.keyLock(bucket, key)
+	kl.Lock()
+	defer kl.Unlock()
+	cur, err := e.loadMeta(e.db, bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkGuard(cur, g, m == nil); err != nil {
+		return cur, err
+	}
+	if err := ctx.Err(); err != nil {
+		return cur, err
+	}
+	if m == nil && cur == nil {
+		return nil, nil
+	}
+	b := e.db.NewBatch()
+	defer b.Close()
+	if m != nil {
+		gen, err := e.ids.alloc()
+		if err != nil {
+			return cur, err
+		}
+		m.Gen = gen
+		m.Mod = e.clock().UnixNano()
+		val, err := json.Marshal(m)
+		if err != nil {
+			return cur, err
+		}
+		_ = b.Set(keys.Object(bucket, key), val, nil)
+	} else {
+		_ = b.Delete(keys.Object(bucket, key), nil)
+	}
+	if staged != nil {
+		staged.addTo(b)
+	}
+	if cur != nil {
+		deleteData(b, cur.Data)
+	}
+	if extra != nil {
+		extra(b)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return cur, fmt.Errorf("engine: commit %s/%s: %w", bucket, key, err)
+	}
+	return cur, nil
+}
+
+// PutObject streams body into new chunks, then commits it as the key's new version if
+// opts.Guard holds against the current version at commit time.
+func (e *Engine) PutObject(ctx context.Context, bucket, key string, body io.Reader, opts PutOptions) (ObjectInfo, error) {
+	if err := e.check(); err != nil {
+		return ObjectInfo{}, err
+	}
+	if err := validKey(key); err != nil {
+		return ObjectInfo{}, err
+	}
+	if err := validMetadata(opts.Metadata); err != nil {
+		return ObjectInfo{}, err
+	}
+	if err := e.bucketExists(bucket); err != nil {
+		return ObjectInfo{}, err
+	}
+	s, err := e.stage(ctx, body, &opts)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	defer e.release(s)
+	m := &objectMeta{Size: s.size, ETag: quoteETag(s.md5), CT: opts.ContentType, Meta: opts.Metadata, Hdr: opts.Headers,
+		ChunkSize: e.chunkSize, Data: []dataRef{{ID: s.id, Size: s.size}}}
+	if opts.Checksums != nil {
+		sums, err := opts.Checksums()
+		if err != nil {
+			return ObjectInfo{}, err
+		}
+		if len(sums) > 0 {
+			m.Sums, m.SumType = sums, "FULL_OBJECT"
+		}
+	}
+	if _, err := e.commit(ctx, bucket, key, m, s, opts.Guard, nil); err != nil {
+		return ObjectInfo{}, err
+	}
+	s.flushed = false // committed: the chunks are the object's now
+	return m.info(bucket, key), nil
+}
+
+// StatObject returns the current version's metadata or ErrNoSuchKey.
+func (e *Engine) StatObject(bucket, key string) (ObjectInfo, error) {
+	if err := e.check(); err != nil {
+		return ObjectInfo{}, err
+	}
+	m, err := e.loadMeta(e.db, bucket, key)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	if m == nil {
+		return ObjectInfo{}, e.missing(bucket, key)
+	}
+	return m.info(bucket, key), nil
+}
+
+func (e *Engine) missing(bucket, key string) error {
+	if err := e.bucketExists(bucket); err != nil {
+		return err
+	}
+	return wrapf(ErrNoSuchKey, "the specified key does not exist")
+}
+
+// DeleteObject removes the key if guard holds. Deleting a missing key succeeds (Existed false)
+// unless the guard demands an existing object.
+func (e *Engine) DeleteObject(ctx context.Context, bucket, key string, guard Guard) (DeleteResult, error) {
+	if err := e.check(); err != nil {
+		return DeleteResult{}, err
+	}
+	if err := validKey(key); err != nil {
+		return DeleteResult{}, err
+	}
+	prev, err := e.commit(ctx, bucket, key, nil, nil, guard, nil)
+	if err != nil {
+		return DeleteResult{}, err
+	}
+	if prev == nil {
+		return DeleteResult{}, nil
+	}
+	return DeleteResult{Existed: true, Generation: prev.Gen}, nil
+}
+
+// OpenObject opens the current version for reading from a snapshot.
+func (e *Engine) OpenObject(bucket, key string) (ObjectReader, error) {
+	if err := e.check(); err != nil {
+		return nil, err
+	}
+	snap := e.db.NewSnapshot()
+	m, err := e.loadMeta(snap, bucket, key)
+	if err != nil {
+		snap.Close()
+		return nil, err
+	}
+	if m == nil {
+		snap.Close()
+		return nil, e.missing(bucket, key)
+	}
+	return &objectReader{snap: snap, meta: m, info: m.info(bucket, key)}, nil
+}
+
+type objectReader struct {
+	snap  *pebble.Snapshot
+	meta  *objectMeta
+	info  ObjectInfo
+	iters []*pebble.Iterator
+}
+
+func (o *objectReader) Info() ObjectInfo { return o.info }
+
+func (o *objectReader) Close() error {
+	for _, it := range o.iters {
+		it.Close()
+	}
+	o.iters = nil
+	return o.snap.Close()
+}
+
+// NewReader returns a reader of the given range of the version's data.
+func (o *objectReader) NewReader(r Range) io.Reader {
+	if r.Start < 0 || r.Length < 0 || r.Start+r.Length > o.meta.Size {
+		return errReader{fmt.Errorf("engine: range %d+%d outside object of %d bytes", r.Start, r.Length, o.meta.Size)}
+	}
+	return &rangeReader{o: o, off: r.Start, left: r.Length}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// rangeReader serves [off, off+left) of an object, part by part, chunk by chunk.
+type rangeReader struct {
+	o       *objectReader
+	off     int64
+	left    int64
+	it      *pebble.Iterator
+	part    int
+	partOff int64 // object offset where the current part starts
+	cur     []byte
+}
+
+var errCorrupt = errors.New("engine: object data missing or corrupt")
+
+func (r *rangeReader) Read(p []byte) (int, error) {
+	if r.left == 0 {
+		return 0, io.EOF
+	}
+	if len(r.cur) == 0 {
+		if err := r.load(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, r.cur)
+	if int64(n) > r.left {
+		n = int(r.left)
+	}
+	r.cur = r.cur[n:]
+	r.off += int64(n)
+	r.left -= int64(n)
+	return n, nil
+}
+
+// load positions r.cur at r.off.
+func (r *rangeReader) load() error {
+	m := r.o.meta
+	cs := int64(m.ChunkSize)
+	// Find the part holding r.off.
+	for r.part < len(m.Data) && r.off >= r.partOff+m.Data[r.part].Size {
+		r.partOff += m.Data[r.part].Size
+		r.part++
+		r.it = nil
+	}
+	if r.part >= len(m.Data) {
+		return errCorrupt
+	}
+	d := m.Data[r.part]
+	within := r.off - r.partOff
+	idx := uint32(within / cs)
+	want := keys.Chunk(d.ID, idx)
+	if r.it == nil {
+		start, end := keys.ChunkRange(d.ID)
+		it, err := r.o.snap.NewIter(&pebble.IterOptions{LowerBound: start, UpperBound: end})
+		if err != nil {
+			return err
+		}
+		r.o.iters = append(r.o.iters, it)
+		r.it = it
+		if !it.SeekGE(want) {
+			return errors.Join(errCorrupt, it.Error())
+		}
+	} else if !bytes.Equal(r.it.Key(), want) {
+		if !r.it.Next() || !bytes.Equal(r.it.Key(), want) {
+			if !r.it.SeekGE(want) {
+				return errors.Join(errCorrupt, r.it.Error())
+			}
+		}
+	}
+	if !bytes.Equal(r.it.Key(), want) {
+		return errCorrupt
+	}
+	val, err := r.it.ValueAndErr()
+	if err != nil {
+		return err
+	}
+	skip := within - int64(idx)*cs
+	if skip > int64(len(val)) {
+		return errCorrupt
+	}
+	r.cur = val[skip:]
+	if len(r.cur) == 0 {
+		return errCorrupt
+	}
+	return nil
+}

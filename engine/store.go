@@ -1,0 +1,270 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/weirproject/weir/engine/internal/keys"
+)
+
+// Engine is an open store. Its methods are safe for concurrent use.
+type Engine struct {
+	db        *pebble.DB
+	dir       string
+	clock     func() time.Time
+	chunkSize int
+	minPart   int64
+	ids       idAllocator
+	closed    atomic.Bool
+
+	// keyLocks serialise commits of one object key (or one part number); different keys hash to
+	// different stripes, so their commits, and their fsyncs, proceed in parallel.
+	keyLocks [lockStripes]sync.Mutex
+	// uploadLocks: part commits hold an upload's stripe for reading, Complete and Abort for
+	// writing, so no part lands in an upload that is gone.
+	uploadLocks [lockStripes]sync.RWMutex
+	// bucketLocks: object commits hold their bucket's lock for reading, DeleteBucket for writing,
+	// so no object lands in a deleted bucket.
+	bucketMu    sync.Mutex
+	bucketLocks map[string]*sync.RWMutex
+	seed        maphash.Seed
+	chunkPool   sync.Pool
+}
+
+const lockStripes = 4096
+
+// Open opens (or creates) the store in opts.Dir.
+func Open(opts Options) (*Engine, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("engine: Options.Dir is required")
+	}
+	e := &Engine{dir: opts.Dir, clock: opts.Clock, chunkSize: opts.ChunkSize, minPart: opts.MinPartSize,
+		bucketLocks: map[string]*sync.RWMutex{}, seed: maphash.MakeSeed()}
+	if e.clock == nil {
+		e.clock = time.Now
+	}
+	if e.chunkSize <= 0 {
+		e.chunkSize = DefaultChunkSize
+	}
+	if e.minPart <= 0 {
+		e.minPart = 5 << 20
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	size := e.chunkSize
+	e.chunkPool.New = func() any { b := make([]byte, size); return &b }
+	db, err := pebble.Open(opts.Dir, &pebble.Options{
+		FormatMajorVersion:          pebble.FormatNewest,
+		MemTableSize:                64 << 20,
+		MemTableStopWritesThreshold: 4,
+		L0CompactionThreshold:       4,
+		L0StopWritesThreshold:       24,
+		LBaseMaxBytes:               256 << 20,
+		Logger:                      pebbleLogger{log},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: open %s: %w", opts.Dir, err)
+	}
+	e.db = db
+	e.ids.db = db
+	if err := e.ids.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := e.reclaimInFlight(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Close flushes and closes the store. Open ObjectReaders must be closed first.
+func (e *Engine) Close() error {
+	if !e.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	return e.db.Close()
+}
+
+// Compact compacts the whole keyspace, so that deleted data's space is reclaimed now.
+func (e *Engine) Compact() error {
+	if err := e.db.Flush(); err != nil {
+		return err
+	}
+	return e.db.Compact(context.Background(), []byte{0}, []byte{0xff, 0xff}, true)
+}
+
+// DiskUsage returns the bytes the store's files occupy on disk.
+func (e *Engine) DiskUsage() (int64, error) {
+	var total int64
+	err := filepath.WalkDir(e.dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			total += info.Size()
+		}
+		return nil
+	})
+	return total, err
+}
+
+// reclaimInFlight deletes the data of writes that were streaming when the process stopped: their
+// markers are still there because only a commit (or a clean abort) removes them.
+func (e *Engine) reclaimInFlight() error {
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: keys.MarkerPrefix, UpperBound: keys.PrefixEnd(keys.MarkerPrefix)})
+	if err != nil {
+		return err
+	}
+	b := e.db.NewBatch()
+	n := 0
+	for it.First(); it.Valid(); it.Next() {
+		id, ok := keys.MarkerID(it.Key())
+		if !ok {
+			continue
+		}
+		start, end := keys.ChunkRange(id)
+		_ = b.DeleteRange(start, end, nil)
+		_ = b.Delete(keys.Marker(id), nil)
+		n++
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	if n == 0 {
+		return b.Close()
+	}
+	return b.Commit(pebble.Sync)
+}
+
+func (e *Engine) check() error {
+	if e.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (e *Engine) keyLock(parts ...string) *sync.Mutex {
+	return &e.keyLocks[e.stripe(parts...)]
+}
+
+func (e *Engine) uploadLock(uploadID string) *sync.RWMutex {
+	return &e.uploadLocks[e.stripe(uploadID)]
+}
+
+func (e *Engine) stripe(parts ...string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(e.seed)
+	for _, p := range parts {
+		h.WriteString(p)
+		h.WriteByte(0)
+	}
+	return h.Sum64() % lockStripes
+}
+
+func (e *Engine) bucketLock(name string) *sync.RWMutex {
+	e.bucketMu.Lock()
+	defer e.bucketMu.Unlock()
+	l, ok := e.bucketLocks[name]
+	if !ok {
+		l = &sync.RWMutex{}
+		e.bucketLocks[name] = l
+	}
+	return l
+}
+
+// getJSON reads key from r into v; found is false when the key is absent.
+func getJSON(r pebble.Reader, key []byte, v any) (found bool, err error) {
+	val, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer closer.Close()
+	if err := json.Unmarshal(val, v); err != nil {
+		return false, fmt.Errorf("engine: corrupt record %q: %w", key, err)
+	}
+	return true, nil
+}
+
+// idAllocator hands out data ids and generations: one counter, strictly increasing, never
+// reused. It persists a reservation ahead of what it hands out, so a restart (or a crash)
+// resumes past every number it may have used.
+type idAllocator struct {
+	mu    sync.Mutex
+	db    *pebble.DB
+	next  uint64
+	limit uint64
+}
+
+const idReservation = 1 << 16
+
+func (a *idAllocator) load() error {
+	val, closer, err := a.db.Get(keys.GenReservation)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		a.next = 1
+	case err != nil:
+		return err
+	default:
+		a.next = binary.BigEndian.Uint64(val)
+		closer.Close()
+	}
+	a.limit = a.next
+	return nil
+}
+
+func (a *idAllocator) alloc() (uint64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.next >= a.limit {
+		limit := a.next + idReservation
+		if err := a.db.Set(keys.GenReservation, binary.BigEndian.AppendUint64(nil, limit), pebble.Sync); err != nil {
+			return 0, fmt.Errorf("engine: reserve ids: %w", err)
+		}
+		a.limit = limit
+	}
+	id := a.next
+	a.next++
+	return id, nil
+}
+
+var _ io.Closer = (*Engine)(nil)
+
+// pebbleLogger sends pebble's messages to slog: routine ones at debug level.
+type pebbleLogger struct{ log *slog.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	l.log.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.log.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	l.log.Error("pebble: fatal: " + fmt.Sprintf(format, args...))
+	os.Exit(1)
+}
