@@ -44,7 +44,7 @@ func (ts *testServer) signed(t testing.TB, method, path string, body []byte, hdr
 	}
 	req.Header.Set("X-Amz-Content-Sha256", payloadHash)
 	creds := aws.Credentials{AccessKeyID: rootAK, SecretAccessKey: rootSK}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, payloadHash, "s3", "us-east-1", at); err != nil {
+	if err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).SignHTTP(context.Background(), creds, req, payloadHash, "s3", "us-east-1", at); err != nil {
 		t.Fatal(err)
 	}
 	return req
@@ -100,7 +100,7 @@ func TestAuthErrors(t *testing.T) {
 
 	req, _ = http.NewRequest(http.MethodGet, ts.URL+"/auth/obj", nil)
 	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
-	_ = v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "NOSUCHKEY", SecretAccessKey: "x"}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", now)
+	_ = v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "NOSUCHKEY", SecretAccessKey: "x"}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", now)
 	expectError(t, ts, req, 403, "InvalidAccessKeyId")
 
 	req = ts.signed(t, http.MethodGet, "/auth/obj", nil, nil, "", now.Add(-time.Hour))
@@ -140,7 +140,7 @@ func TestAuthErrors(t *testing.T) {
 	}
 	expired, err := ps.PresignGetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("auth"), Key: aws.String("obj")}, func(o *s3.PresignOptions) {
 		o.Expires = time.Second
-		o.Presigner = presignAt{v4.NewSigner(), now.Add(-10 * time.Second)}
+		o.Presigner = presignAt{v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }), now.Add(-10 * time.Second)}
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +192,7 @@ func TestRequestErrors(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPut, ts.URL+"/errs/nolength", io.NopCloser(bytes.NewReader(body)))
 	req.ContentLength = -1
 	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
-	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: rootAK, SecretAccessKey: rootSK}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", now); err != nil {
+	if err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).SignHTTP(context.Background(), aws.Credentials{AccessKeyID: rootAK, SecretAccessKey: rootSK}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", now); err != nil {
 		t.Fatal(err)
 	}
 	expectError(t, ts, req, 411, "MissingContentLength")

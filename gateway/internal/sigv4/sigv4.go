@@ -246,7 +246,7 @@ func canonicalRequest(r *http.Request, p *parsedAuth) string {
 	b.Grow(512)
 	b.WriteString(r.Method)
 	b.WriteByte('\n')
-	b.WriteString(uriEncode(r.URL.Path, false))
+	b.WriteString(canonicalURI(r))
 	b.WriteByte('\n')
 	b.WriteString(canonicalQuery(r.URL.RawQuery, p.presigned))
 	b.WriteByte('\n')
@@ -261,6 +261,22 @@ func canonicalRequest(r *http.Request, p *parsedAuth) string {
 	b.WriteByte('\n')
 	b.WriteString(p.payload)
 	return b.String()
+}
+
+// canonicalURI is the path exactly as the client sent it: S3 signs the already-encoded path and
+// does not normalise or encode it again.
+func canonicalURI(r *http.Request) string {
+	raw := r.RequestURI
+	if raw == "" || !strings.HasPrefix(raw, "/") {
+		raw = r.URL.EscapedPath()
+	}
+	if i := strings.IndexByte(raw, '?'); i >= 0 {
+		raw = raw[:i]
+	}
+	if raw == "" {
+		return "/"
+	}
+	return raw
 }
 
 func headerValue(r *http.Request, name string) string {
