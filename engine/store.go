@@ -70,8 +70,11 @@ func Open(opts Options) (*Engine, error) {
 	size := e.chunkSize
 	e.chunkPool.New = func() any { b := make([]byte, size); return &b }
 	db, err := pebble.Open(opts.Dir, &pebble.Options{
-		FormatMajorVersion:          pebble.FormatNewest,
-		MemTableSize:                64 << 20,
+		FormatMajorVersion: pebble.FormatNewest,
+		// Small memtables bound the memory a large upload passes through (at most
+		// MemTableSize × MemTableStopWritesThreshold), and with it the WAL files pebble keeps
+		// for reuse.
+		MemTableSize:                16 << 20,
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       24,

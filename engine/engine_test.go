@@ -1,0 +1,569 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/weirproject/weir/engine/internal/keys"
+)
+
+func openTest(t testing.TB, opts Options) *Engine {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	e, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func mustBucket(t testing.TB, e *Engine, name string) {
+	t.Helper()
+	if _, err := e.CreateBucket(context.Background(), Bucket{Name: name, Owner: "o"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func put(e *Engine, bucket, key string, body []byte, g Guard) (ObjectInfo, error) {
+	return e.PutObject(context.Background(), bucket, key, bytes.NewReader(body), PutOptions{Size: int64(len(body)), Guard: g})
+}
+
+func read(t testing.TB, e *Engine, bucket, key string) []byte {
+	t.Helper()
+	o, err := e.OpenObject(bucket, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	b, err := io.ReadAll(o.NewReader(Range{0, o.Info().Size}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// chunkCount counts every stored chunk and in-flight marker: what a failed write must not leave.
+func chunkCount(t testing.TB, e *Engine) (chunks, markers int) {
+	t.Helper()
+	for _, p := range []struct {
+		prefix []byte
+		n      *int
+	}{{[]byte("c/"), &chunks}, {keys.MarkerPrefix, &markers}} {
+		it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: p.prefix, UpperBound: keys.PrefixEnd(p.prefix)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for it.First(); it.Valid(); it.Next() {
+			*p.n++
+		}
+		it.Close()
+	}
+	return chunks, markers
+}
+
+func randBytes(n int, seed int64) []byte {
+	b := make([]byte, n)
+	rand.New(rand.NewSource(seed)).Read(b)
+	return b
+}
+
+func TestRoundTripAndRanges(t *testing.T) {
+	e := openTest(t, Options{ChunkSize: 1024})
+	mustBucket(t, e, "bkt")
+	for _, size := range []int{0, 1, 1023, 1024, 1025, 4096, 10000} {
+		body := randBytes(size, int64(size))
+		info, err := put(e, "bkt", "k", body, Guard{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := md5.Sum(body)
+		if info.ETag != quoteETag(sum[:]) || info.Size != int64(size) {
+			t.Fatalf("size %d: info %+v", size, info)
+		}
+		if got := read(t, e, "bkt", "k"); !bytes.Equal(got, body) {
+			t.Fatalf("size %d: read back %d bytes", size, len(got))
+		}
+		o, err := e.OpenObject("bkt", "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []Range{{0, 0}, {0, int64(size)}, {int64(size) / 3, int64(size) / 2}, {int64(size) - int64(size)/4, int64(size) / 4}} {
+			got, err := io.ReadAll(o.NewReader(r))
+			if err != nil || !bytes.Equal(got, body[r.Start:r.Start+r.Length]) {
+				t.Fatalf("size %d range %+v: %d bytes, %v", size, r, len(got), err)
+			}
+		}
+		o.Close()
+		// Only the current version's chunks remain.
+		if chunks, markers := chunkCount(t, e); chunks != max(1, (size+1023)/1024) || markers != 0 {
+			t.Fatalf("size %d: %d chunks and %d markers stored", size, chunks, markers)
+		}
+	}
+}
+
+type failingReader struct {
+	data []byte
+	err  error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if len(f.data) == 0 {
+		return 0, f.err
+	}
+	n := copy(p, f.data)
+	f.data = f.data[n:]
+	return n, nil
+}
+
+// TestFailedWritesLeaveNothing: a body that errors mid-stream, a bad Content-MD5, a checksum
+// callback error, a wrong size and a failed guard each leave no object and no data behind.
+func TestFailedWritesLeaveNothing(t *testing.T) {
+	e := openTest(t, Options{ChunkSize: 1024})
+	mustBucket(t, e, "bkt")
+	body := randBytes(5000, 1)
+	boom := errors.New("client went away")
+	cases := []struct {
+		name string
+		run  func() error
+		want error
+	}{
+		{"body error", func() error {
+			_, err := e.PutObject(context.Background(), "bkt", "k", &failingReader{body, boom}, PutOptions{Size: -1})
+			return err
+		}, boom},
+		{"bad md5", func() error {
+			_, err := e.PutObject(context.Background(), "bkt", "k", bytes.NewReader(body), PutOptions{Size: 5000, ContentMD5: make([]byte, 16)})
+			return err
+		}, ErrBadDigest},
+		{"checksum callback", func() error {
+			_, err := e.PutObject(context.Background(), "bkt", "k", bytes.NewReader(body), PutOptions{Size: 5000, Checksums: func() (Checksums, error) { return nil, boom }})
+			return err
+		}, boom},
+		{"short body", func() error {
+			_, err := e.PutObject(context.Background(), "bkt", "k", bytes.NewReader(body), PutOptions{Size: 6000})
+			return err
+		}, ErrIncompleteBody},
+		{"guard", func() error {
+			_, err := put(e, "bkt", "k", body, Guard{IfMatch: `"abc"`})
+			return err
+		}, ErrNoSuchKey},
+		{"canceled", func() error {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			_, err := e.PutObject(ctx, "bkt", "k", bytes.NewReader(body), PutOptions{Size: 5000})
+			return err
+		}, context.Canceled},
+	}
+	for _, tc := range cases {
+		if err := tc.run(); !errors.Is(err, tc.want) {
+			t.Fatalf("%s: got %v, want %v", tc.name, err, tc.want)
+		}
+		if _, err := e.StatObject("bkt", "k"); !errors.Is(err, ErrNoSuchKey) {
+			t.Fatalf("%s: object visible after failure: %v", tc.name, err)
+		}
+		if chunks, markers := chunkCount(t, e); chunks != 0 || markers != 0 {
+			t.Fatalf("%s: %d chunks and %d markers left behind", tc.name, chunks, markers)
+		}
+	}
+}
+
+// TestInFlightDataReclaimedAtOpen: chunks staged by a write that never committed (the process
+// died) are deleted when the store opens again.
+func TestInFlightDataReclaimedAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	e, err := Open(Options{Dir: dir, ChunkSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustBucket(t, e, "bkt")
+	opts := PutOptions{Size: -1}
+	s, err := e.stage(context.Background(), bytes.NewReader(randBytes(10000, 2)), &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chunks, markers := chunkCount(t, e); chunks == 0 || markers != 1 || !s.flushed {
+		t.Fatalf("staging wrote %d chunks and %d markers", chunks, markers)
+	}
+	// No commit, no cleanup: as if killed here.
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e = openTest(t, Options{Dir: dir, ChunkSize: 1024})
+	if chunks, markers := chunkCount(t, e); chunks != 0 || markers != 0 {
+		t.Fatalf("after reopen: %d chunks and %d markers", chunks, markers)
+	}
+}
+
+func TestGuards(t *testing.T) {
+	e := openTest(t, Options{})
+	mustBucket(t, e, "bkt")
+	gen := func(n uint64) *uint64 { return &n }
+	if _, err := put(e, "bkt", "k", []byte("a"), Guard{Strategy: ETagCondition}); !errors.Is(err, ErrPreconditionRequired) {
+		t.Fatalf("etag strategy without condition: %v", err)
+	}
+	if _, err := put(e, "bkt", "k", []byte("a"), Guard{IfMatch: "*"}); !errors.Is(err, ErrNoSuchKey) {
+		t.Fatalf("If-Match * on missing: %v", err)
+	}
+	if _, err := put(e, "bkt", "k", []byte("a"), Guard{IfGenerationMatch: gen(5)}); !errors.Is(err, ErrPreconditionFailed) {
+		t.Fatalf("generation 5 on missing: %v", err)
+	}
+	v1, err := put(e, "bkt", "k", []byte("a"), Guard{Strategy: ETagCondition, IfNoneMatch: "*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := put(e, "bkt", "k", []byte("b"), Guard{IfNoneMatch: "*"}); !errors.Is(err, ErrPreconditionFailed) {
+		t.Fatalf("If-None-Match * on existing: %v", err)
+	}
+	if _, err := put(e, "bkt", "k", []byte("b"), Guard{IfGenerationMatch: gen(0)}); !errors.Is(err, ErrPreconditionFailed) {
+		t.Fatalf("generation 0 on existing: %v", err)
+	}
+	if _, err := put(e, "bkt", "k", []byte("b"), Guard{IfMatch: `"0123"`}); !errors.Is(err, ErrPreconditionFailed) {
+		t.Fatalf("wrong If-Match: %v", err)
+	}
+	v2, err := put(e, "bkt", "k", []byte("b"), Guard{IfMatch: v1.ETag, IfGenerationMatch: gen(v1.Generation)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.DeleteObject(context.Background(), "bkt", "k", Guard{IfMatch: v1.ETag}); !errors.Is(err, ErrPreconditionFailed) {
+		t.Fatalf("delete with stale If-Match: %v", err)
+	}
+	if _, err := e.DeleteObject(context.Background(), "bkt", "k", Guard{Strategy: ETagCondition}); !errors.Is(err, ErrPreconditionRequired) {
+		t.Fatalf("delete under etag strategy without condition: %v", err)
+	}
+	res, err := e.DeleteObject(context.Background(), "bkt", "k", Guard{IfMatch: v2.ETag})
+	if err != nil || !res.Existed || res.Generation != v2.Generation {
+		t.Fatalf("conditional delete: %+v %v", res, err)
+	}
+	if _, err := e.DeleteObject(context.Background(), "bkt", "k", Guard{IfMatch: "*"}); !errors.Is(err, ErrNoSuchKey) {
+		t.Fatalf("delete If-Match * on missing: %v", err)
+	}
+	if res, err := e.DeleteObject(context.Background(), "bkt", "k", Guard{}); err != nil || res.Existed {
+		t.Fatalf("unconditional delete of missing key: %+v %v", res, err)
+	}
+}
+
+// TestConcurrentIfMatchOneWinner: of 16 writers with the same If-Match, exactly one commits.
+func TestConcurrentIfMatchOneWinner(t *testing.T) {
+	e := openTest(t, Options{})
+	mustBucket(t, e, "bkt")
+	for round := 0; round < 20; round++ {
+		base, err := put(e, "bkt", "k", []byte(fmt.Sprintf("base-%d", round)), Guard{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wins, fails atomic.Int32
+		var wg sync.WaitGroup
+		for w := 0; w < 16; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				_, err := put(e, "bkt", "k", []byte(fmt.Sprintf("writer-%d-%d", round, w)), Guard{IfMatch: base.ETag})
+				switch {
+				case err == nil:
+					wins.Add(1)
+				case errors.Is(err, ErrPreconditionFailed):
+					fails.Add(1)
+				default:
+					t.Error(err)
+				}
+			}(w)
+		}
+		wg.Wait()
+		if wins.Load() != 1 || fails.Load() != 15 {
+			t.Fatalf("round %d: %d winners, %d 412s", round, wins.Load(), fails.Load())
+		}
+	}
+}
+
+// TestGenerationsNeverReused: generations grow across overwrite, delete, re-create and restart.
+func TestGenerationsNeverReused(t *testing.T) {
+	dir := t.TempDir()
+	var last uint64
+	for restart := 0; restart < 3; restart++ {
+		e, err := Open(Options{Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if restart == 0 {
+			mustBucket(t, e, "bkt")
+		}
+		for i := 0; i < 5; i++ {
+			info, err := put(e, "bkt", "k", []byte("same bytes"), Guard{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Generation <= last {
+				t.Fatalf("restart %d write %d: generation %d after %d", restart, i, info.Generation, last)
+			}
+			last = info.Generation
+			if i == 2 {
+				if _, err := e.DeleteObject(context.Background(), "bkt", "k", Guard{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestSnapshotReadWhileOverwritten: an open reader returns its version whole although the key
+// is overwritten and deleted while it reads.
+func TestSnapshotReadWhileOverwritten(t *testing.T) {
+	e := openTest(t, Options{ChunkSize: 4096})
+	mustBucket(t, e, "bkt")
+	first := randBytes(1<<20, 1)
+	if _, err := put(e, "bkt", "k", first, Guard{}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := e.OpenObject("bkt", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := o.NewReader(Range{0, o.Info().Size})
+	head := make([]byte, 1000)
+	if _, err := io.ReadFull(r, head); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				if _, err := put(e, "bkt", "k", randBytes(1<<20, int64(100+w*10+i)), Guard{}); err != nil {
+					t.Error(err)
+				}
+				if _, err := e.DeleteObject(context.Background(), "bkt", "k", Guard{}); err != nil {
+					t.Error(err)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	if err := e.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Close()
+	if !bytes.Equal(append(head, rest...), first) {
+		t.Fatal("the open reader did not return its version whole")
+	}
+}
+
+// TestGarbageCollected writes, overwrites and deletes 200 MiB and checks the disk use comes back
+// down after compaction.
+func TestGarbageCollected(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 400 MiB")
+	}
+	e := openTest(t, Options{})
+	mustBucket(t, e, "bkt")
+	empty, err := e.DiskUsage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := randBytes(4<<20, 3)
+	for pass := 0; pass < 2; pass++ { // write, then overwrite: 2 × 50 × 4 MiB
+		for i := 0; i < 50; i++ {
+			obj[0], obj[1] = byte(i), byte(pass)
+			if _, err := put(e, "bkt", fmt.Sprintf("obj-%02d", i), obj, Guard{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := e.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	peak, _ := e.DiskUsage()
+	for i := 0; i < 50; i++ {
+		if _, err := e.DeleteObject(context.Background(), "bkt", fmt.Sprintf("obj-%02d", i), Guard{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	// Pebble deletes obsolete files in the background after the compaction: give it a moment.
+	// What stays is the WAL files pebble keeps for reuse (bounded by the memtable settings).
+	after, tables := diskUse(t, e)
+	for deadline := time.Now().Add(30 * time.Second); tables > 1<<20 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		after, tables = diskUse(t, e)
+	}
+	t.Logf("disk use: empty %d KiB, peak %d MiB, after delete+compaction %d MiB (tables %d KiB)", empty>>10, peak>>20, after>>20, tables>>10)
+	if peak < 150<<20 {
+		t.Fatalf("peak %d MiB: the data never reached the disk, the test proves nothing", peak>>20)
+	}
+	if tables > 1<<20 || after > peak/3 {
+		t.Fatalf("after delete and compaction %d MiB remain (%d KiB of tables) of a %d MiB peak", after>>20, tables>>10, peak>>20)
+	}
+}
+
+// diskUse returns the store's disk use and the part of it in tables (the data, as opposed to
+// write-ahead logs).
+func diskUse(t *testing.T, e *Engine) (total, tables int64) {
+	total, err := e.DiskUsage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	matches, _ := filepath.Glob(filepath.Join(e.dir, "*.sst"))
+	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil {
+			tables += fi.Size()
+		}
+	}
+	return total, tables
+}
+
+func TestBucketRules(t *testing.T) {
+	e := openTest(t, Options{})
+	ctx := context.Background()
+	mustBucket(t, e, "bkt")
+	if b, err := e.CreateBucket(ctx, Bucket{Name: "bkt", Owner: "other"}); !errors.Is(err, ErrBucketExists) || b.Owner != "o" {
+		t.Fatalf("duplicate bucket: %+v %v", b, err)
+	}
+	if _, err := put(e, "bkt", "k", []byte("x"), Guard{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.DeleteBucket(ctx, "bkt"); !errors.Is(err, ErrBucketNotEmpty) {
+		t.Fatalf("delete non-empty: %v", err)
+	}
+	u, err := e.CreateMultipartUpload(ctx, Upload{Bucket: "bkt", Key: "mp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.DeleteObject(ctx, "bkt", "k", Guard{})
+	if err := e.DeleteBucket(ctx, "bkt"); !errors.Is(err, ErrBucketNotEmpty) {
+		t.Fatalf("delete with an upload in progress: %v", err)
+	}
+	if err := e.AbortMultipartUpload(ctx, "bkt", "mp", u.UploadID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.DeleteBucket(ctx, "bkt"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := put(e, "bkt", "k", []byte("x"), Guard{}); !errors.Is(err, ErrNoSuchBucket) {
+		t.Fatalf("put into deleted bucket: %v", err)
+	}
+	for _, name := range []string{"ab", "Abc", "a..b", "-abc", "10.0.0.1", "xn--abc"} {
+		if _, err := e.CreateBucket(ctx, Bucket{Name: name}); !errors.Is(err, ErrInvalidBucketName) {
+			t.Fatalf("%q accepted: %v", name, err)
+		}
+	}
+	mustBucket(t, e, "bkt2")
+	if _, err := put(e, "bkt2", string(make([]byte, 1025)), []byte("x"), Guard{}); !errors.Is(err, ErrKeyTooLong) {
+		t.Fatalf("long key: %v", err)
+	}
+	big := map[string]string{"m": string(bytes.Repeat([]byte("x"), 2048))}
+	if _, err := e.PutObject(ctx, "bkt2", "k", bytes.NewReader(nil), PutOptions{Size: 0, Metadata: big}); !errors.Is(err, ErrMetadataTooLarge) {
+		t.Fatalf("big metadata: %v", err)
+	}
+}
+
+// TestDeleteBucketRacesPuts: no object ever lands in a bucket that DeleteBucket removed.
+func TestDeleteBucketRacesPuts(t *testing.T) {
+	e := openTest(t, Options{})
+	ctx := context.Background()
+	for round := 0; round < 20; round++ {
+		mustBucket(t, e, "race")
+		var wg sync.WaitGroup
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				info, err := put(e, "race", fmt.Sprintf("k%d", w), []byte("x"), Guard{})
+				if err == nil {
+					e.DeleteObject(ctx, "race", info.Key, Guard{})
+				}
+			}(w)
+		}
+		for {
+			err := e.DeleteBucket(ctx, "race")
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ErrBucketNotEmpty) {
+				t.Fatal(err)
+			}
+		}
+		wg.Wait()
+		if chunks, _ := chunkCount(t, e); chunks != 0 {
+			t.Fatalf("round %d: %d chunks of objects in a deleted bucket", round, chunks)
+		}
+	}
+}
+
+func benchPut(b *testing.B, size int) {
+	e := openTest(b, Options{})
+	mustBucket(b, e, "bench")
+	body := randBytes(size, 1)
+	var n atomic.Int64
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			k := fmt.Sprintf("k-%d", n.Add(1))
+			if _, err := e.PutObject(context.Background(), "bench", k, bytes.NewReader(body), PutOptions{Size: int64(size)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func benchGet(b *testing.B, size int) {
+	e := openTest(b, Options{})
+	mustBucket(b, e, "bench")
+	body := randBytes(size, 1)
+	for i := 0; i < 64; i++ {
+		if _, err := put(e, "bench", fmt.Sprintf("k-%d", i), body, Guard{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var n atomic.Int64
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		buf := make([]byte, 256<<10)
+		for pb.Next() {
+			o, err := e.OpenObject("bench", fmt.Sprintf("k-%d", n.Add(1)%64))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.CopyBuffer(io.Discard, o.NewReader(Range{0, int64(size)}), buf); err != nil {
+				b.Fatal(err)
+			}
+			o.Close()
+		}
+	})
+}
+
+func BenchmarkPutObject(b *testing.B) {
+	b.Run("4KiB", func(b *testing.B) { benchPut(b, 4<<10) })
+	b.Run("1MiB", func(b *testing.B) { benchPut(b, 1<<20) })
+}
+
+func BenchmarkGetObject(b *testing.B) {
+	b.Run("4KiB", func(b *testing.B) { benchGet(b, 4<<10) })
+	b.Run("1MiB", func(b *testing.B) { benchGet(b, 1<<20) })
+}
