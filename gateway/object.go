@@ -139,7 +139,7 @@ func writeObjectHeaders(rq *request, info engine.ObjectInfo) {
 		h.Set(k, v)
 	}
 	for k, v := range info.Metadata {
-		h["X-Amz-Meta-"+http.CanonicalHeaderKey(k)] = []string{v}
+		h["x-amz-meta-"+k] = []string{v} // S3 sends user metadata names in lower case
 	}
 	if info.PartsCount > 0 {
 		h.Set("x-amz-mp-parts-count", strconv.Itoa(info.PartsCount))

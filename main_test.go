@@ -1,0 +1,450 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/md5"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math/rand"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// These tests drive the real weir binary as a user would: build it, start it, talk S3 to it,
+// kill it.
+
+var weirBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "weir-bin")
+	if err != nil {
+		panic(err)
+	}
+	weirBinary = filepath.Join(dir, "weir")
+	build := exec.Command("go", "build", "-o", weirBinary, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building weir:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const (
+	testAccessKey = "TESTACCESSKEY"
+	testSecretKey = "test-secret-key-0123456789"
+)
+
+type weirProcess struct {
+	cmd       *exec.Cmd
+	endpoint  string
+	accessKey string
+	secretKey string
+	stdout    []string
+	exited    chan error
+}
+
+// startWeir runs the binary on a free loopback port with data in dir and waits until it serves.
+func startWeir(t *testing.T, dir string, env ...string) *weirProcess {
+	t.Helper()
+	cmd := exec.Command(weirBinary, "--addr", "127.0.0.1:0", "--data", dir, "--log-level", "warn")
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &weirProcess{cmd: cmd, exited: make(chan error, 1)}
+	sc := bufio.NewScanner(out)
+	for len(p.stdout) < 3 && sc.Scan() {
+		line := sc.Text()
+		p.stdout = append(p.stdout, line)
+		switch {
+		case strings.HasPrefix(line, "weir: S3 endpoint "):
+			p.endpoint = strings.Fields(strings.TrimPrefix(line, "weir: S3 endpoint "))[0]
+		case strings.HasPrefix(line, "weir: access key "):
+			p.accessKey = strings.TrimPrefix(line, "weir: access key ")
+		case strings.HasPrefix(line, "weir: secret key "):
+			p.secretKey = strings.TrimPrefix(line, "weir: secret key ")
+		}
+	}
+	go func() { io.Copy(io.Discard, out) }()
+	go func() { p.exited <- cmd.Wait() }()
+	if p.endpoint == "" || p.accessKey == "" {
+		cmd.Process.Kill()
+		t.Fatalf("weir did not print its endpoint and credentials: %q", p.stdout)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	return p
+}
+
+func (p *weirProcess) client() *s3.Client {
+	return s3.New(s3.Options{
+		BaseEndpoint:     aws.String(p.endpoint),
+		UsePathStyle:     true,
+		Region:           "us-east-1",
+		Credentials:      credentials.NewStaticCredentialsProvider(p.accessKey, p.secretKey, ""),
+		RetryMaxAttempts: 1,
+		HTTPClient:       &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}},
+	})
+}
+
+func (p *weirProcess) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.exited
+}
+
+func testEnv() []string {
+	return []string{"WEIR_ACCESS_KEY=" + testAccessKey, "WEIR_SECRET_KEY=" + testSecretKey}
+}
+
+// bodyFor derives a key's body from the key, so a reader can tell a whole body from a torn one.
+func bodyFor(key string) []byte {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	r := rand.New(rand.NewSource(int64(h.Sum64())))
+	b := make([]byte, 1024+r.Intn(2<<20))
+	r.Read(b)
+	return b
+}
+
+// TestCrashSafety kills weir with SIGKILL in the middle of concurrent PUTs, twice, and checks
+// after each restart that every acknowledged PUT reads back byte-exact and that no listed object
+// is half-written.
+func TestCrashSafety(t *testing.T) {
+	dir := t.TempDir()
+	acked := map[string][16]byte{}
+	var mu sync.Mutex
+	for round := 0; round < 2; round++ {
+		p := startWeir(t, dir, testEnv()...)
+		c := p.client()
+		ctx := context.Background()
+		if round == 0 {
+			if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("crash")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		for w := 0; w < 16; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					key := fmt.Sprintf("r%d/w%02d/%05d", round, w, i)
+					body := bodyFor(key)
+					_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("crash"), Key: aws.String(key), Body: bytes.NewReader(body)})
+					if err != nil {
+						return // the server died under us
+					}
+					mu.Lock()
+					acked[key] = md5.Sum(body)
+					mu.Unlock()
+				}
+			}(w)
+		}
+		time.Sleep(1500 * time.Millisecond)
+		p.kill(t)
+		close(stop)
+		wg.Wait()
+
+		p = startWeir(t, dir, testEnv()...)
+		c = p.client()
+		for key, sum := range acked {
+			out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("crash"), Key: aws.String(key)})
+			if err != nil {
+				t.Fatalf("round %d: acknowledged PUT %s lost: %v", round, key, err)
+			}
+			got, err := io.ReadAll(out.Body)
+			out.Body.Close()
+			if err != nil || md5.Sum(got) != sum {
+				t.Fatalf("round %d: acknowledged PUT %s reads back differently (%d bytes, %v)", round, key, len(got), err)
+			}
+		}
+		listed := 0
+		pg := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String("crash")})
+		for pg.HasMorePages() {
+			page, err := pg.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range page.Contents {
+				listed++
+				key := aws.ToString(o.Key)
+				if _, ok := acked[key]; ok {
+					continue
+				}
+				// Committed but not acknowledged before the kill: it must still be whole.
+				out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("crash"), Key: aws.String(key)})
+				if err != nil {
+					t.Fatalf("listed %s cannot be read: %v", key, err)
+				}
+				got, _ := io.ReadAll(out.Body)
+				out.Body.Close()
+				if !bytes.Equal(got, bodyFor(key)) {
+					t.Fatalf("listed %s is half-written (%d bytes)", key, len(got))
+				}
+			}
+		}
+		t.Logf("round %d: %d acknowledged PUTs survived SIGKILL, %d objects listed", round, len(acked), listed)
+		if len(acked) < 50 {
+			t.Fatalf("only %d PUTs acknowledged before the kill: the test did not exercise a crash under load", len(acked))
+		}
+		p.kill(t)
+	}
+}
+
+// genReader produces size deterministic bytes (a repeated 1 MiB block, shifted per MiB so no two
+// MiB are equal) without holding them, and can seek so the SDK can hash it before sending.
+type genReader struct {
+	block []byte
+	size  int64
+	off   int64
+}
+
+func newGenReader(size int64) *genReader {
+	b := make([]byte, 1<<20)
+	rand.New(rand.NewSource(42)).Read(b)
+	return &genReader{block: b, size: size}
+}
+
+func (g *genReader) Read(p []byte) (int, error) {
+	if g.off >= g.size {
+		return 0, io.EOF
+	}
+	if rem := g.size - g.off; int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	n := 0
+	for n < len(p) {
+		mib := g.off >> 20
+		within := g.off & (1<<20 - 1)
+		k := copy(p[n:], g.block[within:])
+		for i := n; i < n+k; i++ {
+			p[i] ^= byte(mib)
+		}
+		n += k
+		g.off += int64(k)
+	}
+	return n, nil
+}
+
+func (g *genReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+		g.off = offset
+	case io.SeekCurrent:
+		g.off += offset
+	case io.SeekEnd:
+		g.off = g.size + offset
+	}
+	return g.off, nil
+}
+
+// TestLargeObjectPeakRSS streams a 1 GiB object in and out and reads the server's peak resident
+// memory (VmHWM): data is chunked and streamed, never held whole.
+func TestLargeObjectPeakRSS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 2 GiB")
+	}
+	const size = 1 << 30
+	p := startWeir(t, t.TempDir(), testEnv()...)
+	c := p.client()
+	ctx := context.Background()
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("large")}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("large"), Key: aws.String("1gib"), Body: newGenReader(size), ContentLength: aws.Int64(size)}); err != nil {
+		t.Fatal(err)
+	}
+	putTime := time.Since(start)
+	want := md5.New()
+	io.Copy(want, newGenReader(size))
+	start = time.Now()
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("large"), Key: aws.String("1gib")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := md5.New()
+	n, err := io.Copy(got, out.Body)
+	out.Body.Close()
+	if err != nil || n != size || !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
+		t.Fatalf("GET returned %d bytes (%v), md5 match %v", n, err, bytes.Equal(got.Sum(nil), want.Sum(nil)))
+	}
+	getTime := time.Since(start)
+	hwm := peakRSS(t, p.cmd.Process.Pid)
+	t.Logf("1 GiB PUT %.1fs, GET %.1fs; server peak RSS (VmHWM) %d MiB", putTime.Seconds(), getTime.Seconds(), hwm>>20)
+	if hwm > 150<<20 {
+		t.Fatalf("server peak RSS %d MiB exceeds 150 MiB", hwm>>20)
+	}
+}
+
+func peakRSS(t *testing.T, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("no /proc on this system: %v", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("VmHWM not found")
+	return 0
+}
+
+// TestGeneratedCredentials: with no WEIR_* keys, weir generates a pair once, prints it, keeps it
+// in the data dir and prints the same pair at the next start; the pair works.
+func TestGeneratedCredentials(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"WEIR_ACCESS_KEY=", "WEIR_SECRET_KEY="}
+	p := startWeir(t, dir, env...)
+	if p.accessKey == "" || p.secretKey == "" || p.accessKey == testAccessKey {
+		t.Fatalf("printed: %q", p.stdout)
+	}
+	if _, err := p.client().ListBuckets(context.Background(), &s3.ListBucketsInput{}); err != nil {
+		t.Fatalf("the printed credentials do not work: %v", err)
+	}
+	first := *p
+	p.kill(t)
+	p = startWeir(t, dir, env...)
+	if p.accessKey != first.accessKey || p.secretKey != first.secretKey {
+		t.Fatalf("second start printed another pair: %q then %q", first.stdout, p.stdout)
+	}
+	p.kill(t)
+	p = startWeir(t, dir, testEnv()...)
+	if p.accessKey != testAccessKey || p.secretKey != testSecretKey {
+		t.Fatalf("WEIR_ACCESS_KEY/WEIR_SECRET_KEY not used: %q", p.stdout)
+	}
+}
+
+// TestGracefulShutdown: SIGTERM lets an in-flight download finish, then weir exits 0.
+func TestGracefulShutdown(t *testing.T) {
+	p := startWeir(t, t.TempDir(), testEnv()...)
+	c := p.client()
+	ctx := context.Background()
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("grace")}); err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("slow download "), 1<<20)
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("grace"), Key: aws.String("k"), Body: bytes.NewReader(body)}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("grace"), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, 1<<10)
+	if _, err := io.ReadFull(out.Body, head); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the server is now draining
+	rest, err := io.ReadAll(out.Body)
+	out.Body.Close()
+	if err != nil || !bytes.Equal(append(head, rest...), body) {
+		t.Fatalf("in-flight GET cut short by shutdown: %d of %d bytes, %v", len(head)+len(rest), len(body), err)
+	}
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Fatalf("weir exited with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("weir did not exit after SIGTERM")
+	}
+	p.cmd.ProcessState = &os.ProcessState{} // exited; skip the cleanup kill
+}
+
+// TestAWSCLI drives weir with the aws CLI, the second client the tests use.
+func TestAWSCLI(t *testing.T) {
+	awsPath, err := exec.LookPath("aws")
+	if err != nil {
+		t.Skip("aws CLI not installed; skipping the CLI test")
+	}
+	p := startWeir(t, t.TempDir(), testEnv()...)
+	home := t.TempDir()
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(awsPath, append([]string{"--endpoint-url", p.endpoint}, args...)...)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "AWS_ACCESS_KEY_ID=" + testAccessKey, "AWS_SECRET_ACCESS_KEY=" + testSecretKey,
+			"AWS_DEFAULT_REGION=us-east-1", "AWS_CONFIG_FILE=" + filepath.Join(home, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "none"),
+			"PYENV_ROOT=" + os.Getenv("PYENV_ROOT")}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		}
+		return string(out)
+	}
+	small := filepath.Join(home, "small.txt")
+	big := filepath.Join(home, "big.bin")
+	os.WriteFile(small, []byte("hello from the aws cli\n"), 0o644)
+	bigData := make([]byte, 20<<20)
+	rand.New(rand.NewSource(1)).Read(bigData)
+	os.WriteFile(big, bigData, 0o644)
+
+	run("s3", "mb", "s3://demo")
+	run("s3", "cp", small, "s3://demo/")
+	run("s3", "cp", big, "s3://demo/") // 20 MiB: the CLI uses a multipart upload
+	ls := run("s3", "ls", "s3://demo")
+	if !strings.Contains(ls, "small.txt") || !strings.Contains(ls, "big.bin") || !strings.Contains(ls, strconv.Itoa(20<<20)) {
+		t.Fatalf("aws s3 ls: %q", ls)
+	}
+	if got := run("s3", "cp", "s3://demo/small.txt", "-"); got != "hello from the aws cli\n" {
+		t.Fatalf("aws s3 cp to stdout: %q", got)
+	}
+	back := filepath.Join(home, "back.bin")
+	run("s3", "cp", "s3://demo/big.bin", back)
+	if got, _ := os.ReadFile(back); !bytes.Equal(got, bigData) {
+		t.Fatal("20 MiB object read back differently through the CLI")
+	}
+	run("s3api", "put-object", "--bucket", "demo", "--key", "api/obj", "--body", small, "--metadata", "color=blue")
+	head := run("s3api", "head-object", "--bucket", "demo", "--key", "api/obj")
+	if !strings.Contains(head, `"color": "blue"`) || !strings.Contains(head, "ContentLength") {
+		t.Fatalf("head-object: %s", head)
+	}
+	run("s3", "rm", "s3://demo/small.txt")
+	if ls := run("s3", "ls", "s3://demo"); strings.Contains(ls, "small.txt") {
+		t.Fatalf("after rm: %q", ls)
+	}
+}
