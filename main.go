@@ -2,6 +2,7 @@
 //
 //	go run .                 serve on :8080 with data in ./weir-data
 //	go run . --help          every flag (each also reads a WEIR_* environment variable)
+//	go run . bench --help    a warp-like load generator against any S3 endpoint
 package main
 
 import (
@@ -25,6 +26,7 @@ import (
 
 	"github.com/weirproject/weir/engine"
 	"github.com/weirproject/weir/gateway"
+	"github.com/weirproject/weir/internal/loadgen"
 )
 
 func main() {
@@ -65,6 +67,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "bench" {
+		return loadgen.Main(ctx, args[1:], stdout)
+	}
 	c, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -520,6 +520,8 @@ func benchPut(b *testing.B, size int) {
 	body := randBytes(size, 1)
 	var n atomic.Int64
 	b.SetBytes(int64(size))
+	// 8 writers per CPU, like a loaded gateway: concurrent synced commits share fsyncs.
+	b.SetParallelism(8)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

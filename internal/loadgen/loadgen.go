@@ -1,0 +1,292 @@
+// Package loadgen is a small warp-like S3 load generator on aws-sdk-go-v2: N workers run one
+// workload against any S3 endpoint for a fixed time and report throughput and latency
+// percentiles. It is what `weir bench` runs.
+//
+// It owns workload loops and their statistics. It never starts servers: point it at one.
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Config describes one load run.
+type Config struct {
+	Endpoint    string // http://127.0.0.1:8080
+	AccessKey   string
+	SecretKey   string
+	Bucket      string // created if missing
+	Workload    string // put, get or mixed (45% GET, 30% HEAD, 15% PUT, 10% DELETE)
+	ObjectSize  int
+	Concurrency int
+	Duration    time.Duration
+	// Objects is how many objects get and mixed pre-create and pick from (default 256).
+	Objects int
+}
+
+// Result is what a run measured.
+type Result struct {
+	Workload   string
+	ObjectSize int
+	Ops        int64
+	Errors     int64
+	FirstError string
+	Elapsed    time.Duration
+	P50        time.Duration
+	P90        time.Duration
+	P99        time.Duration
+}
+
+// OpsPerSec is the run's throughput in operations per second.
+func (r Result) OpsPerSec() float64 { return float64(r.Ops) / r.Elapsed.Seconds() }
+
+// MiBPerSec is the run's payload throughput.
+func (r Result) MiBPerSec() float64 { return r.OpsPerSec() * float64(r.ObjectSize) / (1 << 20) }
+
+// NewClient returns the S3 client every worker shares: path-style, no retries, payloads sent as
+// UNSIGNED-PAYLOAD without a flexible checksum, so the client spends its CPU on requests rather
+// than hashing (the same for every endpoint measured).
+func NewClient(cfg Config) *s3.Client {
+	conc := cfg.Concurrency
+	if conc < 1 {
+		conc = 1
+	}
+	return s3.New(s3.Options{
+		BaseEndpoint:               aws.String(cfg.Endpoint),
+		UsePathStyle:               true,
+		Region:                     "us-east-1",
+		Credentials:                credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, ""),
+		RetryMaxAttempts:           1,
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+		HTTPClient:                 &http.Client{Transport: &http.Transport{MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc * 2}},
+	}, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
+}
+
+// Run executes cfg's workload and returns its result. A run with errors returns its result and
+// an error naming the first failure.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if cfg.Concurrency < 1 {
+		cfg.Concurrency = 1
+	}
+	if cfg.Objects < 1 {
+		cfg.Objects = 256
+	}
+	c := NewClient(cfg)
+	res := Result{Workload: cfg.Workload, ObjectSize: cfg.ObjectSize}
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(cfg.Bucket)}); err != nil && !strings.Contains(err.Error(), "BucketAlreadyOwnedByYou") {
+		return res, fmt.Errorf("create bucket %s: %w", cfg.Bucket, err)
+	}
+	payload := make([]byte, cfg.ObjectSize)
+	rand.New(rand.NewSource(1)).Read(payload)
+	prefix := fmt.Sprintf("%s-%d-%d/", cfg.Workload, cfg.ObjectSize, time.Now().UnixNano())
+	if cfg.Workload == "get" || cfg.Workload == "mixed" {
+		if err := prefill(ctx, c, cfg, prefix, payload); err != nil {
+			return res, err
+		}
+	}
+	var (
+		ops, errs atomic.Int64
+		firstErr  atomic.Value
+		seq       atomic.Int64
+		mu        sync.Mutex
+		lat       []time.Duration
+		wg        sync.WaitGroup
+	)
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	start := time.Now()
+	for w := 0; w < cfg.Concurrency; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewSource(int64(w)))
+			buf := make([]byte, 64<<10)
+			local := make([]time.Duration, 0, 1<<14)
+			for runCtx.Err() == nil {
+				t0 := time.Now()
+				err := oneOp(runCtx, c, cfg, prefix, payload, buf, rng, &seq)
+				if runCtx.Err() != nil {
+					break // the run ended mid-request: neither a success nor an error
+				}
+				local = append(local, time.Since(t0))
+				ops.Add(1)
+				if err != nil {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+			}
+			mu.Lock()
+			lat = append(lat, local...)
+			mu.Unlock()
+		}(w)
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	res.Ops, res.Errors = ops.Load(), errs.Load()
+	if v := firstErr.Load(); v != nil {
+		res.FirstError = v.(string)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[int(p*float64(len(lat)-1))]
+	}
+	res.P50, res.P90, res.P99 = pct(.5), pct(.9), pct(.99)
+	if res.Errors > 0 {
+		return res, fmt.Errorf("%d of %d operations failed; first: %s", res.Errors, res.Ops, res.FirstError)
+	}
+	return res, nil
+}
+
+func prefill(ctx context.Context, c *s3.Client, cfg Config, prefix string, payload []byte) error {
+	var wg sync.WaitGroup
+	errc := make(chan error, cfg.Objects)
+	sem := make(chan struct{}, cfg.Concurrency)
+	for i := 0; i < cfg.Objects; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(cfg.Bucket), Key: aws.String(fmt.Sprintf("%sobj-%06d", prefix, i)), Body: bytes.NewReader(payload), ContentLength: aws.Int64(int64(len(payload)))})
+			if err != nil {
+				errc <- err
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return fmt.Errorf("prefill: %w", err)
+	}
+	return nil
+}
+
+func oneOp(ctx context.Context, c *s3.Client, cfg Config, prefix string, payload, buf []byte, rng *rand.Rand, seq *atomic.Int64) error {
+	op := cfg.Workload
+	if op == "mixed" {
+		switch r := rng.Intn(100); {
+		case r < 45:
+			op = "get"
+		case r < 75:
+			op = "head"
+		case r < 90:
+			op = "put"
+		default:
+			op = "delete"
+		}
+	}
+	existing := aws.String(fmt.Sprintf("%sobj-%06d", prefix, rng.Intn(cfg.Objects)))
+	switch op {
+	case "put":
+		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(cfg.Bucket), Key: aws.String(fmt.Sprintf("%sput-%d", prefix, seq.Add(1))), Body: bytes.NewReader(payload), ContentLength: aws.Int64(int64(len(payload)))})
+		return err
+	case "get":
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(cfg.Bucket), Key: existing})
+		if err != nil {
+			return err
+		}
+		n, err := io.CopyBuffer(io.Discard, out.Body, buf)
+		out.Body.Close()
+		if err == nil && n != int64(len(payload)) {
+			err = fmt.Errorf("GET returned %d bytes, want %d", n, len(payload))
+		}
+		return err
+	case "head":
+		_, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(cfg.Bucket), Key: existing})
+		return err
+	case "delete":
+		// Deletes take keys the puts wrote, never the pool GET and HEAD read from.
+		n := seq.Load()
+		if n == 0 {
+			return nil
+		}
+		_, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(cfg.Bucket), Key: aws.String(fmt.Sprintf("%sput-%d", prefix, 1+rng.Int63n(n)))})
+		return err
+	}
+	return fmt.Errorf("unknown workload %q (put, get, mixed)", cfg.Workload)
+}
+
+// Main is `weir bench`: it parses flags, runs each workload in turn and prints a table.
+func Main(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("weir bench", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	var cfg Config
+	var workloads, sizes string
+	fs.StringVar(&cfg.Endpoint, "endpoint", "http://127.0.0.1:8080", "S3 endpoint")
+	fs.StringVar(&cfg.AccessKey, "access-key", "", "access key")
+	fs.StringVar(&cfg.SecretKey, "secret-key", "", "secret key")
+	fs.StringVar(&cfg.Bucket, "bucket", "weir-bench", "bucket (created if missing)")
+	fs.StringVar(&workloads, "workload", "put,get", "comma-separated workloads: put, get, mixed")
+	fs.StringVar(&sizes, "size", "4KiB", "comma-separated object sizes, e.g. 4KiB,1MiB")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "concurrent workers")
+	fs.DurationVar(&cfg.Duration, "duration", 15*time.Second, "how long each workload runs")
+	fs.IntVar(&cfg.Objects, "objects", 256, "objects pre-created for get and mixed")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.AccessKey == "" || cfg.SecretKey == "" {
+		return errors.New("weir bench: -access-key and -secret-key are required")
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "workload\tsize\tops/s\tMiB/s\tp50\tp90\tp99\terrors\t")
+	var failed error
+	for _, w := range strings.Split(workloads, ",") {
+		for _, sz := range strings.Split(sizes, ",") {
+			n, err := ParseSize(sz)
+			if err != nil {
+				return err
+			}
+			c := cfg
+			c.Workload, c.ObjectSize = strings.TrimSpace(w), n
+			res, err := Run(ctx, c)
+			if err != nil && res.Ops == 0 {
+				return err
+			}
+			if err != nil && failed == nil {
+				failed = err
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.1f\t%s\t%s\t%s\t%d\t\n", c.Workload, sz, res.OpsPerSec(), res.MiBPerSec(),
+				res.P50.Round(10*time.Microsecond), res.P90.Round(10*time.Microsecond), res.P99.Round(10*time.Microsecond), res.Errors)
+		}
+	}
+	tw.Flush()
+	return failed
+}
+
+// ParseSize reads sizes like 4096, 4KiB, 1MiB.
+func ParseSize(s string) (int, error) {
+	s = strings.TrimSpace(s)
+	mult := 1
+	for suffix, m := range map[string]int{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "KB": 1000, "MB": 1000 * 1000} {
+		if strings.HasSuffix(s, suffix) {
+			s, mult = strings.TrimSuffix(s, suffix), m
+			break
+		}
+	}
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
+}
