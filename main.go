@@ -16,6 +16,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -40,6 +42,7 @@ func main() {
 
 type config struct {
 	addr, data, users, domains, logLevel, logFormat, region string
+	pprofAddr                                               string
 	grace                                                   time.Duration
 }
 
@@ -62,6 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.region, "region", env("region", "us-east-1"), "region reported to clients (WEIR_REGION)")
 	fs.StringVar(&c.logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error (WEIR_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", env("log-format", "text"), "text or json (WEIR_LOG_FORMAT)")
+	fs.StringVar(&c.pprofAddr, "pprof-addr", env("pprof-addr", ""), "serve Go's /debug/pprof on this (separate, keep it private) address (WEIR_PPROF_ADDR)")
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
 	return c, fs.Parse(args)
 }
@@ -115,6 +119,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv, err := gateway.New(gateway.Config{Engine: eng, Users: users, Region: c.region, Domains: domains, Logger: log})
 	if err != nil {
 		return err
+	}
+	if c.pprofAddr != "" {
+		go func() {
+			// http.DefaultServeMux carries net/http/pprof's handlers and nothing else.
+			log.Warn("pprof server stopped", "err", http.ListenAndServe(c.pprofAddr, http.DefaultServeMux))
+		}()
 	}
 	l, err := net.Listen("tcp", c.addr)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 
 	"github.com/weirproject/weir/engine/internal/keys"
 )
@@ -47,6 +48,9 @@ type Engine struct {
 
 const lockStripes = 4096
 
+// blockCacheSize holds the metadata and hot small objects; large objects stream past it.
+const blockCacheSize = 32 << 20
+
 // Open opens (or creates) the store in opts.Dir.
 func Open(opts Options) (*Engine, error) {
 	if opts.Dir == "" {
@@ -69,7 +73,10 @@ func Open(opts Options) (*Engine, error) {
 	}
 	size := e.chunkSize
 	e.chunkPool.New = func() any { b := make([]byte, size); return &b }
-	db, err := pebble.Open(opts.Dir, &pebble.Options{
+	cache := pebble.NewCache(blockCacheSize)
+	defer cache.Unref()
+	popts := &pebble.Options{
+		Cache:              cache,
 		FormatMajorVersion: pebble.FormatNewest,
 		// Small memtables bound the memory a large upload passes through (at most
 		// MemTableSize × MemTableStopWritesThreshold), and with it the WAL files pebble keeps
@@ -80,7 +87,11 @@ func Open(opts Options) (*Engine, error) {
 		L0StopWritesThreshold:       24,
 		LBaseMaxBytes:               256 << 20,
 		Logger:                      pebbleLogger{log},
-	})
+	}
+	// Bloom filters on every level: a PUT of a new key looks up a key that is nowhere, and
+	// without filters that lookup reads a block of every level from disk.
+	popts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	db, err := pebble.Open(opts.Dir, popts)
 	if err != nil {
 		return nil, fmt.Errorf("engine: open %s: %w", opts.Dir, err)
 	}
