@@ -420,14 +420,16 @@ func TestGarbageCollected(t *testing.T) {
 	}
 }
 
-// diskUse returns the store's disk use and the part of it in tables (the data, as opposed to
-// write-ahead logs).
+// diskUse returns the store's disk use and the part of it in tables and blob files (the data, as
+// opposed to write-ahead logs).
 func diskUse(t *testing.T, e *Engine) (total, tables int64) {
 	total, err := e.DiskUsage()
 	if err != nil {
 		t.Fatal(err)
 	}
-	matches, _ := filepath.Glob(filepath.Join(e.dir, "*.sst"))
+	sst, _ := filepath.Glob(filepath.Join(e.dir, "*.sst"))
+	blob, _ := filepath.Glob(filepath.Join(e.dir, "*.blob"))
+	matches := append(sst, blob...)
 	for _, m := range matches {
 		if fi, err := os.Stat(m); err == nil {
 			tables += fi.Size()

@@ -91,6 +91,13 @@ func Open(opts Options) (*Engine, error) {
 	// Bloom filters on every level: a PUT of a new key looks up a key that is nowhere, and
 	// without filters that lookup reads a block of every level from disk.
 	popts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	// Chunks of larger objects go to blob files at flush and are never rewritten by compactions
+	// that only move their keys: a large object costs the WAL write and one blob write, not a
+	// trip through every level of the tree.
+	popts.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
+		return pebble.ValueSeparationPolicy{Enabled: true, MinimumSize: 16 << 10, MaxBlobReferenceDepth: 10,
+			RewriteMinimumAge: time.Minute, TargetGarbageRatio: 0.2}
+	}
 	db, err := pebble.Open(opts.Dir, popts)
 	if err != nil {
 		return nil, fmt.Errorf("engine: open %s: %w", opts.Dir, err)
@@ -128,11 +135,17 @@ func (e *Engine) Compact() error {
 func (e *Engine) DiskUsage() (int64, error) {
 	var total int64
 	err := filepath.WalkDir(e.dir, func(_ string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // deleted by a compaction while we walked
+		}
 		if err != nil {
 			return err
 		}
 		if !d.IsDir() {
 			info, err := d.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
 			if err != nil {
 				return err
 			}

@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"context"
 	"encoding/xml"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -223,6 +225,12 @@ func (s *Server) authenticate(rq *request) error {
 
 // writeError renders err as S3 XML with the status from the error table.
 func (s *Server) writeError(rq *request, err error) {
+	if rq.r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		// The client hung up: there is nobody to answer and nothing went wrong here.
+		s.log.Debug("client went away", "request_id", rq.id, "op", rq.op, "err", err)
+		rq.w.Status = 499
+		return
+	}
 	e, known := lookupS3Error(err)
 	msg := err.Error()
 	if !known {

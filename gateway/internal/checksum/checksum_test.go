@@ -10,8 +10,12 @@ import (
 	"testing"
 )
 
-func b64u32(v uint32) string { return base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, v)) }
-func b64u64(v uint64) string { return base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint64(nil, v)) }
+func b64u32(v uint32) string {
+	return base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, v))
+}
+func b64u64(v uint64) string {
+	return base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint64(nil, v))
+}
 
 // The check values of each CRC's catalogue entry ("123456789").
 func TestKnownVectors(t *testing.T) {
