@@ -354,6 +354,31 @@ func TestGeneratedCredentials(t *testing.T) {
 	}
 }
 
+// TestUsersFile: --users adds users beside root; each owns the buckets it creates.
+func TestUsersFile(t *testing.T) {
+	dir := t.TempDir()
+	users := filepath.Join(dir, "users.json")
+	os.WriteFile(users, []byte(`[{"name":"alice","access_key":"ALICEKEY","secret_key":"alice-secret-123","groups":["team-a"]},
+		{"name":"bob","access_key":"BOBKEY","secret_key":"bob-secret-123","groups":[]}]`), 0o600)
+	p := startWeir(t, filepath.Join(dir, "data"), append(testEnv(), "WEIR_USERS="+users)...)
+	as := func(ak, sk string) *s3.Client {
+		q := *p
+		q.accessKey, q.secretKey = ak, sk
+		return q.client()
+	}
+	ctx := context.Background()
+	if _, err := as("ALICEKEY", "alice-secret-123").CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("alice-bucket")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := as("BOBKEY", "bob-secret-123").PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("alice-bucket"), Key: aws.String("x"), Body: strings.NewReader("x")})
+	if err == nil || !strings.Contains(err.Error(), "AccessDenied") {
+		t.Fatalf("bob wrote to alice's bucket: %v", err)
+	}
+	if _, err := p.client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("alice-bucket"), Key: aws.String("x"), Body: strings.NewReader("x")}); err != nil {
+		t.Fatalf("root: %v", err)
+	}
+}
+
 // TestGracefulShutdown: SIGTERM lets an in-flight download finish, then weir exits 0.
 func TestGracefulShutdown(t *testing.T) {
 	p := startWeir(t, t.TempDir(), testEnv()...)

@@ -455,12 +455,20 @@ func TestBucketRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for n := 1; n <= 3; n++ {
+		if _, err := e.UploadPart(ctx, "bkt", "mp", u.UploadID, n, bytes.NewReader(randBytes(300<<10, int64(n))), PutOptions{Size: 300 << 10}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	e.DeleteObject(ctx, "bkt", "k", Guard{})
 	if err := e.DeleteBucket(ctx, "bkt"); !errors.Is(err, ErrBucketNotEmpty) {
 		t.Fatalf("delete with an upload in progress: %v", err)
 	}
 	if err := e.AbortMultipartUpload(ctx, "bkt", "mp", u.UploadID); err != nil {
 		t.Fatal(err)
+	}
+	if chunks, markers := chunkCount(t, e); chunks != 0 || markers != 0 {
+		t.Fatalf("abort left %d chunks and %d markers", chunks, markers)
 	}
 	if err := e.DeleteBucket(ctx, "bkt"); err != nil {
 		t.Fatal(err)
