@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +39,9 @@ type testServer struct {
 	Server *gateway.Server
 	TLS    bool
 	client *http.Client
+
+	mu         sync.Mutex
+	transports []*http.Transport // closed before shutdown: a connection a client dialled but never used keeps Shutdown waiting 5 s
 }
 
 type serverOptions struct {
@@ -92,6 +96,11 @@ func startServer(t testing.TB, o serverOptions) *testServer {
 		go func() { done <- srv.Serve(ctx, l, 5*time.Second) }()
 	}
 	t.Cleanup(func() {
+		ts.mu.Lock()
+		for _, tr := range ts.transports {
+			tr.CloseIdleConnections()
+		}
+		ts.mu.Unlock()
 		cancel()
 		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			t.Errorf("serve: %v", err)
@@ -106,12 +115,14 @@ func startServer(t testing.TB, o serverOptions) *testServer {
 // client returns an aws-sdk-go-v2 S3 client with default settings (path-style, the SDK's
 // default checksum behaviour) signed as the given user.
 func (ts *testServer) client3(ak, sk string, opts ...func(*s3.Options)) *s3.Client {
-	httpc := ts.client
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	if ts.TLS {
-		httpc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: 64}}
-	} else {
-		httpc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 	}
+	ts.mu.Lock()
+	ts.transports = append(ts.transports, tr)
+	ts.mu.Unlock()
+	httpc := &http.Client{Transport: tr}
 	base := []func(*s3.Options){func(o *s3.Options) {
 		o.BaseEndpoint = aws.String(ts.URL)
 		o.UsePathStyle = true
