@@ -1,0 +1,221 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"math/rand"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// A per-key register with compare-and-swap, the sequential model S3's conditional operations
+// promise (semantics.md §6, model 1). The state of a key is its body; "" means absent.
+
+type regInput struct {
+	op   string // get, put, put-if-match, put-if-none-match, delete, delete-if-match
+	key  string
+	body string
+	etag string
+}
+
+type regOutput struct {
+	status int
+	body   string
+}
+
+func etagOf(body string) string {
+	s := md5.Sum([]byte(body))
+	return `"` + hex.EncodeToString(s[:]) + `"`
+}
+
+var registerModel = porcupine.Model{
+	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
+		byKey := map[string][]porcupine.Operation{}
+		for _, op := range history {
+			k := op.Input.(regInput).key
+			byKey[k] = append(byKey[k], op)
+		}
+		var out [][]porcupine.Operation
+		for _, ops := range byKey {
+			out = append(out, ops)
+		}
+		return out
+	},
+	Init: func() any { return "" },
+	Step: func(state, input, output any) (bool, any) {
+		st, in, out := state.(string), input.(regInput), output.(regOutput)
+		exists := st != ""
+		switch in.op {
+		case "get":
+			if !exists {
+				return out.status == http.StatusNotFound, st
+			}
+			return out.status == http.StatusOK && out.body == st, st
+		case "put":
+			return out.status == http.StatusOK, in.body
+		case "put-if-none-match":
+			if exists {
+				return out.status == http.StatusPreconditionFailed, st
+			}
+			return out.status == http.StatusOK, in.body
+		case "put-if-match", "delete-if-match":
+			switch {
+			case !exists:
+				return out.status == http.StatusNotFound, st
+			case etagOf(st) != in.etag:
+				return out.status == http.StatusPreconditionFailed, st
+			case in.op == "put-if-match":
+				return out.status == http.StatusOK, in.body
+			default:
+				return out.status == http.StatusNoContent, ""
+			}
+		case "delete":
+			return out.status == http.StatusNoContent, ""
+		}
+		return false, st
+	},
+	DescribeOperation: func(input, output any) string {
+		in, out := input.(regInput), output.(regOutput)
+		return fmt.Sprintf("%s(%s,%s,%s) -> %d %s", in.op, in.key, in.body, in.etag, out.status, out.body)
+	},
+}
+
+// runRegisterHistory drives clients × opsPerClient random conditional operations on keys and
+// records each operation's call and return times.
+func runRegisterHistory(t *testing.T, c *s3.Client, bucket, prefix string, clients, opsPerClient, keys int, seed int64) []porcupine.Operation {
+	start := time.Now()
+	var mu sync.Mutex
+	var history []porcupine.Operation
+	var wg sync.WaitGroup
+	for cl := 0; cl < clients; cl++ {
+		wg.Add(1)
+		go func(cl int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewSource(seed*100 + int64(cl)))
+			seen := map[string]string{} // last body this client read per key: the source of its If-Match
+			ctx := context.Background()
+			for i := 0; i < opsPerClient; i++ {
+				key := fmt.Sprintf("%sk%d", prefix, rng.Intn(keys))
+				in := regInput{key: key, body: fmt.Sprintf("c%d-%d", cl, i), etag: etagOf(seen[key])}
+				switch r := rng.Intn(100); {
+				case r < 30:
+					in.op = "get"
+				case r < 40:
+					in.op = "put"
+				case r < 65:
+					in.op = "put-if-match"
+				case r < 75:
+					in.op = "put-if-none-match"
+				case r < 90:
+					in.op = "delete-if-match"
+				default:
+					in.op = "delete"
+				}
+				call := time.Since(start).Nanoseconds()
+				var out regOutput
+				var err error
+				switch in.op {
+				case "get":
+					var g *s3.GetObjectOutput
+					g, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+					if err == nil {
+						out = regOutput{status: 200, body: string(readAll(t, g.Body))}
+						seen[key] = out.body
+					}
+				case "put", "put-if-match", "put-if-none-match":
+					p := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader([]byte(in.body))}
+					if in.op == "put-if-match" {
+						p.IfMatch = aws.String(in.etag)
+					} else if in.op == "put-if-none-match" {
+						p.IfNoneMatch = aws.String("*")
+					}
+					_, err = c.PutObject(ctx, p)
+					out.status = 200
+				case "delete", "delete-if-match":
+					d := &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
+					if in.op == "delete-if-match" {
+						d.IfMatch = aws.String(in.etag)
+					}
+					_, err = c.DeleteObject(ctx, d)
+					out.status = 204
+				}
+				ret := time.Since(start).Nanoseconds()
+				if err != nil {
+					out = regOutput{status: httpStatus(err)}
+					if out.status != 404 && out.status != 412 {
+						t.Errorf("%s %s: %v", in.op, key, err)
+						return
+					}
+				}
+				mu.Lock()
+				history = append(history, porcupine.Operation{ClientId: cl, Input: in, Call: call, Output: out, Return: ret})
+				mu.Unlock()
+			}
+		}(cl)
+	}
+	wg.Wait()
+	return history
+}
+
+// TestConditionalOpsLinearizable records 20 histories of 1,000 concurrent conditional
+// PUT/GET/DELETE operations against the real server and checks each with porcupine.
+func TestConditionalOpsLinearizable(t *testing.T) {
+	ts := startServer(t, serverOptions{})
+	c := ts.root()
+	mustCreateBucket(t, c, "linear")
+	histories := 20
+	if testing.Short() {
+		histories = 3
+	}
+	for h := 0; h < histories; h++ {
+		history := runRegisterHistory(t, c, "linear", fmt.Sprintf("h%d/", h), 8, 125, 4, int64(h))
+		if t.Failed() {
+			return
+		}
+		if len(history) != 1000 {
+			t.Fatalf("history %d has %d operations", h, len(history))
+		}
+		res := porcupine.CheckOperationsTimeout(registerModel, history, 30*time.Second)
+		if res != porcupine.Ok {
+			t.Fatalf("history %d is not linearizable (%v)", h, res)
+		}
+	}
+}
+
+// TestRegisterModelCatchesViolations: the model rejects what a broken server would do, so the
+// check above can fail.
+func TestRegisterModelCatchesViolations(t *testing.T) {
+	op := func(cl int, in regInput, out regOutput, call, ret int64) porcupine.Operation {
+		return porcupine.Operation{ClientId: cl, Input: in, Output: out, Call: call, Return: ret}
+	}
+	bad := map[string][]porcupine.Operation{
+		"two creators both win": {
+			op(0, regInput{op: "put-if-none-match", key: "k", body: "a"}, regOutput{status: 200}, 0, 1),
+			op(1, regInput{op: "put-if-none-match", key: "k", body: "b"}, regOutput{status: 200}, 2, 3),
+		},
+		"stale If-Match wins (lost update)": {
+			op(0, regInput{op: "put", key: "k", body: "a"}, regOutput{status: 200}, 0, 1),
+			op(0, regInput{op: "put-if-match", key: "k", body: "b", etag: etagOf("a")}, regOutput{status: 200}, 2, 3),
+			op(1, regInput{op: "put-if-match", key: "k", body: "c", etag: etagOf("a")}, regOutput{status: 200}, 4, 5),
+		},
+		"read of a deleted object": {
+			op(0, regInput{op: "put", key: "k", body: "a"}, regOutput{status: 200}, 0, 1),
+			op(0, regInput{op: "delete", key: "k"}, regOutput{status: 204}, 2, 3),
+			op(1, regInput{op: "get", key: "k"}, regOutput{status: 200, body: "a"}, 4, 5),
+		},
+	}
+	for name, h := range bad {
+		if porcupine.CheckOperations(registerModel, h) {
+			t.Errorf("%s: accepted as linearizable", name)
+		}
+	}
+}
