@@ -127,8 +127,9 @@ func (e *Engine) ListBuckets() ([]Bucket, error) {
 	return out, it.Close()
 }
 
-// DeleteBucket removes an empty bucket (no objects, no multipart uploads): ErrBucketNotEmpty otherwise.
-func (e *Engine) DeleteBucket(ctx context.Context, name string) error {
+// DeleteBucket removes an empty bucket (no objects, no multipart uploads): ErrBucketNotEmpty
+// otherwise. An active bucket lease must be named by guard.LeaseID.
+func (e *Engine) DeleteBucket(ctx context.Context, name string, guard Guard) error {
 	if err := e.check(); err != nil {
 		return err
 	}
@@ -136,6 +137,13 @@ func (e *Engine) DeleteBucket(ctx context.Context, name string) error {
 	l.Lock()
 	defer l.Unlock()
 	if err := e.bucketExists(name); err != nil {
+		return err
+	}
+	lease, err := loadLease(e.db, keys.BucketLease(name))
+	if err != nil {
+		return err
+	}
+	if err := checkLease(lease, e.clock(), guard.LeaseID, false); err != nil {
 		return err
 	}
 	for _, p := range [][]byte{keys.ObjectPrefix(name), keys.UploadPrefix(name)} {
@@ -147,7 +155,11 @@ func (e *Engine) DeleteBucket(ctx context.Context, name string) error {
 			return wrapf(ErrBucketNotEmpty, "bucket %s still holds objects or multipart uploads", name)
 		}
 	}
-	return e.db.Delete(keys.Bucket(name), pebble.Sync)
+	b := e.db.NewBatch()
+	defer b.Close()
+	_ = b.Delete(keys.Bucket(name), nil)
+	_ = b.Delete(keys.BucketLease(name), nil)
+	return b.Commit(pebble.Sync)
 }
 
 func (e *Engine) emptyPrefix(p []byte) (bool, error) {

@@ -92,6 +92,23 @@ type ObjectInfo struct {
 	ChecksumType string  // FULL_OBJECT or COMPOSITE, when Checksums is not empty
 	PartsCount   int     // number of parts for a multipart object, 0 otherwise
 	PartSizes    []int64 // sizes of the parts of a multipart object, for GET ?partNumber=
+	Lease        LeaseInfo
+
+	leaseID string // the active lease's id, for CheckLeaseID; never shown
+}
+
+// CheckLeaseID applies the lease rules to a read that carries a lease id (semantics.md §2.5):
+// the id must be the active lease's.
+func (i ObjectInfo) CheckLeaseID(id string) error {
+	switch {
+	case id == "":
+		return nil
+	case !i.Lease.State.Locked():
+		return wrapf(ErrLeaseNotPresentWithObjectOperation, "a lease id was given but the object's lease is %s", i.Lease.State)
+	case id != i.leaseID:
+		return wrapf(ErrLeaseIDMismatchWithObjectOperation, "the lease id %s is not the active lease's", id)
+	}
+	return nil
 }
 
 // Guard holds the conditions a write must meet at its commit, checked inside the per-key

@@ -448,7 +448,7 @@ func TestBucketRules(t *testing.T) {
 	if _, err := put(e, "bkt", "k", []byte("x"), Guard{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.DeleteBucket(ctx, "bkt"); !errors.Is(err, ErrBucketNotEmpty) {
+	if err := e.DeleteBucket(ctx, "bkt", Guard{}); !errors.Is(err, ErrBucketNotEmpty) {
 		t.Fatalf("delete non-empty: %v", err)
 	}
 	u, err := e.CreateMultipartUpload(ctx, Upload{Bucket: "bkt", Key: "mp"})
@@ -461,7 +461,7 @@ func TestBucketRules(t *testing.T) {
 		}
 	}
 	e.DeleteObject(ctx, "bkt", "k", Guard{})
-	if err := e.DeleteBucket(ctx, "bkt"); !errors.Is(err, ErrBucketNotEmpty) {
+	if err := e.DeleteBucket(ctx, "bkt", Guard{}); !errors.Is(err, ErrBucketNotEmpty) {
 		t.Fatalf("delete with an upload in progress: %v", err)
 	}
 	if err := e.AbortMultipartUpload(ctx, "bkt", "mp", u.UploadID); err != nil {
@@ -470,7 +470,7 @@ func TestBucketRules(t *testing.T) {
 	if chunks, markers := chunkCount(t, e); chunks != 0 || markers != 0 {
 		t.Fatalf("abort left %d chunks and %d markers", chunks, markers)
 	}
-	if err := e.DeleteBucket(ctx, "bkt"); err != nil {
+	if err := e.DeleteBucket(ctx, "bkt", Guard{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := put(e, "bkt", "k", []byte("x"), Guard{}); !errors.Is(err, ErrNoSuchBucket) {
@@ -509,7 +509,7 @@ func TestDeleteBucketRacesPuts(t *testing.T) {
 			}(w)
 		}
 		for {
-			err := e.DeleteBucket(ctx, "race")
+			err := e.DeleteBucket(ctx, "race", Guard{})
 			if err == nil {
 				break
 			}

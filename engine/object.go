@@ -216,7 +216,10 @@ func deleteData(b *pebble.Batch, refs []dataRef) {
 
 // checkGuard is the one place where a write's conditions meet the current version, inside the
 // key's critical section. cur is nil when the key does not exist.
-func checkGuard(cur *objectMeta, g Guard, isDelete bool) error {
+func checkGuard(cur *objectMeta, lease *leaseRecord, now time.Time, g Guard, isDelete bool) error {
+	if err := checkLease(lease, now, g.LeaseID, g.Strategy == Leased && cur != nil); err != nil {
+		return err
+	}
 	hasCond := g.IfMatch != "" || g.IfNoneMatch != "" || g.IfGenerationMatch != nil
 	if g.Strategy == ETagCondition && !hasCond {
 		return wrapf(ErrPreconditionRequired, "this bucket's strategy is etag: send If-Match, If-None-Match: * or x-weir-if-generation-match")
@@ -273,7 +276,12 @@ func (e *Engine) commit(ctx context.Context, bucket, key string, m *objectMeta, 
 	if err != nil {
 		return nil, err
 	}
-	if err := checkGuard(cur, g, m == nil); err != nil {
+	lease, err := loadLease(e.db, keys.ObjectLease(bucket, key))
+	if err != nil {
+		return nil, err
+	}
+	now := e.clock()
+	if err := checkGuard(cur, lease, now, g, m == nil); err != nil {
 		return cur, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -290,7 +298,7 @@ func (e *Engine) commit(ctx context.Context, bucket, key string, m *objectMeta, 
 			return cur, err
 		}
 		m.Gen = gen
-		m.Mod = e.clock().UnixNano()
+		m.Mod = now.UnixNano()
 		val, err := json.Marshal(m)
 		if err != nil {
 			return cur, err
@@ -304,6 +312,11 @@ func (e *Engine) commit(ctx context.Context, bucket, key string, m *objectMeta, 
 	}
 	if cur != nil {
 		deleteData(b, cur.Data)
+	}
+	// A delete ends any lease; a write ends one that is no longer active (Azure keeps an
+	// expired or broken lease's id only until the object is modified). An active lease stays.
+	if lease != nil && (m == nil || !lease.state(now).Locked()) {
+		_ = b.Delete(keys.ObjectLease(bucket, key), nil)
 	}
 	if extra != nil {
 		extra(b)
@@ -364,7 +377,20 @@ func (e *Engine) StatObject(bucket, key string) (ObjectInfo, error) {
 	if m == nil {
 		return ObjectInfo{}, e.missing(bucket, key)
 	}
-	return m.info(bucket, key), nil
+	return e.withLease(e.db, m.info(bucket, key))
+}
+
+// withLease adds the object's lease, read from r, to info.
+func (e *Engine) withLease(r pebble.Reader, info ObjectInfo) (ObjectInfo, error) {
+	l, err := loadLease(r, keys.ObjectLease(info.Bucket, info.Key))
+	if err != nil {
+		return info, err
+	}
+	info.Lease = l.info(e.clock())
+	if info.Lease.State.Locked() {
+		info.leaseID = l.ID
+	}
+	return info, nil
 }
 
 func (e *Engine) missing(bucket, key string) error {
@@ -408,7 +434,12 @@ func (e *Engine) OpenObject(bucket, key string) (ObjectReader, error) {
 		snap.Close()
 		return nil, e.missing(bucket, key)
 	}
-	return &objectReader{snap: snap, meta: m, info: m.info(bucket, key)}, nil
+	info, err := e.withLease(snap, m.info(bucket, key))
+	if err != nil {
+		snap.Close()
+		return nil, err
+	}
+	return &objectReader{snap: snap, meta: m, info: info}, nil
 }
 
 type objectReader struct {

@@ -8,6 +8,8 @@
 //	u/<data id:8>                   marker of data still being written (reclaimed at startup)
 //	m/<bucket>/<key>\x00<upload id> multipart upload record (keys never contain NUL)
 //	p/<upload id>/<part number:4>   uploaded part record
+//	l/<bucket>/<key>                lease on an object
+//	L/<bucket>                      lease on a bucket
 //	s/gen                           id and generation allocator reservation
 package keys
 
@@ -131,3 +133,13 @@ func PrefixEnd(p []byte) []byte {
 	}
 	return nil
 }
+
+// ObjectLease is the key of an object's lease record.
+func ObjectLease(bucket, key string) []byte {
+	k := Object(bucket, key)
+	k[0] = 'l'
+	return k
+}
+
+// BucketLease is the key of a bucket's lease record.
+func BucketLease(bucket string) []byte { return append([]byte("L/"), bucket...) }

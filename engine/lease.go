@@ -1,0 +1,341 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/google/uuid"
+
+	"github.com/weirproject/weir/engine/internal/keys"
+)
+
+// Leases follow Azure Blob's model (semantics.md §2): a lease on an object (or a bucket) is
+// acquired for 15–60 s or forever, renewed, changed, released or broken, and while it is active
+// every write of the object must carry its id. States are computed lazily from stored expiry
+// and break times against the engine's clock, so two gateways sharing a store would agree.
+
+// LeaseState is a lease's state as Azure names it.
+type LeaseState string
+
+const (
+	LeaseAvailable LeaseState = "available"
+	LeaseLeased    LeaseState = "leased"
+	LeaseExpired   LeaseState = "expired"
+	LeaseBreaking  LeaseState = "breaking"
+	LeaseBroken    LeaseState = "broken"
+)
+
+// Locked reports whether the state blocks writes without the lease id.
+func (s LeaseState) Locked() bool { return s == LeaseLeased || s == LeaseBreaking }
+
+// LeaseAction is what a lease request does.
+type LeaseAction string
+
+const (
+	LeaseAcquire LeaseAction = "acquire"
+	LeaseRenew   LeaseAction = "renew"
+	LeaseChange  LeaseAction = "change"
+	LeaseRelease LeaseAction = "release"
+	LeaseBreak   LeaseAction = "break"
+)
+
+// LeaseRequest is one lease operation.
+type LeaseRequest struct {
+	Action     LeaseAction
+	LeaseID    string // the current lease id (renew, change, release; optional for break)
+	ProposedID string // acquire (optional), change (required): a UUID
+	// Duration in seconds for acquire: -1 (infinite) or 15..60.
+	Duration int
+	// BreakPeriod in seconds (0..60) for break; nil means "when the lease would end" (a fixed
+	// lease breaks at its expiry, an infinite one at once).
+	BreakPeriod *int
+}
+
+// LeaseResult is what a lease operation left.
+type LeaseResult struct {
+	LeaseID   string
+	State     LeaseState
+	BreakTime int // seconds until a breaking lease is broken (break only)
+}
+
+// LeaseInfo is a lease as reads report it.
+type LeaseInfo struct {
+	State    LeaseState
+	Infinite bool // when State is leased
+}
+
+// Lease errors (Azure's codes).
+var (
+	ErrLeaseAlreadyPresent                = errors.New("there is already a lease present")
+	ErrLeaseIDMismatchWithLeaseOperation  = errors.New("the lease ID specified did not match the lease ID for the object")
+	ErrLeaseNotPresentWithLeaseOperation  = errors.New("there is currently no lease on the object")
+	ErrLeaseIsBrokenAndCannotBeRenewed    = errors.New("the lease ID matched, but the lease has been broken explicitly and cannot be renewed")
+	ErrLeaseIsBreakingAndCannotBeAcquired = errors.New("the lease ID matched, but the lease is currently in breaking state and cannot be acquired until it is broken")
+	ErrLeaseIsBreakingAndCannotBeChanged  = errors.New("the lease ID matched, but the lease is currently in breaking state and cannot be changed")
+	ErrLeaseIDMissing                     = errors.New("there is currently a lease on the object and no lease ID was specified in the request")
+	ErrLeaseIDMismatchWithObjectOperation = errors.New("the lease ID specified did not match the lease ID for the object")
+	ErrLeaseNotPresentWithObjectOperation = errors.New("there is currently no lease on the object")
+	ErrInvalidLeaseRequest                = errors.New("invalid lease request")
+)
+
+// leaseRecord is a stored lease. Its absence means available.
+type leaseRecord struct {
+	ID       string `json:"id"`
+	Infinite bool   `json:"inf,omitempty"`
+	Duration int    `json:"d,omitempty"`  // seconds, fixed leases
+	Expires  int64  `json:"x,omitempty"`  // unix ns, fixed leases
+	Breaking bool   `json:"b,omitempty"`  // a break was requested
+	BreakAt  int64  `json:"ba,omitempty"` // unix ns when breaking becomes broken
+}
+
+func (r *leaseRecord) state(now time.Time) LeaseState {
+	n := now.UnixNano()
+	switch {
+	case r == nil:
+		return LeaseAvailable
+	case r.Breaking && n >= r.BreakAt:
+		return LeaseBroken
+	case r.Breaking:
+		return LeaseBreaking
+	case !r.Infinite && n >= r.Expires:
+		return LeaseExpired
+	}
+	return LeaseLeased
+}
+
+func (r *leaseRecord) info(now time.Time) LeaseInfo {
+	st := r.state(now)
+	return LeaseInfo{State: st, Infinite: st == LeaseLeased && r.Infinite}
+}
+
+func loadLease(r pebble.Reader, key []byte) (*leaseRecord, error) {
+	var l leaseRecord
+	found, err := getJSON(r, key, &l)
+	if err != nil || !found {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// checkLease applies Azure's data-operation table (semantics.md §2.5) for a write or read that
+// carries id ("" for none). mandatory says the object exists under the lease strategy, where a
+// write must hold the active lease.
+func checkLease(l *leaseRecord, now time.Time, id string, mandatory bool) error {
+	st := l.state(now)
+	switch {
+	case id != "" && st.Locked() && id != l.ID:
+		return wrapf(ErrLeaseIDMismatchWithObjectOperation, "the lease id %s is not the active lease's", id)
+	case id != "" && !st.Locked():
+		return wrapf(ErrLeaseNotPresentWithObjectOperation, "a lease id was given but the object's lease is %s", st)
+	case id == "" && st.Locked():
+		return wrapf(ErrLeaseIDMissing, "the object is leased (%s): send x-weir-lease-id", st)
+	case id == "" && mandatory:
+		return wrapf(ErrLeaseNotPresentWithObjectOperation, "this bucket's strategy is lease: acquire the object's lease and send x-weir-lease-id to change it")
+	}
+	return nil
+}
+
+func validLeaseID(id string) error {
+	if _, err := uuid.Parse(id); err != nil {
+		return wrapf(ErrInvalidLeaseRequest, "lease ids are UUIDs, got %q", id)
+	}
+	return nil
+}
+
+// applyLease is Azure's lease state machine (semantics.md §2.4): it returns the record to store
+// (nil: delete it) and the result, or the error the table gives.
+func applyLease(l *leaseRecord, now time.Time, req LeaseRequest) (*leaseRecord, LeaseResult, error) {
+	st := l.state(now)
+	var cur string
+	if l != nil {
+		cur = l.ID
+	}
+	switch req.Action {
+	case LeaseAcquire:
+		if req.Duration != -1 && (req.Duration < 15 || req.Duration > 60) {
+			return l, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "x-weir-lease-duration must be -1 or 15..60 seconds, got %d", req.Duration)
+		}
+		id := req.ProposedID
+		if id != "" {
+			if err := validLeaseID(id); err != nil {
+				return l, LeaseResult{}, err
+			}
+		}
+		switch st {
+		case LeaseLeased:
+			if id != cur {
+				return l, LeaseResult{}, wrapf(ErrLeaseAlreadyPresent, "the object is leased")
+			}
+		case LeaseBreaking:
+			if id == cur {
+				return l, LeaseResult{}, wrapf(ErrLeaseIsBreakingAndCannotBeAcquired, "wait until the lease is broken")
+			}
+			return l, LeaseResult{}, wrapf(ErrLeaseAlreadyPresent, "the object's lease is breaking")
+		}
+		if id == "" {
+			id = uuid.NewString()
+		}
+		n := &leaseRecord{ID: id, Infinite: req.Duration == -1, Duration: req.Duration}
+		if !n.Infinite {
+			n.Expires = now.Add(time.Duration(req.Duration) * time.Second).UnixNano()
+		}
+		return n, LeaseResult{LeaseID: id, State: LeaseLeased}, nil
+
+	case LeaseRenew:
+		if req.LeaseID == "" {
+			return l, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "renew needs x-weir-lease-id")
+		}
+		switch {
+		case st == LeaseAvailable || req.LeaseID != cur:
+			return l, LeaseResult{}, wrapf(ErrLeaseIDMismatchWithLeaseOperation, "renew with lease id %s", req.LeaseID)
+		case st == LeaseBreaking || st == LeaseBroken:
+			return l, LeaseResult{}, wrapf(ErrLeaseIsBrokenAndCannotBeRenewed, "the lease is %s", st)
+		}
+		// Leased, or expired with the object unmodified since (a write clears an expired lease).
+		n := *l
+		if !n.Infinite {
+			n.Expires = now.Add(time.Duration(n.Duration) * time.Second).UnixNano()
+		}
+		return &n, LeaseResult{LeaseID: n.ID, State: LeaseLeased}, nil
+
+	case LeaseChange:
+		if req.LeaseID == "" || req.ProposedID == "" {
+			return l, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "change needs x-weir-lease-id and x-weir-proposed-lease-id")
+		}
+		if err := validLeaseID(req.ProposedID); err != nil {
+			return l, LeaseResult{}, err
+		}
+		switch st {
+		case LeaseLeased:
+			if req.LeaseID != cur && req.ProposedID != cur {
+				return l, LeaseResult{}, wrapf(ErrLeaseIDMismatchWithLeaseOperation, "change from lease id %s", req.LeaseID)
+			}
+			n := *l
+			n.ID = req.ProposedID
+			return &n, LeaseResult{LeaseID: n.ID, State: LeaseLeased}, nil
+		case LeaseBreaking:
+			if req.LeaseID == cur {
+				return l, LeaseResult{}, wrapf(ErrLeaseIsBreakingAndCannotBeChanged, "the lease is breaking")
+			}
+			return l, LeaseResult{}, wrapf(ErrLeaseIDMismatchWithLeaseOperation, "change from lease id %s", req.LeaseID)
+		}
+		return l, LeaseResult{}, wrapf(ErrLeaseNotPresentWithLeaseOperation, "the lease is %s", st)
+
+	case LeaseRelease:
+		if req.LeaseID == "" {
+			return l, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "release needs x-weir-lease-id")
+		}
+		if st == LeaseAvailable || req.LeaseID != cur {
+			return l, LeaseResult{}, wrapf(ErrLeaseIDMismatchWithLeaseOperation, "release with lease id %s", req.LeaseID)
+		}
+		return nil, LeaseResult{State: LeaseAvailable}, nil
+
+	case LeaseBreak:
+		if req.BreakPeriod != nil && (*req.BreakPeriod < 0 || *req.BreakPeriod > 60) {
+			return l, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "x-weir-lease-break-period must be 0..60 seconds, got %d", *req.BreakPeriod)
+		}
+		if st == LeaseAvailable {
+			return l, LeaseResult{}, wrapf(ErrLeaseNotPresentWithLeaseOperation, "there is no lease to break")
+		}
+		n := *l
+		if st == LeaseBroken || st == LeaseExpired {
+			n.Breaking, n.BreakAt = true, now.UnixNano()
+			return &n, LeaseResult{LeaseID: n.ID, State: LeaseBroken}, nil
+		}
+		// Leased or breaking: the break happens at the earliest of the lease's own end, the
+		// requested period, and (if breaking) the break already scheduled.
+		at := now.UnixNano()
+		if req.BreakPeriod != nil {
+			at = now.Add(time.Duration(*req.BreakPeriod) * time.Second).UnixNano()
+			if !n.Infinite && n.Expires < at {
+				at = n.Expires
+			}
+		} else if !n.Infinite {
+			at = n.Expires
+		}
+		if st == LeaseBreaking && n.BreakAt < at {
+			at = n.BreakAt
+		}
+		n.Breaking, n.BreakAt = true, at
+		res := LeaseResult{LeaseID: n.ID, State: n.state(now)}
+		if left := time.Duration(at - now.UnixNano()); left > 0 {
+			res.BreakTime = int((left + time.Second - 1) / time.Second)
+		}
+		return &n, res, nil
+	}
+	return l, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "x-weir-lease-action must be acquire, renew, change, release or break, got %q", req.Action)
+}
+
+// storeLease writes (or, for nil, deletes) a lease record, synced.
+func (e *Engine) storeLease(key []byte, l *leaseRecord) error {
+	if l == nil {
+		return e.db.Delete(key, pebble.Sync)
+	}
+	val, err := json.Marshal(l)
+	if err != nil {
+		return err
+	}
+	return e.db.Set(key, val, pebble.Sync)
+}
+
+// LeaseObject runs a lease operation on an existing object.
+func (e *Engine) LeaseObject(ctx context.Context, bucket, key string, req LeaseRequest) (LeaseResult, error) {
+	if err := e.check(); err != nil {
+		return LeaseResult{}, err
+	}
+	kl := e.keyLock(bucket, key)
+	kl.Lock()
+	defer kl.Unlock()
+	cur, err := e.loadMeta(e.db, bucket, key)
+	if err != nil {
+		return LeaseResult{}, err
+	}
+	if cur == nil {
+		return LeaseResult{}, e.missing(bucket, key)
+	}
+	lk := keys.ObjectLease(bucket, key)
+	l, err := loadLease(e.db, lk)
+	if err != nil {
+		return LeaseResult{}, err
+	}
+	n, res, err := applyLease(l, e.clock(), req)
+	if err != nil {
+		return res, err
+	}
+	return res, e.storeLease(lk, n)
+}
+
+// LeaseBucket runs a lease operation on a bucket. A bucket lease guards only DeleteBucket.
+func (e *Engine) LeaseBucket(ctx context.Context, bucket string, req LeaseRequest) (LeaseResult, error) {
+	if err := e.check(); err != nil {
+		return LeaseResult{}, err
+	}
+	bl := e.bucketLock(bucket)
+	bl.Lock()
+	defer bl.Unlock()
+	if err := e.bucketExists(bucket); err != nil {
+		return LeaseResult{}, err
+	}
+	lk := keys.BucketLease(bucket)
+	l, err := loadLease(e.db, lk)
+	if err != nil {
+		return LeaseResult{}, err
+	}
+	n, res, err := applyLease(l, e.clock(), req)
+	if err != nil {
+		return res, err
+	}
+	return res, e.storeLease(lk, n)
+}
+
+// BucketLease reports a bucket's lease.
+func (e *Engine) BucketLease(bucket string) (LeaseInfo, error) {
+	l, err := loadLease(e.db, keys.BucketLease(bucket))
+	if err != nil {
+		return LeaseInfo{}, err
+	}
+	return l.info(e.clock()), nil
+}
