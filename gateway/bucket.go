@@ -96,7 +96,7 @@ func (s *Server) deleteBucket(rq *request) error {
 	if _, _, err := s.decide(rq, "s3:DeleteBucket"); err != nil {
 		return err
 	}
-	if err := s.eng.DeleteBucket(rq.r.Context(), rq.bucket); err != nil {
+	if err := s.eng.DeleteBucket(rq.r.Context(), rq.bucket, engine.Guard{LeaseID: rq.r.Header.Get("x-weir-lease-id")}); err != nil {
 		return err
 	}
 	rq.w.WriteHeader(http.StatusNoContent)

@@ -49,12 +49,14 @@ type serverOptions struct {
 	MinPartSize int64
 	Domains     []string
 	Now         func() time.Time
+	// Clock is the engine's clock (lease expiry); nil means time.Now.
+	Clock func() time.Time
 }
 
 // startServer starts weir on 127.0.0.1:0 and stops it when the test ends.
 func startServer(t testing.TB, o serverOptions) *testServer {
 	t.Helper()
-	eng, err := engine.Open(engine.Options{Dir: t.TempDir(), MinPartSize: o.MinPartSize})
+	eng, err := engine.Open(engine.Options{Dir: t.TempDir(), MinPartSize: o.MinPartSize, Clock: o.Clock})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,10 @@ type metrics struct {
 	bytesOut  prometheus.Counter
 	inflight  prometheus.Gauge
 	decisions *prometheus.CounterVec
-	handler   http.Handler
+	// preconditionFailures and leaseFailures count refused writes and lease operations.
+	preconditionFailures *prometheus.CounterVec
+	leaseFailures        *prometheus.CounterVec
+	handler              http.Handler
 }
 
 func newMetrics() *metrics {
@@ -31,7 +34,9 @@ func newMetrics() *metrics {
 	m.bytesOut = prometheus.NewCounter(prometheus.CounterOpts{Name: "weir_bytes_out_total", Help: "Object bytes sent."})
 	m.inflight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "weir_requests_in_flight", Help: "S3 requests being served."})
 	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_decisions_total", Help: "Decision-step outcomes by source (bucket, policy, plugin:<name>)."}, []string{"source"})
-	m.reg.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.inflight, m.decisions,
+	m.preconditionFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_precondition_failures_total", Help: "Requests refused by a precondition or a lease (412, 428), by S3 code."}, []string{"code"})
+	m.leaseFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_lease_failures_total", Help: "Lease operations refused, by action."}, []string{"action"})
+	m.reg.MustRegister(m.preconditionFailures, m.leaseFailures, m.requests, m.latency, m.bytesIn, m.bytesOut, m.inflight, m.decisions,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m

@@ -265,6 +265,9 @@ func (s *Server) readObject(rq *request, action string, withBody bool) error {
 	}
 	defer obj.Close()
 	info := obj.Info()
+	if err := info.CheckLeaseID(rq.r.Header.Get("x-weir-lease-id")); err != nil {
+		return err
+	}
 	if err := checkReadPreconditions(rq.r.Header, info); err != nil {
 		if err == errNotModified {
 			rq.w.Header().Set("ETag", info.ETag)
@@ -295,6 +298,7 @@ func (s *Server) readObject(rq *request, action string, withBody bool) error {
 	}
 	writeObjectHeaders(rq, info)
 	h := rq.w.Header()
+	writeLeaseHeaders(h, info.Lease)
 	if !partial && strings.EqualFold(rq.r.Header.Get("x-amz-checksum-mode"), "ENABLED") {
 		writeChecksumHeaders(h, info)
 	}

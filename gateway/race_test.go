@@ -15,6 +15,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
@@ -74,6 +75,11 @@ func generationOf(t testing.TB, md any) uint64 {
 		t.Fatalf("x-weir-generation: %v", err)
 	}
 	return g
+}
+
+// rawHeaders returns the HTTP response headers behind an SDK result.
+func rawHeaders(md middleware.Metadata) http.Header {
+	return awsmiddleware.GetRawResponse(md).(*smithyhttp.Response).Header
 }
 
 func withHeader(name, value string) func(*s3.Options) {

@@ -141,6 +141,8 @@ func (s *Server) pick(rq *request) (handler, string) {
 				return s.putBucketTagging, "PutBucketTagging"
 			case q.Has("concurrency"):
 				return s.putBucketConcurrency, "PutBucketConcurrency"
+			case q.Has("lease"):
+				return s.leaseBucket, "LeaseBucket"
 			default:
 				return s.createBucket, "CreateBucket"
 			}
@@ -178,6 +180,8 @@ func (s *Server) pick(rq *request) (handler, string) {
 		switch m {
 		case http.MethodPut:
 			switch {
+			case q.Has("lease"):
+				return s.leaseObject, "LeaseObject"
 			case q.Has("uploadId") && rq.r.Header.Get("x-amz-copy-source") != "":
 				return s.uploadPartCopy, "UploadPartCopy"
 			case q.Has("uploadId"):
@@ -232,6 +236,9 @@ func (s *Server) writeError(rq *request, err error) {
 		return
 	}
 	e, known := lookupS3Error(err)
+	if e.status == http.StatusPreconditionFailed || e.status == http.StatusPreconditionRequired {
+		s.metrics.preconditionFailures.WithLabelValues(e.code).Inc()
+	}
 	msg := err.Error()
 	if !known {
 		s.log.Error("internal error", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key, "err", err)
