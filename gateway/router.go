@@ -253,13 +253,13 @@ func (s *Server) writeError(rq *request, err error) {
 		panic(http.ErrAbortHandler)
 	}
 	h := rq.w.Header()
-	h.Del("ETag")
 	h.Del("Content-Length")
-	h.Del("Last-Modified")
 	if e.status == http.StatusNotModified {
-		rq.w.WriteHeader(e.status)
+		rq.w.WriteHeader(e.status) // with the ETag and Last-Modified the handler set
 		return
 	}
+	h.Del("ETag")
+	h.Del("Last-Modified")
 	h.Set("Content-Type", "application/xml")
 	rq.w.WriteHeader(e.status)
 	if rq.r.Method == http.MethodHead {
