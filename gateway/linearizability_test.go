@@ -219,3 +219,133 @@ func TestRegisterModelCatchesViolations(t *testing.T) {
 		}
 	}
 }
+
+// The lease model (semantics.md §6, model 2), with infinite leases so that time plays no part:
+// per key, who holds the lease and what the object holds.
+
+type leaseState struct{ holder, value string }
+
+type leaseInput struct {
+	op    string // acquire, release, write, read
+	key   string
+	id    string // the client's lease id (acquire, release; write when it believes it holds)
+	value string
+}
+
+var leaseModel = porcupine.Model{
+	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
+		byKey := map[string][]porcupine.Operation{}
+		for _, op := range history {
+			k := op.Input.(leaseInput).key
+			byKey[k] = append(byKey[k], op)
+		}
+		var out [][]porcupine.Operation
+		for _, ops := range byKey {
+			out = append(out, ops)
+		}
+		return out
+	},
+	Init: func() any { return leaseState{value: "init"} },
+	Step: func(state, input, output any) (bool, any) {
+		st, in, out := state.(leaseState), input.(leaseInput), output.(regOutput)
+		switch in.op {
+		case "acquire":
+			if st.holder == "" || st.holder == in.id {
+				return out.status == http.StatusCreated, leaseState{holder: in.id, value: st.value}
+			}
+			return out.status == http.StatusConflict, st
+		case "release":
+			if st.holder == in.id {
+				return out.status == http.StatusOK, leaseState{value: st.value}
+			}
+			return out.status == http.StatusConflict, st
+		case "write":
+			if st.holder == in.id { // "" writes without a lease
+				return out.status == http.StatusOK, leaseState{holder: st.holder, value: in.value}
+			}
+			return out.status == http.StatusPreconditionFailed, st
+		case "read":
+			return out.status == http.StatusOK && out.body == st.value, st
+		}
+		return false, st
+	},
+}
+
+// TestLeaseOpsLinearizable records 20 histories of 1,000 concurrent lease acquire / release /
+// write / read operations and checks them with porcupine: at most one holder writes at a time,
+// and a write with a stale lease id never lands.
+func TestLeaseOpsLinearizable(t *testing.T) {
+	ts := startServer(t, serverOptions{})
+	c := ts.root()
+	mustCreateBucket(t, c, "lease-linear")
+	histories := 20
+	if testing.Short() {
+		histories = 3
+	}
+	for h := 0; h < histories; h++ {
+		keys := []string{fmt.Sprintf("h%d/a", h), fmt.Sprintf("h%d/b", h)}
+		for _, k := range keys {
+			mustPut(t, c, "lease-linear", k, []byte("init"))
+		}
+		start := time.Now()
+		var mu sync.Mutex
+		var history []porcupine.Operation
+		var wg sync.WaitGroup
+		for cl := 0; cl < 8; cl++ {
+			wg.Add(1)
+			go func(cl int) {
+				defer wg.Done()
+				rng := rand.New(rand.NewSource(int64(h*100 + cl)))
+				id := fmt.Sprintf("%08d-0000-4000-8000-%012d", h, cl)
+				for i := 0; i < 125; i++ {
+					in := leaseInput{key: keys[rng.Intn(len(keys))], value: fmt.Sprintf("c%d-%d", cl, i)}
+					switch r := rng.Intn(100); {
+					case r < 30:
+						in.op, in.id = "acquire", id
+					case r < 50:
+						in.op, in.id = "release", id
+					case r < 70:
+						in.op, in.id = "write", id // as if it still held the lease
+					case r < 80:
+						in.op = "write" // no lease id
+					default:
+						in.op = "read"
+					}
+					path := "/lease-linear/" + in.key
+					call := time.Since(start).Nanoseconds()
+					var out regOutput
+					switch in.op {
+					case "acquire":
+						resp, _ := ts.lease(t, path, map[string]string{"x-weir-lease-action": "acquire", "x-weir-lease-duration": "-1", "x-weir-proposed-lease-id": id})
+						out.status = resp.StatusCode
+					case "release":
+						resp, _ := ts.lease(t, path, map[string]string{"x-weir-lease-action": "release", "x-weir-lease-id": id})
+						out.status = resp.StatusCode
+					case "write":
+						resp, _ := ts.putWithLease(t, path, in.id, []byte(in.value))
+						out.status = resp.StatusCode
+					case "read":
+						resp, _, body := ts.do(t, ts.signed(t, http.MethodGet, path, nil, nil, "", time.Now()))
+						out = regOutput{status: resp.StatusCode, body: string(body)}
+					}
+					ret := time.Since(start).Nanoseconds()
+					mu.Lock()
+					history = append(history, porcupine.Operation{ClientId: cl, Input: in, Call: call, Output: out, Return: ret})
+					mu.Unlock()
+				}
+			}(cl)
+		}
+		wg.Wait()
+		if res := porcupine.CheckOperationsTimeout(leaseModel, history, 30*time.Second); res != porcupine.Ok {
+			t.Fatalf("lease history %d is not linearizable (%v)", h, res)
+		}
+	}
+	// The model itself rejects two holders writing.
+	bad := []porcupine.Operation{
+		{ClientId: 0, Input: leaseInput{op: "acquire", key: "k", id: "A"}, Output: regOutput{status: 201}, Call: 0, Return: 1},
+		{ClientId: 1, Input: leaseInput{op: "acquire", key: "k", id: "B"}, Output: regOutput{status: 201}, Call: 2, Return: 3},
+	}
+	if porcupine.CheckOperations(leaseModel, bad) {
+		t.Fatal("the lease model accepts two holders")
+	}
+}
