@@ -296,16 +296,7 @@ func (e *Engine) LeaseObject(ctx context.Context, bucket, key string, req LeaseR
 	if cur == nil {
 		return LeaseResult{}, e.missing(bucket, key)
 	}
-	lk := keys.ObjectLease(bucket, key)
-	l, err := loadLease(e.db, lk)
-	if err != nil {
-		return LeaseResult{}, err
-	}
-	n, res, err := applyLease(l, e.clock(), req)
-	if err != nil {
-		return res, err
-	}
-	return res, e.storeLease(lk, n)
+	return e.applyStoredLease(keys.ObjectLease(bucket, key), req)
 }
 
 // LeaseBucket runs a lease operation on a bucket. A bucket lease guards only DeleteBucket.
@@ -319,8 +310,13 @@ func (e *Engine) LeaseBucket(ctx context.Context, bucket string, req LeaseReques
 	if err := e.bucketExists(bucket); err != nil {
 		return LeaseResult{}, err
 	}
-	lk := keys.BucketLease(bucket)
-	l, err := loadLease(e.db, lk)
+	return e.applyStoredLease(keys.BucketLease(bucket), req)
+}
+
+// applyStoredLease runs req against the lease stored at key and stores the outcome; the caller
+// holds the lock that serialises the lease with the writes it guards.
+func (e *Engine) applyStoredLease(key []byte, req LeaseRequest) (LeaseResult, error) {
+	l, err := loadLease(e.db, key)
 	if err != nil {
 		return LeaseResult{}, err
 	}
@@ -328,7 +324,7 @@ func (e *Engine) LeaseBucket(ctx context.Context, bucket string, req LeaseReques
 	if err != nil {
 		return res, err
 	}
-	return res, e.storeLease(lk, n)
+	return res, e.storeLease(key, n)
 }
 
 // BucketLease reports a bucket's lease.

@@ -81,11 +81,7 @@ type copyObjectResult struct {
 }
 
 func (s *Server) copyObject(rq *request) error {
-	_, d, err := s.decide(rq, "s3:PutObject")
-	if err != nil {
-		return err
-	}
-	g, err := writeGuard(rq, d)
+	d, g, err := s.decideWrite(rq, "s3:PutObject")
 	if err != nil {
 		return err
 	}
@@ -151,7 +147,7 @@ type deleteResult struct {
 }
 
 func (s *Server) deleteObjects(rq *request) error {
-	_, d, err := s.decide(rq, "s3:DeleteObject")
+	d, base, err := s.decideWrite(rq, "s3:DeleteObject")
 	if err != nil {
 		return err
 	}
@@ -163,10 +159,6 @@ func (s *Server) deleteObjects(rq *request) error {
 		return errorf(errMalformedXML, "DeleteObjects takes at most 1000 keys, got %d", len(req.Objects))
 	}
 	res := deleteResult{NS: s3NS}
-	base, err := writeGuard(rq, d)
-	if err != nil {
-		return err
-	}
 	for _, o := range req.Objects {
 		g := engine.Guard{Strategy: base.Strategy, LeaseID: base.LeaseID, IfMatch: o.ETag}
 		var err error

@@ -67,3 +67,14 @@ func announce(rq *request, d Decision) {
 	rq.w.Header().Set("x-weir-concurrency", string(d.Strategy))
 	rq.w.Header().Set("x-weir-decided-by", d.DecidedBy)
 }
+
+// decideWrite runs the decision step for a write and reads the conditions it carries: the
+// decided strategy says which of them the engine will require at commit.
+func (s *Server) decideWrite(rq *request, action string) (Decision, engine.Guard, error) {
+	_, d, err := s.decide(rq, action)
+	if err != nil {
+		return d, engine.Guard{}, err
+	}
+	g, err := writeGuard(rq, d)
+	return d, g, err
+}

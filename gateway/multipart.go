@@ -144,11 +144,7 @@ type completeMultipartUploadResult struct {
 }
 
 func (s *Server) completeMultipartUpload(rq *request) error {
-	_, d, err := s.decide(rq, "s3:PutObject")
-	if err != nil {
-		return err
-	}
-	g, err := writeGuard(rq, d)
+	d, g, err := s.decideWrite(rq, "s3:PutObject")
 	if err != nil {
 		return err
 	}

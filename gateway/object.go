@@ -78,11 +78,7 @@ func writeGuard(rq *request, d Decision) (engine.Guard, error) {
 }
 
 func (s *Server) putObject(rq *request) error {
-	_, d, err := s.decide(rq, "s3:PutObject")
-	if err != nil {
-		return err
-	}
-	g, err := writeGuard(rq, d)
+	d, g, err := s.decideWrite(rq, "s3:PutObject")
 	if err != nil {
 		return err
 	}
@@ -343,14 +339,10 @@ func partRange(info engine.ObjectInfo, n int) (engine.Range, bool, error) {
 }
 
 func (s *Server) deleteObject(rq *request) error {
-	_, d, err := s.decide(rq, "s3:DeleteObject")
-	if err != nil {
-		return err
-	}
 	if rq.query.Has("versionId") && rq.query.Get("versionId") != "null" {
 		return errorf(errNotImplemented, "weir buckets are not versioned; versionId is not supported")
 	}
-	g, err := writeGuard(rq, d)
+	d, g, err := s.decideWrite(rq, "s3:DeleteObject")
 	if err != nil {
 		return err
 	}
