@@ -89,7 +89,6 @@ func sameETag(a, b string) bool {
 // and one fsync. Until the commit, a marker records the id so a crash reclaims the chunks.
 type stagedData struct {
 	id      uint64
-	table   *tableWriter // large bodies: chunks go to an sstable that is ingested before the commit
 	size    int64
 	md5     []byte
 	last    *[]byte // the last chunk, written by the commit
@@ -130,7 +129,7 @@ func (e *Engine) stage(ctx context.Context, body io.Reader, opts *PutOptions) (*
 		}
 		if cerr := ctx.Err(); cerr != nil {
 			err2 = cerr
-		} else if werr := e.writeLargeChunk(s, idx, (*cur)[:n]); werr != nil {
+		} else if werr := e.writeChunk(s, idx, (*cur)[:n]); werr != nil {
 			err2 = werr
 		}
 		e.chunkPool.Put(cur)
@@ -138,19 +137,6 @@ func (e *Engine) stage(ctx context.Context, body io.Reader, opts *PutOptions) (*
 		cur, n, eof, err = next, m, eof2, err2
 	}
 	s.last, s.lastLen, s.lastIdx = cur, n, idx
-	if s.table != nil {
-		// The last chunk joins the others in the table, which is ingested now: the commit
-		// batch then carries only metadata.
-		err := s.table.w.Set(keys.Chunk(s.id, idx), (*cur)[:n])
-		if err == nil {
-			err = e.ingest(s)
-		}
-		if err != nil {
-			e.release(s)
-			return nil, err
-		}
-		s.lastLen = -1
-	}
 	return s.finish(e, h, opts)
 }
 
@@ -180,9 +166,19 @@ func (s *stagedData) finish(e *Engine, h interface{ Sum([]byte) []byte }, opts *
 	return s, nil
 }
 
+func (e *Engine) writeChunk(s *stagedData, idx uint32, data []byte) error {
+	b := e.db.NewBatch()
+	if !s.flushed {
+		_ = b.Set(keys.Marker(s.id), nil, nil)
+		s.flushed = true
+	}
+	_ = b.Set(keys.Chunk(s.id, idx), data, nil)
+	return b.Commit(pebble.NoSync)
+}
+
 // addTo puts the last chunk into the commit batch and removes the marker.
 func (s *stagedData) addTo(b *pebble.Batch) {
-	if s.lastLen >= 0 {
+	if s.lastLen > 0 || s.lastIdx == 0 {
 		_ = b.Set(keys.Chunk(s.id, s.lastIdx), (*s.last)[:s.lastLen], nil)
 	}
 	if s.flushed {
@@ -200,10 +196,6 @@ func (e *Engine) release(s *stagedData) {
 }
 
 func (e *Engine) discard(s *stagedData) {
-	if s.table != nil {
-		s.table.abort()
-		s.table = nil
-	}
 	if !s.flushed {
 		return
 	}

@@ -25,7 +25,6 @@ import (
 // Engine is an open store. Its methods are safe for concurrent use.
 type Engine struct {
 	db        *pebble.DB
-	popts     *pebble.Options
 	dir       string
 	clock     func() time.Time
 	chunkSize int
@@ -99,19 +98,16 @@ func Open(opts Options) (*Engine, error) {
 		return pebble.ValueSeparationPolicy{Enabled: true, MinimumSize: 16 << 10, MaxBlobReferenceDepth: 10,
 			RewriteMinimumAge: time.Minute, TargetGarbageRatio: 0.2}
 	}
-	popts.EnsureDefaults() // the ingestion path makes table writers from these options
 	db, err := pebble.Open(opts.Dir, popts)
 	if err != nil {
 		return nil, fmt.Errorf("engine: open %s: %w", opts.Dir, err)
 	}
-	e.db, e.popts = db, popts
+	e.db = db
 	e.ids.db = db
 	if err := e.ids.load(); err != nil {
 		db.Close()
 		return nil, err
 	}
-	// Tables of large uploads that were being written when the process stopped.
-	_ = os.RemoveAll(filepath.Join(opts.Dir, "ingest"))
 	if err := e.reclaimInFlight(); err != nil {
 		db.Close()
 		return nil, err
