@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -56,8 +57,12 @@ type Verifier struct {
 	Now     func() time.Time // nil: time.Now
 	MaxSkew time.Duration    // 0: 15 minutes
 
-	keys sync.Map // "secret\x00date\x00region" -> []byte signing key
+	keys     sync.Map // "secret\x00date\x00region\x00service" -> []byte signing key
+	keyCount atomic.Int64
 }
+
+// maxCachedKeys bounds the signing-key cache (one key per user, day and region).
+const maxCachedKeys = 4096
 
 // Auth is a verified request's identity and what its body layer needs.
 type Auth struct {
@@ -400,6 +405,10 @@ func (v *Verifier) signingKey(secret, date, region, service string) []byte {
 	k = hmacSHA256(k, []byte(region))
 	k = hmacSHA256(k, []byte(service))
 	k = hmacSHA256(k, []byte("aws4_request"))
+	if v.keyCount.Add(1) > maxCachedKeys {
+		v.keys.Clear() // old days' keys; the current ones come back on the next request
+		v.keyCount.Store(1)
+	}
 	v.keys.Store(ck, k)
 	return k
 }
