@@ -1,0 +1,215 @@
+// Package policies evaluates weir's Rego policies (OPA, Rego v1, package weir): for each request
+// they decide whether it may proceed and may choose the concurrency strategy that guards it
+// (DESIGN §7).
+//
+// A Policy is compiled and prepared once and evaluated many times: nothing is parsed or compiled
+// on the request path, and the input document is handed to OPA as a prebuilt ast.Value. The
+// package owns the input document's shape, the built-in policy and the reading of the policy's
+// answer; it never sees HTTP or the store.
+//
+// Status: the package is complete and tested on its own (BenchmarkDecide: ~34 µs per decision
+// of the built-in policy on the project machine, above issue 4's 25 µs target); the gateway
+// still applies the built-in rule in Go until issue 4 wires a Policy into its decision step
+// (with --policies, hot reload, decision logs and the example policies).
+package policies
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+//go:embed default.rego
+var defaultPolicy string
+
+// ErrPolicy reports a policy that failed at evaluation time or answered something weir cannot
+// use (an unknown strategy, a non-boolean allow). The request fails closed.
+var ErrPolicy = errors.New("policy error")
+
+// Strategies a policy may choose.
+var strategies = map[string]bool{"last-writer-wins": true, "etag": true, "lease": true}
+
+// Input is the document a policy sees as `input` (DESIGN §7).
+type Input struct {
+	Action    string
+	Principal Principal
+	Bucket    *Bucket // nil for service-level actions and CreateBucket
+	Object    *Object // nil when the request names no object
+	Request   Request
+	Proposal  *Proposal // the plugins' proposal, if any
+}
+
+// Principal is the authenticated user.
+type Principal struct {
+	AccessKey, Name string
+	Groups          []string
+	Root            bool
+}
+
+// Bucket is the request's bucket.
+type Bucket struct {
+	Name, Owner, Strategy string
+	Tags                  map[string]string
+}
+
+// Object is the current version of the request's object, as the engine last committed it.
+type Object struct {
+	Key, ETag, ContentType, LeaseState string
+	Exists                             bool
+	Size                               int64
+	Generation                         uint64
+}
+
+// Request describes the HTTP request.
+type Request struct {
+	Method     string
+	Headers    map[string]string // lower-case names
+	Size       int64
+	RemoteAddr string
+	Time       time.Time
+}
+
+// Proposal is what the plugins proposed.
+type Proposal struct{ Strategy, DecidedBy string }
+
+// Decision is the policy's answer.
+type Decision struct {
+	Allow             bool
+	Strategy          string // "" when the policy does not override
+	Reason            string
+	ReadRequiresLease bool
+}
+
+// Policy is a compiled, prepared policy. It is safe for concurrent use.
+type Policy struct {
+	query rego.PreparedEvalQuery
+}
+
+// Default returns the built-in policy.
+func Default(ctx context.Context) (*Policy, error) {
+	return Compile(ctx, map[string]string{"default.rego": defaultPolicy})
+}
+
+// Compile parses, compiles and prepares modules (file name → Rego source) that define package
+// weir.
+func Compile(ctx context.Context, modules map[string]string) (*Policy, error) {
+	names := make([]string, 0, len(modules))
+	for n := range modules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	opts := []func(*rego.Rego){rego.Query("data.weir"), rego.SetRegoVersion(ast.RegoV1), rego.StrictBuiltinErrors(true)}
+	for _, n := range names {
+		opts = append(opts, rego.Module(n, modules[n]))
+	}
+	q, err := rego.New(opts...).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("compile policy: %w", err)
+	}
+	return &Policy{query: q}, nil
+}
+
+// Decide evaluates the policy for in.
+func (p *Policy) Decide(ctx context.Context, in *Input) (Decision, error) {
+	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(in.Value()))
+	if err != nil {
+		return Decision{}, fmt.Errorf("%w: %v", ErrPolicy, err)
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return Decision{}, fmt.Errorf("%w: data.weir is undefined", ErrPolicy)
+	}
+	doc, ok := rs[0].Expressions[0].Value.(map[string]any)
+	if !ok {
+		return Decision{}, fmt.Errorf("%w: data.weir is not an object", ErrPolicy)
+	}
+	var d Decision
+	if v, ok := doc["allow"]; ok {
+		if d.Allow, ok = v.(bool); !ok {
+			return Decision{}, fmt.Errorf("%w: allow is %v, not a boolean", ErrPolicy, v)
+		}
+	}
+	if v, ok := doc["strategy"]; ok {
+		s, _ := v.(string)
+		if !strategies[s] {
+			return Decision{}, fmt.Errorf("%w: strategy %v is not one of last-writer-wins, etag, lease", ErrPolicy, v)
+		}
+		d.Strategy = s
+	}
+	if v, ok := doc["reason"]; ok {
+		d.Reason = fmt.Sprint(v)
+	}
+	if v, ok := doc["read_requires_lease"]; ok {
+		d.ReadRequiresLease, _ = v.(bool)
+	}
+	return d, nil
+}
+
+// Value builds the input document as an OPA value directly (no JSON round trip).
+func (in *Input) Value() ast.Value {
+	obj := ast.NewObject(
+		item("action", ast.String(in.Action)),
+		item("principal", ast.NewObject(
+			item("access_key", ast.String(in.Principal.AccessKey)),
+			item("name", ast.String(in.Principal.Name)),
+			item("groups", strings(in.Principal.Groups)),
+			item("root", ast.Boolean(in.Principal.Root)),
+		)),
+		item("request", ast.NewObject(
+			item("method", ast.String(in.Request.Method)),
+			item("headers", stringMap(in.Request.Headers)),
+			item("size", ast.Number(fmt.Sprint(in.Request.Size))),
+			item("remote_addr", ast.String(in.Request.RemoteAddr)),
+			item("time", ast.String(in.Request.Time.UTC().Format(time.RFC3339))),
+		)),
+	)
+	if b := in.Bucket; b != nil {
+		obj.Insert(ast.StringTerm("bucket"), ast.NewTerm(ast.NewObject(
+			item("name", ast.String(b.Name)),
+			item("owner", ast.String(b.Owner)),
+			item("strategy", ast.String(b.Strategy)),
+			item("tags", stringMap(b.Tags)),
+		)))
+	}
+	if o := in.Object; o != nil {
+		obj.Insert(ast.StringTerm("object"), ast.NewTerm(ast.NewObject(
+			item("key", ast.String(o.Key)),
+			item("exists", ast.Boolean(o.Exists)),
+			item("etag", ast.String(o.ETag)),
+			item("size", ast.Number(fmt.Sprint(o.Size))),
+			item("generation", ast.Number(fmt.Sprint(o.Generation))),
+			item("content_type", ast.String(o.ContentType)),
+			item("lease", ast.NewObject(item("state", ast.String(o.LeaseState)))),
+		)))
+	}
+	if p := in.Proposal; p != nil {
+		obj.Insert(ast.StringTerm("proposal"), ast.NewTerm(ast.NewObject(
+			item("strategy", ast.String(p.Strategy)),
+			item("decided_by", ast.String(p.DecidedBy)),
+		)))
+	}
+	return obj
+}
+
+func item(k string, v ast.Value) [2]*ast.Term { return [2]*ast.Term{ast.StringTerm(k), ast.NewTerm(v)} }
+
+func strings(ss []string) ast.Value {
+	terms := make([]*ast.Term, len(ss))
+	for i, s := range ss {
+		terms[i] = ast.StringTerm(s)
+	}
+	return ast.NewArray(terms...)
+}
+
+func stringMap(m map[string]string) ast.Value {
+	obj := ast.NewObject()
+	for k, v := range m {
+		obj.Insert(ast.StringTerm(k), ast.StringTerm(v))
+	}
+	return obj
+}
