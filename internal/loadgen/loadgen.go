@@ -8,6 +8,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,15 +28,20 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // Config describes one load run.
 type Config struct {
-	Endpoint    string // http://127.0.0.1:8080
-	AccessKey   string
-	SecretKey   string
-	Bucket      string // created if missing
-	Workload    string // put, get or mixed (45% GET, 30% HEAD, 15% PUT, 10% DELETE)
+	Endpoint  string // http://127.0.0.1:8080
+	AccessKey string
+	SecretKey string
+	Bucket    string // created if missing
+	// Workload: put, get, mixed (45% GET, 30% HEAD, 15% PUT, 10% DELETE), list,
+	// conditional-put (GET then PUT If-Match, each worker on its own key), hot-key (every worker
+	// HEAD then PUT If-Match on one key; 412s are lost races, counted apart), lease-cycle
+	// (acquire, PUT with the lease, release, each worker on its own key; weir only).
+	Workload    string
 	ObjectSize  int
 	Concurrency int
 	Duration    time.Duration
@@ -54,6 +60,16 @@ type Result struct {
 	P50        time.Duration
 	P90        time.Duration
 	P99        time.Duration
+	// Wins and Losses count hot-key writes that committed and that lost the race (412).
+	Wins, Losses int64
+}
+
+// WinShare is the share of hot-key writes that won.
+func (r Result) WinShare() float64 {
+	if r.Wins+r.Losses == 0 {
+		return 0
+	}
+	return float64(r.Wins) / float64(r.Wins+r.Losses)
 }
 
 // OpsPerSec is the run's throughput in operations per second.
@@ -99,9 +115,18 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	payload := make([]byte, cfg.ObjectSize)
 	rand.New(rand.NewSource(1)).Read(payload)
 	prefix := fmt.Sprintf("%s-%d-%d/", cfg.Workload, cfg.ObjectSize, time.Now().UnixNano())
-	if cfg.Workload == "get" || cfg.Workload == "mixed" {
+	if cfg.Workload == "get" || cfg.Workload == "mixed" || cfg.Workload == "list" {
 		if err := prefill(ctx, c, cfg, prefix, payload); err != nil {
 			return res, err
+		}
+	}
+	rn := &runner{c: c, cfg: cfg, prefix: prefix, payload: payload, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency * 2}},
+		signer: v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })}
+	if cfg.Workload == "hot-key" || cfg.Workload == "conditional-put" || cfg.Workload == "lease-cycle" {
+		for w := 0; w < cfg.Concurrency; w++ {
+			if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(cfg.Bucket), Key: aws.String(rn.ownKey(w)), Body: bytes.NewReader(payload), ContentLength: aws.Int64(int64(len(payload)))}); err != nil {
+				return res, fmt.Errorf("prefill: %w", err)
+			}
 		}
 	}
 	var (
@@ -124,7 +149,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			local := make([]time.Duration, 0, 1<<14)
 			for runCtx.Err() == nil {
 				t0 := time.Now()
-				err := oneOp(runCtx, c, cfg, prefix, payload, buf, rng, &seq)
+				err := rn.oneOp(runCtx, w, buf, rng, &seq)
 				if runCtx.Err() != nil {
 					break // the run ended mid-request: neither a success nor an error
 				}
@@ -154,6 +179,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return lat[int(p*float64(len(lat)-1))]
 	}
 	res.P50, res.P90, res.P99 = pct(.5), pct(.9), pct(.99)
+	res.Wins, res.Losses = rn.wins.Load(), rn.losses.Load()
 	if res.Errors > 0 {
 		return res, fmt.Errorf("%d of %d operations failed; first: %s", res.Errors, res.Ops, res.FirstError)
 	}
@@ -184,7 +210,27 @@ func prefill(ctx context.Context, c *s3.Client, cfg Config, prefix string, paylo
 	return nil
 }
 
-func oneOp(ctx context.Context, c *s3.Client, cfg Config, prefix string, payload, buf []byte, rng *rand.Rand, seq *atomic.Int64) error {
+// runner holds what every worker of a run shares.
+type runner struct {
+	c            *s3.Client
+	http         *http.Client
+	signer       *v4.Signer
+	cfg          Config
+	prefix       string
+	payload      []byte
+	wins, losses atomic.Int64
+}
+
+// ownKey is worker w's key for the per-worker workloads; hot-key shares one.
+func (r *runner) ownKey(w int) string {
+	if r.cfg.Workload == "hot-key" {
+		return r.prefix + "hot"
+	}
+	return fmt.Sprintf("%sown-%03d", r.prefix, w)
+}
+
+func (r *runner) oneOp(ctx context.Context, w int, buf []byte, rng *rand.Rand, seq *atomic.Int64) error {
+	c, cfg, prefix, payload := r.c, r.cfg, r.prefix, r.payload
 	op := cfg.Workload
 	if op == "mixed" {
 		switch r := rng.Intn(100); {
@@ -225,8 +271,75 @@ func oneOp(ctx context.Context, c *s3.Client, cfg Config, prefix string, payload
 		}
 		_, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(cfg.Bucket), Key: aws.String(fmt.Sprintf("%sput-%d", prefix, 1+rng.Int63n(n)))})
 		return err
+	case "list":
+		_, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(cfg.Bucket), Prefix: aws.String(prefix), MaxKeys: aws.Int32(100)})
+		return err
+	case "conditional-put", "hot-key":
+		key := aws.String(r.ownKey(w))
+		head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(cfg.Bucket), Key: key})
+		if err != nil {
+			return err
+		}
+		body := payload
+		if op == "hot-key" { // bytes of its own, so no two versions share an ETag
+			body = []byte(fmt.Sprintf("%s-%d", payload, seq.Add(1)))
+		}
+		_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(cfg.Bucket), Key: key, Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), IfMatch: head.ETag})
+		var re interface{ HTTPStatusCode() int }
+		if op == "hot-key" && errors.As(err, &re) && re.HTTPStatusCode() == http.StatusPreconditionFailed {
+			r.losses.Add(1)
+			return nil
+		}
+		if err == nil && op == "hot-key" {
+			r.wins.Add(1)
+		}
+		return err
+	case "lease-cycle":
+		key := r.ownKey(w)
+		id, err := r.lease(ctx, key, map[string]string{"x-weir-lease-action": "acquire", "x-weir-lease-duration": "15"}, http.StatusCreated)
+		if err != nil {
+			return err
+		}
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(cfg.Bucket), Key: aws.String(key), Body: bytes.NewReader(payload), ContentLength: aws.Int64(int64(len(payload)))},
+			withHeader("x-weir-lease-id", id)); err != nil {
+			return err
+		}
+		_, err = r.lease(ctx, key, map[string]string{"x-weir-lease-action": "release", "x-weir-lease-id": id}, http.StatusOK)
+		return err
 	}
-	return fmt.Errorf("unknown workload %q (put, get, mixed)", cfg.Workload)
+	return fmt.Errorf("unknown workload %q (put, get, mixed, list, conditional-put, hot-key, lease-cycle)", cfg.Workload)
+}
+
+// lease sends a signed PUT ?lease (weir's lease API, which the SDK has no call for).
+func (r *runner) lease(ctx context.Context, key string, hdr map[string]string, want int) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, r.cfg.Endpoint+"/"+r.cfg.Bucket+"/"+key+"?lease", nil)
+	if err != nil {
+		return "", err
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("X-Amz-Content-Sha256", emptySHA256)
+	creds := aws.Credentials{AccessKeyID: r.cfg.AccessKey, SecretAccessKey: r.cfg.SecretKey}
+	if err := r.signer.SignHTTP(ctx, creds, req, emptySHA256, "s3", "us-east-1", time.Now()); err != nil {
+		return "", err
+	}
+	resp, err := r.http.Do(req)
+	if err != nil {
+		return "", err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		return "", fmt.Errorf("lease %s: %d %s", hdr["x-weir-lease-action"], resp.StatusCode, body)
+	}
+	return resp.Header.Get("x-weir-lease-id"), nil
+}
+
+const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+func withHeader(name, value string) func(*s3.Options) {
+	return func(o *s3.Options) { o.APIOptions = append(o.APIOptions, smithyhttp.SetHeaderValue(name, value)) }
 }
 
 // Main is `weir bench`: it parses flags, runs each workload in turn and prints a table.
@@ -235,6 +348,7 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.SetOutput(stdout)
 	var cfg Config
 	var workloads, sizes string
+	var asJSON bool
 	fs.StringVar(&cfg.Endpoint, "endpoint", "http://127.0.0.1:8080", "S3 endpoint")
 	fs.StringVar(&cfg.AccessKey, "access-key", "", "access key")
 	fs.StringVar(&cfg.SecretKey, "secret-key", "", "secret key")
@@ -243,7 +357,8 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&sizes, "size", "4KiB", "comma-separated object sizes, e.g. 4KiB,1MiB")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "concurrent workers")
 	fs.DurationVar(&cfg.Duration, "duration", 15*time.Second, "how long each workload runs")
-	fs.IntVar(&cfg.Objects, "objects", 256, "objects pre-created for get and mixed")
+	fs.IntVar(&cfg.Objects, "objects", 256, "objects pre-created for get, mixed and list")
+	fs.BoolVar(&asJSON, "json", false, "print the results as JSON instead of a table")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -256,8 +371,9 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 		debug.SetGCPercent(400)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tsize\tops/s\tMiB/s\tp50\tp90\tp99\terrors\t")
+	fmt.Fprintln(tw, "workload\tsize\tops/s\tMiB/s\tp50\tp90\tp99\terrors\twin share\t")
 	var failed error
+	var all []jsonResult
 	for _, w := range strings.Split(workloads, ",") {
 		for _, sz := range strings.Split(sizes, ",") {
 			n, err := ParseSize(sz)
@@ -273,13 +389,42 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 			if err != nil && failed == nil {
 				failed = err
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.1f\t%s\t%s\t%s\t%d\t\n", c.Workload, sz, res.OpsPerSec(), res.MiBPerSec(),
-				res.P50.Round(10*time.Microsecond), res.P90.Round(10*time.Microsecond), res.P99.Round(10*time.Microsecond), res.Errors)
+			share := "-"
+			if c.Workload == "hot-key" {
+				share = fmt.Sprintf("%.1f%%", 100*res.WinShare())
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.1f\t%s\t%s\t%s\t%d\t%s\t\n", c.Workload, sz, res.OpsPerSec(), res.MiBPerSec(),
+				res.P50.Round(10*time.Microsecond), res.P90.Round(10*time.Microsecond), res.P99.Round(10*time.Microsecond), res.Errors, share)
+			all = append(all, jsonResult{Workload: c.Workload, Size: n, OpsPerSec: res.OpsPerSec(), MiBPerSec: res.MiBPerSec(),
+				P50ms: ms(res.P50), P90ms: ms(res.P90), P99ms: ms(res.P99), Errors: res.Errors, FirstError: res.FirstError, WinShare: res.WinShare()})
 		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(all); err != nil {
+			return err
+		}
+		return failed
 	}
 	tw.Flush()
 	return failed
 }
+
+type jsonResult struct {
+	Workload   string  `json:"workload"`
+	Size       int     `json:"size"`
+	OpsPerSec  float64 `json:"ops_per_sec"`
+	MiBPerSec  float64 `json:"mib_per_sec"`
+	P50ms      float64 `json:"p50_ms"`
+	P90ms      float64 `json:"p90_ms"`
+	P99ms      float64 `json:"p99_ms"`
+	Errors     int64   `json:"errors"`
+	FirstError string  `json:"first_error,omitempty"`
+	WinShare   float64 `json:"win_share,omitempty"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // ParseSize reads sizes like 4096, 4KiB, 1MiB.
 func ParseSize(s string) (int, error) {

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net"
 	"strings"
 	"testing"
@@ -36,7 +37,7 @@ func startWeir(t *testing.T) string {
 // counts real, error-free operations.
 func TestBenchAgainstWeir(t *testing.T) {
 	ep := startWeir(t)
-	for _, w := range []string{"put", "get", "mixed"} {
+	for _, w := range []string{"put", "get", "mixed", "list", "conditional-put", "hot-key", "lease-cycle"} {
 		res, err := Run(context.Background(), Config{Endpoint: ep, AccessKey: "AK", SecretKey: "SK", Bucket: "bench-test",
 			Workload: w, ObjectSize: 4096, Concurrency: 4, Duration: 300 * time.Millisecond, Objects: 16})
 		if err != nil {
@@ -44,6 +45,10 @@ func TestBenchAgainstWeir(t *testing.T) {
 		}
 		if res.Ops < 10 || res.Errors != 0 || res.P50 <= 0 || res.P99 < res.P50 {
 			t.Fatalf("%s: implausible result %+v", w, res)
+		}
+		// Four writers on one key with If-Match: some must lose, and wins+losses are every op.
+		if w == "hot-key" && (res.Wins == 0 || res.Losses == 0 || res.Wins+res.Losses != res.Ops) {
+			t.Fatalf("hot-key: %d wins, %d losses of %d ops", res.Wins, res.Losses, res.Ops)
 		}
 	}
 	// Errors are counted and make the run fail: a wrong secret fails every operation.
@@ -57,5 +62,13 @@ func TestBenchAgainstWeir(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "ops/s") || !strings.Contains(out.String(), "1KiB") {
 		t.Fatalf("table: %s", out.String())
+	}
+	out.Reset()
+	if err := Main(context.Background(), []string{"-endpoint", ep, "-access-key", "AK", "-secret-key", "SK", "-workload", "hot-key", "-size", "16", "-duration", "200ms", "-concurrency", "4", "-json"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var results []map[string]any
+	if err := json.Unmarshal(out.Bytes(), &results); err != nil || len(results) != 1 || results[0]["ops_per_sec"].(float64) <= 0 {
+		t.Fatalf("-json: %v %s", err, out.String())
 	}
 }
