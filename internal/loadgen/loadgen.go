@@ -155,6 +155,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				}
 				local = append(local, time.Since(t0))
 				ops.Add(1)
+				if cfg.Workload == "hot-key" {
+					if err == errLostRace {
+						rn.losses.Add(1)
+						err = nil
+					} else if err == nil {
+						rn.wins.Add(1)
+					}
+				}
 				if err != nil {
 					errs.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
@@ -287,11 +295,7 @@ func (r *runner) oneOp(ctx context.Context, w int, buf []byte, rng *rand.Rand, s
 		_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(cfg.Bucket), Key: key, Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), IfMatch: head.ETag})
 		var re interface{ HTTPStatusCode() int }
 		if op == "hot-key" && errors.As(err, &re) && re.HTTPStatusCode() == http.StatusPreconditionFailed {
-			r.losses.Add(1)
-			return nil
-		}
-		if err == nil && op == "hot-key" {
-			r.wins.Add(1)
+			return errLostRace
 		}
 		return err
 	case "lease-cycle":
@@ -335,6 +339,9 @@ func (r *runner) lease(ctx context.Context, key string, hdr map[string]string, w
 	}
 	return resp.Header.Get("x-weir-lease-id"), nil
 }
+
+// errLostRace marks a hot-key write that another writer beat: counted, not an error.
+var errLostRace = errors.New("lost the race (412)")
 
 const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
