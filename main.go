@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,6 +30,7 @@ import (
 	"github.com/weirproject/weir/engine"
 	"github.com/weirproject/weir/gateway"
 	"github.com/weirproject/weir/internal/loadgen"
+	"github.com/weirproject/weir/policies"
 )
 
 func main() {
@@ -42,6 +44,7 @@ func main() {
 
 type config struct {
 	addr, data, users, domains, logLevel, logFormat, region string
+	policiesDir                                             string
 	pprofAddr                                               string
 	grace                                                   time.Duration
 }
@@ -62,6 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.data, "data", env("data", "./weir-data"), "data directory (WEIR_DATA)")
 	fs.StringVar(&c.users, "users", env("users", ""), "JSON file of users: [{\"name\",\"access_key\",\"secret_key\",\"groups\"}] (WEIR_USERS)")
 	fs.StringVar(&c.domains, "domain", env("domain", ""), "comma-separated domains for virtual-hosted-style requests, e.g. s3.example.com (WEIR_DOMAIN)")
+	fs.StringVar(&c.policiesDir, "policies", env("policies", ""), "directory of Rego files (package weir) that replace the built-in rule; *_test.rego are skipped (WEIR_POLICIES)")
 	fs.StringVar(&c.region, "region", env("region", "us-east-1"), "region reported to clients (WEIR_REGION)")
 	fs.StringVar(&c.logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error (WEIR_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", env("log-format", "text"), "text or json (WEIR_LOG_FORMAT)")
@@ -116,7 +120,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			domains = append(domains, d)
 		}
 	}
-	srv, err := gateway.New(gateway.Config{Engine: eng, Users: users, Region: c.region, Domains: domains, Logger: log})
+	var decider gateway.Decider
+	if c.policiesDir != "" {
+		p, err := loadPolicies(ctx, c.policiesDir)
+		if err != nil {
+			return err
+		}
+		decider = gateway.NewPolicyDecider(p, eng)
+		log.Info("policies loaded", "dir", c.policiesDir)
+	}
+	srv, err := gateway.New(gateway.Config{Engine: eng, Users: users, Region: c.region, Domains: domains, Logger: log, Decider: decider})
 	if err != nil {
 		return err
 	}
@@ -216,4 +229,28 @@ func loadUsers(path string) ([]gateway.User, error) {
 		}
 	}
 	return users, nil
+}
+
+// loadPolicies compiles every .rego file under dir (but the *_test.rego files) once.
+func loadPolicies(ctx context.Context, dir string) (*policies.Policy, error) {
+	modules := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".rego") || strings.HasSuffix(path, "_test.rego") {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		modules[path] = string(src)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--policies %s: %w", dir, err)
+	}
+	if len(modules) == 0 {
+		return nil, fmt.Errorf("--policies %s: no .rego files", dir)
+	}
+	p, err := policies.Compile(ctx, modules)
+	if err != nil {
+		return nil, fmt.Errorf("--policies %s: %w", dir, err)
+	}
+	return p, nil
 }

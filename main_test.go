@@ -379,6 +379,31 @@ func TestUsersFile(t *testing.T) {
 	}
 }
 
+// TestPoliciesFlag: --policies DIR replaces the built-in rule with the operator's Rego.
+func TestPoliciesFlag(t *testing.T) {
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "policies")
+	os.MkdirAll(pol, 0o755)
+	os.WriteFile(filepath.Join(pol, "only_root.rego"), []byte(`package weir
+default allow := false
+allow if input.principal.root
+reason := "only root may use this gateway" if not allow
+`), 0o644)
+	os.WriteFile(filepath.Join(pol, "only_root_test.rego"), []byte("package weir_test\ntest_skipped if true\n"), 0o644)
+	users := filepath.Join(dir, "users.json")
+	os.WriteFile(users, []byte(`[{"name":"bob","access_key":"BOBKEY","secret_key":"bob-secret-123"}]`), 0o600)
+	p := startWeir(t, filepath.Join(dir, "data"), append(testEnv(), "WEIR_USERS="+users, "WEIR_POLICIES="+pol)...)
+	q := *p
+	q.accessKey, q.secretKey = "BOBKEY", "bob-secret-123"
+	_, err := q.client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("bobs")})
+	if err == nil || !strings.Contains(err.Error(), "only root may use this gateway") {
+		t.Fatalf("bob under the operator's policy: %v", err)
+	}
+	if _, err := p.client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("roots")}); err != nil {
+		t.Fatalf("root under the operator's policy: %v", err)
+	}
+}
+
 // TestGracefulShutdown: SIGTERM lets an in-flight download finish, then weir exits 0.
 func TestGracefulShutdown(t *testing.T) {
 	p := startWeir(t, t.TempDir(), testEnv()...)

@@ -107,6 +107,7 @@ var s3ErrorTable = []struct {
 	{errInvalidTag, s3Error{"InvalidTag", http.StatusBadRequest}},
 	{errNotModified, s3Error{"NotModified", http.StatusNotModified}},
 	{errInvalidCopySource, s3Error{"InvalidArgument", http.StatusBadRequest}},
+	{errPolicy, s3Error{"InternalError", http.StatusInternalServerError}},
 }
 
 var internalError = s3Error{"InternalError", http.StatusInternalServerError}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/weirproject/weir/engine"
 	"github.com/weirproject/weir/gateway"
+	"github.com/weirproject/weir/policies"
 )
 
 const (
@@ -51,6 +52,8 @@ type serverOptions struct {
 	Now         func() time.Time
 	// Clock is the engine's clock (lease expiry); nil means time.Now.
 	Clock func() time.Time
+	// Policy, when set, is Rego (file name → source) that runs as the decision step.
+	Policy map[string]string
 }
 
 // startServer starts weir on 127.0.0.1:0 and stops it when the test ends.
@@ -64,8 +67,17 @@ func startServer(t testing.TB, o serverOptions) *testServer {
 	if os.Getenv("WEIR_TEST_DEBUG") != "" {
 		level = slog.LevelDebug
 	}
+	var decider gateway.Decider
+	if o.Policy != nil {
+		p, err := policies.Compile(context.Background(), o.Policy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		decider = gateway.NewPolicyDecider(p, eng)
+	}
 	srv, err := gateway.New(gateway.Config{
-		Engine: eng,
+		Decider: decider,
+		Engine:  eng,
 		Users: []gateway.User{
 			{Name: "root", AccessKey: rootAK, SecretKey: rootSK, Root: true},
 			{Name: "alice", AccessKey: userAK, SecretKey: userSK, Groups: []string{"team-a"}},

@@ -243,6 +243,9 @@ func (s *Server) writeError(rq *request, err error) {
 	if !known {
 		s.log.Error("internal error", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key, "err", err)
 		msg = "we encountered an internal error, please try again"
+	} else if errors.Is(err, errPolicy) {
+		s.log.Error("policy failed", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key, "err", err)
+		msg = "we encountered an internal error, please try again"
 	} else if e.status >= 500 && e.status != http.StatusNotImplemented {
 		s.log.Warn("request failed", "request_id", rq.id, "op", rq.op, "code", e.code, "err", err)
 	}

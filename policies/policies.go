@@ -7,10 +7,11 @@
 // package owns the input document's shape, the built-in policy and the reading of the policy's
 // answer; it never sees HTTP or the store.
 //
-// Status: the package is complete and tested on its own (BenchmarkDecide: ~34 µs per decision
-// of the built-in policy on the project machine, above issue 4's 25 µs target); the gateway
-// still applies the built-in rule in Go until issue 4 wires a Policy into its decision step
-// (with --policies, hot reload, decision logs and the example policies).
+// Status: `weir --policies DIR` runs an operator's policy as the gateway's decision step
+// (gateway.NewPolicyDecider). Without it the gateway applies the built-in rule in Go; making
+// the embedded Rego the default, hot reload, bundles, decision logs and the example policies
+// are issue 4's remaining work. BenchmarkDecide: ~34 µs per decision of the built-in policy on
+// the project machine, above issue 4's 25 µs target.
 package policies
 
 import (

@@ -1,0 +1,88 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// An operator's policy: owners and root as by default; buckets tagged critical are never
+// last-writer-wins (etag is forced); objects over 1 KiB are refused with a reason.
+const criticalPolicy = `package weir
+
+default allow := false
+
+allow if {
+	owner_or_root
+	not too_big
+}
+
+owner_or_root if input.principal.root
+owner_or_root if input.bucket.owner == input.principal.access_key
+owner_or_root if input.action == "s3:CreateBucket"
+
+too_big if {
+	input.action == "s3:PutObject"
+	input.request.size > 1024
+}
+
+strategy := "etag" if input.bucket.tags.critical == "true"
+
+reason := "objects are limited to 1 KiB here" if too_big
+`
+
+func TestPolicyDecides(t *testing.T) {
+	ts := startServer(t, serverOptions{Policy: map[string]string{"critical.rego": criticalPolicy}})
+	c := ts.root()
+	ctx := context.Background()
+	mustCreateBucket(t, c, "ledger")
+	mustPut(t, c, "ledger", "k", []byte("before tagging"))
+	if _, err := c.PutBucketTagging(ctx, &s3.PutBucketTaggingInput{Bucket: aws.String("ledger"),
+		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String("critical"), Value: aws.String("true")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("ledger"), Key: aws.String("k"), Body: bytes.NewReader([]byte("v2"))})
+	if httpStatus(err) != http.StatusPreconditionRequired || apiCode(err) != "PreconditionRequired" {
+		t.Fatalf("unconditional write on a critical bucket: %v", err)
+	}
+	out, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("ledger"), Key: aws.String("new"), Body: bytes.NewReader([]byte("v")), IfNoneMatch: aws.String("*")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := rawHeaders(out.ResultMetadata); h.Get("x-weir-concurrency") != "etag" || h.Get("x-weir-decided-by") != "policy" {
+		t.Fatalf("write headers: %v", h)
+	}
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("ledger"), Key: aws.String("big"), Body: bytes.NewReader(make([]byte, 2048)), IfNoneMatch: aws.String("*")})
+	if httpStatus(err) != http.StatusForbidden || apiCode(err) != "AccessDenied" || !strings.Contains(err.Error(), "objects are limited to 1 KiB here") {
+		t.Fatalf("oversized write: %v", err)
+	}
+	// Another user is still kept out of a bucket they do not own.
+	_, err = ts.client3(bobAK, bobSK).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("ledger"), Key: aws.String("new")})
+	if apiCode(err) != "AccessDenied" {
+		t.Fatalf("bob reads root's bucket: %v", err)
+	}
+}
+
+// TestPolicyFaultFailsRequest: a policy that throws at evaluation time fails that request with
+// 500 InternalError, and the gateway keeps serving.
+func TestPolicyFaultFailsRequest(t *testing.T) {
+	conflict := `package weir
+allow := true
+strategy := "etag" if input.action
+strategy := "lease" if input.action
+`
+	ts := startServer(t, serverOptions{Policy: map[string]string{"bad.rego": conflict}})
+	for i := 0; i < 3; i++ {
+		expectError(t, ts, ts.signed(t, http.MethodPut, "/any-bucket", nil, nil, "", time.Now()), 500, "InternalError")
+	}
+	if resp, err := http.Get(ts.URL + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("gateway down after policy faults: %v", err)
+	}
+}
