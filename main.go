@@ -45,6 +45,7 @@ func main() {
 type config struct {
 	addr, data, users, domains, logLevel, logFormat, region string
 	policiesDir                                             string
+	decisionLog                                             bool
 	pprofAddr                                               string
 	grace                                                   time.Duration
 }
@@ -66,6 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.users, "users", env("users", ""), "JSON file of users: [{\"name\",\"access_key\",\"secret_key\",\"groups\"}] (WEIR_USERS)")
 	fs.StringVar(&c.domains, "domain", env("domain", ""), "comma-separated domains for virtual-hosted-style requests, e.g. s3.example.com (WEIR_DOMAIN)")
 	fs.StringVar(&c.policiesDir, "policies", env("policies", ""), "directory of Rego files (package weir) that replace the built-in rule; *_test.rego are skipped (WEIR_POLICIES)")
+	fs.BoolVar(&c.decisionLog, "decision-log", env("decision-log", "true") == "true", "log one line per decision at info level (WEIR_DECISION_LOG)")
 	fs.StringVar(&c.region, "region", env("region", "us-east-1"), "region reported to clients (WEIR_REGION)")
 	fs.StringVar(&c.logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error (WEIR_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", env("log-format", "text"), "text or json (WEIR_LOG_FORMAT)")
@@ -129,7 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		decider = gateway.NewPolicyDecider(p, eng)
 		log.Info("policies loaded", "dir", c.policiesDir)
 	}
-	srv, err := gateway.New(gateway.Config{Engine: eng, Users: users, Region: c.region, Domains: domains, Logger: log, Decider: decider})
+	srv, err := gateway.New(gateway.Config{Engine: eng, Users: users, Region: c.region, Domains: domains, Logger: log, Decider: decider, DecisionLog: c.decisionLog})
 	if err != nil {
 		return err
 	}

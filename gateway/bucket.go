@@ -53,7 +53,7 @@ func (s *Server) createBucket(rq *request) error {
 	if reservedNames[rq.bucket] {
 		return errorf(engine.ErrInvalidBucketName, "%q is reserved by weir for its admin endpoints", rq.bucket)
 	}
-	if _, err := s.decider.Decide(rq.r.Context(), &DecisionInput{Action: "s3:CreateBucket", User: rq.user, Key: "", Request: rq.r}); err != nil {
+	if _, err := s.runDecision(rq, &DecisionInput{Action: "s3:CreateBucket", User: rq.user, Request: rq.r}); err != nil {
 		return err
 	}
 	var cfg createBucketConfiguration

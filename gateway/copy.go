@@ -59,7 +59,7 @@ func (s *Server) openCopySource(rq *request) (engine.ObjectReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.decider.Decide(rq.r.Context(), &DecisionInput{Action: "s3:GetObject", User: rq.user, Bucket: &b, Key: sk, Request: rq.r}); err != nil {
+	if _, err := s.runDecision(rq, &DecisionInput{Action: "s3:GetObject", User: rq.user, Bucket: &b, Key: sk, Request: rq.r}); err != nil {
 		return nil, err
 	}
 	src, err := s.eng.OpenObject(sb, sk)

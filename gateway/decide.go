@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"time"
 
 	"github.com/weirproject/weir/engine"
 )
@@ -54,12 +56,39 @@ func (s *Server) decide(rq *request, action string) (engine.Bucket, Decision, er
 	if err != nil {
 		return b, Decision{}, err
 	}
-	d, err := s.decider.Decide(rq.r.Context(), &DecisionInput{Action: action, User: rq.user, Bucket: &b, Key: rq.key, Request: rq.r})
-	if err != nil {
-		return b, d, err
+	d, err := s.runDecision(rq, &DecisionInput{Action: action, User: rq.user, Bucket: &b, Key: rq.key, Request: rq.r})
+	return b, d, err
+}
+
+// runDecision runs the decision step for in, timing it, counting its outcome and, unless
+// switched off, logging one line per decision.
+func (s *Server) runDecision(rq *request, in *DecisionInput) (Decision, error) {
+	start := time.Now()
+	d, err := s.decider.Decide(rq.r.Context(), in)
+	took := time.Since(start)
+	outcome := "allow"
+	switch {
+	case errors.Is(err, errAccessDenied):
+		outcome = "deny"
+	case err != nil:
+		outcome = "error"
 	}
-	s.metrics.decisions.WithLabelValues(d.DecidedBy).Inc()
-	return b, d, nil
+	s.metrics.decisions.WithLabelValues(d.DecidedBy, outcome).Inc()
+	s.metrics.decisionTime.Observe(took.Seconds())
+	if s.cfg.DecisionLog {
+		bucket := ""
+		if in.Bucket != nil {
+			bucket = in.Bucket.Name
+		}
+		reason := ""
+		if err != nil {
+			reason = err.Error()
+		}
+		s.log.Info("decision", "request_id", rq.id, "action", in.Action, "bucket", bucket, "key", in.Key,
+			"principal", in.User.Name, "allow", outcome == "allow", "strategy", string(d.Strategy), "decided_by", d.DecidedBy,
+			"reason", reason, "eval_time", took)
+	}
+	return d, err
 }
 
 // announce tells the client which strategy guarded its write and who chose it.

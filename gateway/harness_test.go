@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -54,7 +55,22 @@ type serverOptions struct {
 	Clock func() time.Time
 	// Policy, when set, is Rego (file name → source) that runs as the decision step.
 	Policy map[string]string
+	// Log, when set, receives the server's info-level log, with decision logging on.
+	Log *syncBuffer
 }
+
+// syncBuffer is a log sink the test reads while the server writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // startServer starts weir on 127.0.0.1:0 and stops it when the test ends.
 func startServer(t testing.TB, o serverOptions) *testServer {
@@ -66,6 +82,10 @@ func startServer(t testing.TB, o serverOptions) *testServer {
 	level := slog.LevelWarn
 	if os.Getenv("WEIR_TEST_DEBUG") != "" {
 		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if o.Log != nil {
+		logger = slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	var decider gateway.Decider
 	if o.Policy != nil {
@@ -83,9 +103,10 @@ func startServer(t testing.TB, o serverOptions) *testServer {
 			{Name: "alice", AccessKey: userAK, SecretKey: userSK, Groups: []string{"team-a"}},
 			{Name: "bob", AccessKey: bobAK, SecretKey: bobSK, Groups: []string{"team-b"}},
 		},
-		Domains: o.Domains,
-		Now:     o.Now,
-		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Domains:     o.Domains,
+		Now:         o.Now,
+		Logger:      logger,
+		DecisionLog: o.Log != nil,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -12,13 +12,14 @@ import (
 // metrics are the gateway's Prometheus series, on a registry of its own so that two servers in
 // one process (tests) never collide.
 type metrics struct {
-	reg       *prometheus.Registry
-	requests  *prometheus.CounterVec
-	latency   *prometheus.HistogramVec
-	bytesIn   prometheus.Counter
-	bytesOut  prometheus.Counter
-	inflight  prometheus.Gauge
-	decisions *prometheus.CounterVec
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	bytesIn      prometheus.Counter
+	bytesOut     prometheus.Counter
+	inflight     prometheus.Gauge
+	decisions    *prometheus.CounterVec
+	decisionTime prometheus.Histogram
 	// preconditionFailures and leaseFailures count refused writes and lease operations.
 	preconditionFailures *prometheus.CounterVec
 	leaseFailures        *prometheus.CounterVec
@@ -33,10 +34,12 @@ func newMetrics() *metrics {
 	m.bytesIn = prometheus.NewCounter(prometheus.CounterOpts{Name: "weir_bytes_in_total", Help: "Object bytes received and committed."})
 	m.bytesOut = prometheus.NewCounter(prometheus.CounterOpts{Name: "weir_bytes_out_total", Help: "Object bytes sent."})
 	m.inflight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "weir_requests_in_flight", Help: "S3 requests being served."})
-	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_decisions_total", Help: "Decision-step outcomes by source (bucket, policy, plugin:<name>)."}, []string{"source"})
+	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_decisions_total", Help: "Decision-step outcomes (allow, deny, error) by source (bucket, policy, plugin:<name>)."}, []string{"source", "outcome"})
+	m.decisionTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weir_decision_duration_seconds", Help: "Time the decision step (built-in rule or policy) took.",
+		Buckets: []float64{5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2}})
 	m.preconditionFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_precondition_failures_total", Help: "Requests refused by a precondition or a lease (412, 428), by S3 code."}, []string{"code"})
 	m.leaseFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_lease_failures_total", Help: "Lease operations refused, by action."}, []string{"action"})
-	m.reg.MustRegister(m.preconditionFailures, m.leaseFailures, m.requests, m.latency, m.bytesIn, m.bytesOut, m.inflight, m.decisions,
+	m.reg.MustRegister(m.decisionTime, m.preconditionFailures, m.leaseFailures, m.requests, m.latency, m.bytesIn, m.bytesOut, m.inflight, m.decisions,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m

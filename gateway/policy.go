@@ -57,14 +57,14 @@ func (d *policyDecider) Decide(ctx context.Context, in *DecisionInput) (Decision
 	}
 	dec, err := d.p.Decide(ctx, pin)
 	if err != nil {
-		return d0, errorf(errPolicy, "%v", err)
+		return Decision{DecidedBy: "policy"}, errorf(errPolicy, "%v", err)
 	}
 	if !dec.Allow {
 		reason := dec.Reason
 		if reason == "" {
 			reason = "denied by policy"
 		}
-		return d0, errorf(errAccessDenied, "%s", reason)
+		return Decision{DecidedBy: "policy"}, errorf(errAccessDenied, "%s", reason)
 	}
 	if dec.Strategy != "" {
 		return Decision{Strategy: engine.Strategy(dec.Strategy), DecidedBy: "policy"}, nil

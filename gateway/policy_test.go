@@ -39,7 +39,8 @@ reason := "objects are limited to 1 KiB here" if too_big
 `
 
 func TestPolicyDecides(t *testing.T) {
-	ts := startServer(t, serverOptions{Policy: map[string]string{"critical.rego": criticalPolicy}})
+	log := &syncBuffer{}
+	ts := startServer(t, serverOptions{Policy: map[string]string{"critical.rego": criticalPolicy}, Log: log})
 	c := ts.root()
 	ctx := context.Background()
 	mustCreateBucket(t, c, "ledger")
@@ -62,6 +63,21 @@ func TestPolicyDecides(t *testing.T) {
 	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("ledger"), Key: aws.String("big"), Body: bytes.NewReader(make([]byte, 2048)), IfNoneMatch: aws.String("*")})
 	if httpStatus(err) != http.StatusForbidden || apiCode(err) != "AccessDenied" || !strings.Contains(err.Error(), "objects are limited to 1 KiB here") {
 		t.Fatalf("oversized write: %v", err)
+	}
+	// One decision log line per decision, and counters by source and outcome.
+	if l := log.String(); !strings.Contains(l, `msg=decision`) || !strings.Contains(l, `action=s3:PutObject bucket=ledger key=big principal=root allow=false`) ||
+		!strings.Contains(l, `reason="access denied: objects are limited to 1 KiB here"`) {
+		t.Fatalf("decision log:\n%s", l)
+	}
+	resp, err := http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := string(readAll(t, resp.Body))
+	for _, want := range []string{`weir_decisions_total{outcome="deny",source="policy"} 1`, `weir_decisions_total{outcome="allow",source="policy"}`, "weir_decision_duration_seconds_count"} {
+		if !strings.Contains(metrics, want) {
+			t.Fatalf("/metrics lacks %s", want)
+		}
 	}
 	// Another user is still kept out of a bucket they do not own.
 	_, err = ts.client3(bobAK, bobSK).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("ledger"), Key: aws.String("new")})

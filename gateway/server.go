@@ -52,6 +52,9 @@ type Config struct {
 	// Decider chooses each request's strategy; nil means the bucket's configured strategy with
 	// the owner rule (root may do anything, others act on buckets they own).
 	Decider Decider
+	// DecisionLog logs one line per decision (request id, action, bucket, key, principal,
+	// allow, strategy, decided_by, reason, eval time).
+	DecisionLog bool
 }
 
 // Limits on what a request may carry before it is rejected.
