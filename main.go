@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -124,12 +123,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var decider gateway.Decider
 	if c.policiesDir != "" {
-		p, err := loadPolicies(ctx, c.policiesDir)
+		dir, err := policies.LoadDir(ctx, c.policiesDir, log)
 		if err != nil {
-			return err
+			return fmt.Errorf("--policies: %w", err)
 		}
-		decider = gateway.NewPolicyDecider(p, eng)
-		log.Info("policies loaded", "dir", c.policiesDir)
+		go dir.Watch(ctx, time.Second) // a change that fails to compile or test is rejected
+		decider = gateway.NewPolicyDecider(dir, eng)
 	}
 	srv, err := gateway.New(gateway.Config{Engine: eng, Users: users, Region: c.region, Domains: domains, Logger: log, Decider: decider, DecisionLog: c.decisionLog})
 	if err != nil {
@@ -231,28 +230,4 @@ func loadUsers(path string) ([]gateway.User, error) {
 		}
 	}
 	return users, nil
-}
-
-// loadPolicies compiles every .rego file under dir (but the *_test.rego files) once.
-func loadPolicies(ctx context.Context, dir string) (*policies.Policy, error) {
-	modules := map[string]string{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".rego") || strings.HasSuffix(path, "_test.rego") {
-			return err
-		}
-		src, err := os.ReadFile(path)
-		modules[path] = string(src)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("--policies %s: %w", dir, err)
-	}
-	if len(modules) == 0 {
-		return nil, fmt.Errorf("--policies %s: no .rego files", dir)
-	}
-	p, err := policies.Compile(ctx, modules)
-	if err != nil {
-		return nil, fmt.Errorf("--policies %s: %w", dir, err)
-	}
-	return p, nil
 }

@@ -402,6 +402,22 @@ reason := "only root may use this gateway" if not allow
 	if _, err := p.client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("roots")}); err != nil {
 		t.Fatalf("root under the operator's policy: %v", err)
 	}
+	// Hot reload: a new version that lets everyone in is picked up without a restart...
+	os.WriteFile(filepath.Join(pol, "only_root.rego"), []byte("package weir\nallow := true\n"), 0o644)
+	created := false
+	for deadline := time.Now().Add(10 * time.Second); !created && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		_, err := q.client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("bobs")})
+		created = err == nil
+	}
+	if !created {
+		t.Fatal("the changed policy was not picked up")
+	}
+	// ...and one that does not compile is rejected: the previous version keeps serving.
+	os.WriteFile(filepath.Join(pol, "only_root.rego"), []byte("package weir\nallow if {\n"), 0o644)
+	time.Sleep(2500 * time.Millisecond) // two reload rounds
+	if _, err := q.client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("bobs-2")}); err != nil {
+		t.Fatalf("after a broken change the previous policy should still serve: %v", err)
+	}
 }
 
 // TestGracefulShutdown: SIGTERM lets an in-flight download finish, then weir exits 0.

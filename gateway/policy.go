@@ -14,14 +14,18 @@ import (
 // weir cannot use): the request fails closed with 500 and the error is logged.
 var errPolicy = errors.New("the policy could not decide this request")
 
+// PolicySource hands out the policy serving now: a *policies.Policy, or a *policies.Dir that
+// hot-reloads.
+type PolicySource interface{ Policy() *policies.Policy }
+
 // NewPolicyDecider makes a Rego policy the decision step: it sees DESIGN §7's input document
 // and has the final word on allow and on the strategy.
-func NewPolicyDecider(p *policies.Policy, eng *engine.Engine) Decider {
+func NewPolicyDecider(p PolicySource, eng *engine.Engine) Decider {
 	return &policyDecider{p: p, eng: eng}
 }
 
 type policyDecider struct {
-	p   *policies.Policy
+	p   PolicySource
 	eng *engine.Engine
 }
 
@@ -55,7 +59,7 @@ func (d *policyDecider) Decide(ctx context.Context, in *DecisionInput) (Decision
 			pin.Object = obj
 		}
 	}
-	dec, err := d.p.Decide(ctx, pin)
+	dec, err := d.p.Policy().Decide(ctx, pin)
 	if err != nil {
 		return Decision{DecidedBy: "policy"}, errorf(errPolicy, "%v", err)
 	}

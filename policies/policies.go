@@ -8,9 +8,9 @@
 // answer; it never sees HTTP or the store.
 //
 // Status: `weir --policies DIR` runs an operator's policy as the gateway's decision step
-// (gateway.NewPolicyDecider). Without it the gateway applies the built-in rule in Go; making
-// the embedded Rego the default, hot reload, bundles, decision logs and the example policies
-// are issue 4's remaining work. BenchmarkDecide: ~34 µs per decision of the built-in policy on
+// (gateway.NewPolicyDecider over a hot-reloading Dir). Without it the gateway applies the
+// built-in rule in Go; making the embedded Rego the default, bundles, `weir policy test` and the
+// example policies are issue 4's remaining work. BenchmarkDecide: ~34 µs per decision of the built-in policy on
 // the project machine, above issue 4's 25 µs target.
 package policies
 
@@ -158,7 +158,7 @@ func (in *Input) Value() ast.Value {
 		item("principal", ast.NewObject(
 			item("access_key", ast.String(in.Principal.AccessKey)),
 			item("name", ast.String(in.Principal.Name)),
-			item("groups", strings(in.Principal.Groups)),
+			item("groups", stringArray(in.Principal.Groups)),
 			item("root", ast.Boolean(in.Principal.Root)),
 		)),
 		item("request", ast.NewObject(
@@ -199,7 +199,7 @@ func (in *Input) Value() ast.Value {
 
 func item(k string, v ast.Value) [2]*ast.Term { return [2]*ast.Term{ast.StringTerm(k), ast.NewTerm(v)} }
 
-func strings(ss []string) ast.Value {
+func stringArray(ss []string) ast.Value {
 	terms := make([]*ast.Term, len(ss))
 	for i, s := range ss {
 		terms[i] = ast.StringTerm(s)

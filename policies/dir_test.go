@@ -1,0 +1,62 @@
+package policies
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDirReload: a valid change is picked up; a change that does not compile, or whose own
+// tests fail, is rejected and the previous policy keeps serving.
+func TestDirReload(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	write := func(name, src string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("p.rego", "package weir\nallow if input.principal.root\n")
+	write("p_test.rego", "package weir_test\nimport data.weir\ntest_root if weir.allow with input as {\"principal\": {\"root\": true}}\n")
+	d, err := LoadDir(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decide := func() bool {
+		dec, err := d.Policy().Decide(ctx, sampleInput("A", false, "A"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dec.Allow
+	}
+	if decide() {
+		t.Fatal("the first policy allows only root")
+	}
+	if changed, err := d.Reload(ctx); changed || err != nil {
+		t.Fatalf("reload without a change: %v %v", changed, err)
+	}
+	write("p.rego", "package weir\nallow if input.principal.root\nallow if input.bucket.owner == input.principal.access_key\n")
+	if changed, err := d.Reload(ctx); !changed || err != nil {
+		t.Fatalf("valid change: %v %v", changed, err)
+	}
+	if !decide() {
+		t.Fatal("the new policy lets owners act")
+	}
+	write("p.rego", "package weir\nallow if {\n")
+	if changed, err := d.Reload(ctx); changed || err == nil {
+		t.Fatalf("a policy that does not parse was accepted: %v", err)
+	}
+	if !decide() {
+		t.Fatal("the previous policy stopped serving")
+	}
+	write("p.rego", "package weir\nallow := false\n") // compiles, but fails p_test.rego
+	_, err = d.Reload(ctx)
+	if err == nil || !strings.Contains(err.Error(), "test_root") {
+		t.Fatalf("a policy failing its own tests was accepted: %v", err)
+	}
+	if !decide() {
+		t.Fatal("the previous policy stopped serving")
+	}
+}
