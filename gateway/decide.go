@@ -14,6 +14,8 @@ import (
 type Decision struct {
 	Strategy  engine.Strategy
 	DecidedBy string // "bucket", "policy" or "plugin:<name>"
+	// ReadRequiresLease makes a GET or HEAD carry the object's active lease id (exclusive reads).
+	ReadRequiresLease bool
 }
 
 // DecisionInput is what the decision step sees. It grows into DESIGN §7's input document as

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -252,7 +253,8 @@ func (s *Server) getObject(rq *request) error  { return s.readObject(rq, "s3:Get
 func (s *Server) headObject(rq *request) error { return s.readObject(rq, "s3:GetObject", false) }
 
 func (s *Server) readObject(rq *request, action string, withBody bool) error {
-	if _, _, err := s.decide(rq, action); err != nil {
+	_, d, err := s.decide(rq, action)
+	if err != nil {
 		return err
 	}
 	obj, err := s.eng.OpenObject(rq.bucket, rq.key)
@@ -261,7 +263,15 @@ func (s *Server) readObject(rq *request, action string, withBody bool) error {
 	}
 	defer obj.Close()
 	info := obj.Info()
-	if err := info.CheckLeaseID(rq.r.Header.Get("x-weir-lease-id")); err != nil {
+	leaseID := rq.r.Header.Get("x-weir-lease-id")
+	if d.ReadRequiresLease && leaseID == "" {
+		// The policy made reads of this object exclusive: only the lease holder may read.
+		if info.Lease.State.Locked() {
+			return fmt.Errorf("%w: reads here require the object's lease id (x-weir-lease-id)", engine.ErrLeaseIDMissing)
+		}
+		return fmt.Errorf("%w: reads here require holding the object's lease", engine.ErrLeaseNotPresentWithObjectOperation)
+	}
+	if err := info.CheckLeaseID(leaseID); err != nil {
 		return err
 	}
 	if err := checkReadPreconditions(rq.r.Header, info); err != nil {

@@ -70,8 +70,9 @@ func (d *policyDecider) Decide(ctx context.Context, in *DecisionInput) (Decision
 		}
 		return Decision{DecidedBy: "policy"}, errorf(errAccessDenied, "%s", reason)
 	}
+	d0.ReadRequiresLease = dec.ReadRequiresLease
 	if dec.Strategy != "" {
-		return Decision{Strategy: engine.Strategy(dec.Strategy), DecidedBy: "policy"}, nil
+		return Decision{Strategy: engine.Strategy(dec.Strategy), DecidedBy: "policy", ReadRequiresLease: dec.ReadRequiresLease}, nil
 	}
 	return d0, nil
 }

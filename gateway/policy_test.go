@@ -102,3 +102,27 @@ strategy := "lease" if input.action
 		t.Fatalf("gateway down after policy faults: %v", err)
 	}
 }
+
+// TestExclusiveReads: a policy's read_requires_lease makes GET and HEAD need the active lease.
+func TestExclusiveReads(t *testing.T) {
+	ts := startServer(t, serverOptions{Policy: map[string]string{"exclusive.rego": `package weir
+allow := true
+read_requires_lease if input.bucket.tags.exclusive == "true"
+`}})
+	c := ts.root()
+	ctx := context.Background()
+	mustCreateBucket(t, c, "vault")
+	mustPut(t, c, "vault", "secret", []byte("s"))
+	if _, err := c.PutBucketTagging(ctx, &s3.PutBucketTaggingInput{Bucket: aws.String("vault"),
+		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String("exclusive"), Value: aws.String("true")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	expectError(t, ts, ts.signed(t, http.MethodGet, "/vault/secret", nil, nil, "", time.Now()), 412, "LeaseNotPresentWithBlobOperation")
+	resp, _ := ts.lease(t, "/vault/secret", map[string]string{"x-weir-lease-action": "acquire", "x-weir-lease-duration": "-1"})
+	id := resp.Header.Get("x-weir-lease-id")
+	expectError(t, ts, ts.signed(t, http.MethodGet, "/vault/secret", nil, nil, "", time.Now()), 412, "LeaseIdMissing")
+	resp, _, body := ts.do(t, ts.signed(t, http.MethodGet, "/vault/secret", nil, map[string]string{"x-weir-lease-id": id}, "", time.Now()))
+	if resp.StatusCode != 200 || string(body) != "s" {
+		t.Fatalf("read with the lease: %d %q", resp.StatusCode, body)
+	}
+}
