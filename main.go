@@ -3,6 +3,7 @@
 //	go run .                 serve on :8080 with data in ./weir-data
 //	go run . --help          every flag (each also reads a WEIR_* environment variable)
 //	go run . bench --help    a warp-like load generator against any S3 endpoint
+//	go run . policy test DIR run a policy directory's Rego tests (like opa test)
 package main
 
 import (
@@ -78,6 +79,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "bench" {
 		return loadgen.Main(ctx, args[1:], stdout)
+	}
+	if len(args) > 0 && args[0] == "policy" {
+		return policyCommand(ctx, args[1:], stdout)
 	}
 	c, err := parseFlags(args, stderr)
 	if err != nil {
@@ -230,4 +234,35 @@ func loadUsers(path string) ([]gateway.User, error) {
 		}
 	}
 	return users, nil
+}
+
+// policyCommand is `weir policy test DIR`: it runs the directory's Rego tests like `opa test`.
+func policyCommand(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) != 2 || args[0] != "test" {
+		return errors.New("usage: weir policy test DIR")
+	}
+	results, err := policies.TestDir(ctx, args[1])
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, r := range results {
+		status := "PASS"
+		if !r.Passed {
+			status, failed = "FAIL", failed+1
+		}
+		fmt.Fprintf(stdout, "%s %s (%s)", status, r.Name, r.Duration.Round(time.Microsecond))
+		if r.Error != "" {
+			fmt.Fprintf(stdout, ": %s", r.Error)
+		}
+		fmt.Fprintln(stdout)
+	}
+	fmt.Fprintf(stdout, "%d passed, %d failed\n", len(results)-failed, failed)
+	if len(results) == 0 {
+		return fmt.Errorf("no Rego tests in %s", args[1])
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d policy tests failed", failed)
+	}
+	return nil
 }

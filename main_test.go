@@ -551,3 +551,24 @@ print("boto3 ok", boto3.__version__)
 	}
 	t.Log(strings.TrimSpace(string(out)))
 }
+
+// TestPolicyTestCommand: `weir policy test DIR` runs the operator's Rego tests.
+func TestPolicyTestCommand(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.rego"), []byte("package weir\nallow if input.principal.root\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "p_test.rego"), []byte("package weir_test\nimport data.weir\n"+
+		"test_root if weir.allow with input as {\"principal\": {\"root\": true}}\n"+
+		"test_other if not weir.allow with input as {\"principal\": {\"root\": false}}\n"), 0o644)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"policy", "test", dir}, &out, io.Discard); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "PASS data.weir_test.test_root") || !strings.Contains(out.String(), "2 passed, 0 failed") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	os.WriteFile(filepath.Join(dir, "p.rego"), []byte("package weir\nallow := false\n"), 0o644)
+	out.Reset()
+	if err := run(context.Background(), []string{"policy", "test", dir}, &out, io.Discard); err == nil || !strings.Contains(out.String(), "FAIL data.weir_test.test_root") {
+		t.Fatalf("a failing policy test passed: %v\n%s", err, out.String())
+	}
+}

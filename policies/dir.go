@@ -124,26 +124,13 @@ func readRego(dir string) (map[string]string, string, error) {
 
 // runTests runs the *_test.rego among files with OPA's test runner; any failure is an error.
 func runTests(ctx context.Context, files map[string]string) error {
-	modules := map[string]*ast.Module{}
-	hasTests := false
-	for name, src := range files {
-		m, err := ast.ParseModuleWithOpts(name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
-		if err != nil {
-			return err
-		}
-		modules[name] = m
-		hasTests = hasTests || strings.HasSuffix(name, "_test.rego")
-	}
-	if !hasTests {
-		return nil
-	}
-	ch, err := tester.NewRunner().SetModules(modules).RunTests(ctx, nil)
+	results, err := testModules(ctx, files)
 	if err != nil {
 		return err
 	}
 	var failed []string
-	for r := range ch {
-		if r.Fail || r.Error != nil {
+	for _, r := range results {
+		if !r.Passed {
 			failed = append(failed, r.Name)
 		}
 	}
@@ -151,4 +138,47 @@ func runTests(ctx context.Context, files map[string]string) error {
 		return fmt.Errorf("policy tests failed: %s", strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// TestResult is one Rego test's outcome.
+type TestResult struct {
+	Name     string
+	Passed   bool
+	Error    string
+	Duration time.Duration
+}
+
+func testModules(ctx context.Context, files map[string]string) ([]TestResult, error) {
+	modules := map[string]*ast.Module{}
+	for name, src := range files {
+		m, err := ast.ParseModuleWithOpts(name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			return nil, err
+		}
+		modules[name] = m
+	}
+	ch, err := tester.NewRunner().SetModules(modules).RunTests(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []TestResult
+	for r := range ch {
+		tr := TestResult{Name: r.Package + "." + r.Name, Passed: !r.Fail && r.Error == nil, Duration: r.Duration}
+		if r.Error != nil {
+			tr.Error = r.Error.Error()
+		}
+		out = append(out, tr)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// TestDir runs the Rego tests (*_test.rego) of a policy directory, as `weir policy test DIR`
+// and `opa test DIR` do.
+func TestDir(ctx context.Context, dir string) ([]TestResult, error) {
+	files, _, err := readRego(dir)
+	if err != nil {
+		return nil, err
+	}
+	return testModules(ctx, files)
 }
