@@ -1,0 +1,28 @@
+# Upload limits: no object over 1 MiB in a single PUT, and no executables.
+package weir
+
+default allow := false
+
+owner_or_root if input.principal.root
+owner_or_root if input.bucket.owner == input.principal.access_key
+owner_or_root if input.action in {"s3:CreateBucket", "s3:ListAllMyBuckets"}
+
+too_big if {
+	input.action == "s3:PutObject"
+	input.request.size > 1048576
+}
+
+forbidden_type if {
+	input.action == "s3:PutObject"
+	input.request.headers["content-type"] in {"application/x-msdownload", "application/x-executable"}
+}
+
+allow if {
+	owner_or_root
+	not too_big
+	not forbidden_type
+}
+
+reason := "objects are limited to 1 MiB per PUT" if too_big
+
+reason := "executables may not be stored here" if forbidden_type

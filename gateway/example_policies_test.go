@@ -1,0 +1,125 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// Each example policy of examples/policies, run by the real server against a real S3 client.
+
+func examplePolicy(t *testing.T, name string) map[string]string {
+	t.Helper()
+	src, err := os.ReadFile("../examples/policies/" + name + "/policy.rego")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{name + ".rego": string(src)}
+}
+
+func tag(t *testing.T, c *s3.Client, bucket, k, v string) {
+	t.Helper()
+	if _, err := c.PutBucketTagging(context.Background(), &s3.PutBucketTaggingInput{Bucket: aws.String(bucket),
+		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String(k), Value: aws.String(v)}}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func expectDenied(t *testing.T, err error, reason string) {
+	t.Helper()
+	if httpStatus(err) != http.StatusForbidden || apiCode(err) != "AccessDenied" || !strings.Contains(err.Error(), reason) {
+		t.Fatalf("want 403 AccessDenied %q, got %v", reason, err)
+	}
+}
+
+func TestExampleTenantIsolation(t *testing.T) {
+	ts := startServer(t, serverOptions{Policy: examplePolicy(t, "tenant-isolation")})
+	ctx := context.Background()
+	root, alice, bob := ts.root(), ts.client3(userAK, userSK), ts.client3(bobAK, bobSK) // alice: team-a, bob: team-b
+	mustCreateBucket(t, alice, "team-a-logs")
+	mustPut(t, alice, "team-a-logs", "k", []byte("a"))
+	_, err := bob.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("team-a-logs"), Key: aws.String("k"), Body: strings.NewReader("b")})
+	expectDenied(t, err, "bucket team-a-logs belongs to a tenant bob is not in")
+	mustCreateBucket(t, root, "shared")
+	mustPut(t, root, "shared", "doc", []byte("for everyone"))
+	if got := mustGet(t, bob, "shared", "doc"); string(got) != "for everyone" {
+		t.Fatalf("shared read: %q", got)
+	}
+	_, err = alice.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("shared"), Key: aws.String("x"), Body: strings.NewReader("x")})
+	expectDenied(t, err, "the shared bucket is read-only")
+}
+
+func TestExampleStrategyByTag(t *testing.T) {
+	ts := startServer(t, serverOptions{Policy: examplePolicy(t, "strategy-by-tag")})
+	c := ts.root()
+	mustCreateBucket(t, c, "tagged")
+	tag(t, c, "tagged", "concurrency", "etag")
+	_, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("tagged"), Key: aws.String("k"), Body: strings.NewReader("x")})
+	if httpStatus(err) != http.StatusPreconditionRequired {
+		t.Fatalf("unconditional write on a bucket tagged concurrency=etag: %v", err)
+	}
+	out, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("tagged"), Key: aws.String("k"), Body: strings.NewReader("x"), IfNoneMatch: aws.String("*")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := rawHeaders(out.ResultMetadata); h.Get("x-weir-concurrency") != "etag" || h.Get("x-weir-decided-by") != "policy" {
+		t.Fatalf("headers: %v", h)
+	}
+}
+
+func TestExampleCriticalNeverLWW(t *testing.T) {
+	ts := startServer(t, serverOptions{Policy: examplePolicy(t, "critical-never-lww")})
+	c := ts.root()
+	mustCreateBucket(t, c, "payments")
+	mustPut(t, c, "payments", "k", []byte("v1")) // not critical yet
+	tag(t, c, "payments", "critical", "true")
+	_, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("payments"), Key: aws.String("k"), Body: strings.NewReader("v2")})
+	if httpStatus(err) != http.StatusPreconditionRequired || apiCode(err) != "PreconditionRequired" {
+		t.Fatalf("last-writer-wins write on a critical bucket: %v", err)
+	}
+	head, err := c.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("payments"), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("payments"), Key: aws.String("k"), Body: strings.NewReader("v2"), IfMatch: head.ETag}); err != nil {
+		t.Fatalf("conditional write: %v", err)
+	}
+}
+
+func TestExampleExclusiveReads(t *testing.T) {
+	ts := startServer(t, serverOptions{Policy: examplePolicy(t, "exclusive-reads")})
+	c := ts.root()
+	mustCreateBucket(t, c, "vault")
+	mustPut(t, c, "vault", "k", []byte("secret"))
+	tag(t, c, "vault", "exclusive", "true")
+	expectError(t, ts, ts.signed(t, http.MethodGet, "/vault/k", nil, nil, "", time.Now()), 412, "LeaseNotPresentWithBlobOperation")
+	resp, _ := ts.lease(t, "/vault/k", map[string]string{"x-weir-lease-action": "acquire", "x-weir-lease-duration": "15"})
+	resp, _, body := ts.do(t, ts.signed(t, http.MethodGet, "/vault/k", nil, map[string]string{"x-weir-lease-id": resp.Header.Get("x-weir-lease-id")}, "", time.Now()))
+	if resp.StatusCode != 200 || string(body) != "secret" {
+		t.Fatalf("read with the lease: %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestExampleUploadLimits(t *testing.T) {
+	ts := startServer(t, serverOptions{Policy: examplePolicy(t, "upload-limits")})
+	c := ts.root()
+	ctx := context.Background()
+	mustCreateBucket(t, c, "uploads")
+	mustPut(t, c, "uploads", "small", []byte("fine"))
+	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("uploads"), Key: aws.String("big"), Body: bytes.NewReader(make([]byte, 2<<20))})
+	expectDenied(t, err, "objects are limited to 1 MiB per PUT")
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("uploads"), Key: aws.String("setup.exe"), Body: strings.NewReader("MZ"), ContentType: aws.String("application/x-msdownload")})
+	expectDenied(t, err, "executables may not be stored here")
+	l, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("uploads")})
+	if err != nil || len(l.Contents) != 1 {
+		t.Fatalf("refused uploads left objects: %+v %v", l.Contents, err)
+	}
+}
