@@ -1,5 +1,60 @@
-// Package plugins will own weir's wazero host: loading, validating, pooling, calling, limiting
-// and hot-reloading operators' WebAssembly modules that propose a strategy or deny a request
-// before the policy decides (DESIGN §7, issue 5). It never decides on its own: the policy has the
-// final word.
+// Package plugins is weir's WebAssembly plugin host. It owns loading a plugins directory
+// (DIR/plugins.json and the modules it names), validating each module against the ABI in
+// [github.com/weirproject/weir/sdk/abi], compiling it once (with an optional on-disk cache),
+// pooling its instances, calling them under a memory cap and a deadline, and hot-reloading
+// the directory. It runs before the policy and only advises: a plugin passes, proposes a
+// concurrency strategy, or denies with a reason; the policy still has the final word. It never
+// imports the engine, the policy engine or the HTTP stack, never gives a guest files, network,
+// a real clock or real randomness unless granted, and never lets one request's fault reach
+// another.
+//
+// # Manifest
+//
+// DIR/plugins.json:
+//
+//	{"plugins": [
+//	  {"name": "by-key", "wasm": "by-key.wasm", "order": 10,
+//	   "buckets": ["*"], "prefixes": ["locks/"],
+//	   "config": {"any": "JSON"},
+//	   "timeout": "5ms", "memory_pages": 64, "pool_size": 8,
+//	   "fail_open": false, "grants": []}
+//	]}
+//
+//	name          unique; reported in Decision.Plugin, logs and Stats
+//	wasm          module file, relative to DIR
+//	order         plugins run in ascending order (ties: manifest order)
+//	buckets       bucket names, or "*"; absent or empty: every request
+//	prefixes      key prefixes; absent or empty: every key; set: only requests naming a key
+//	              with one of them
+//	config        any JSON value; the guest reads its text with config_read
+//	timeout       deadline per call (default 5ms, at most 10s)
+//	memory_pages  cap on each instance's linear memory, 64 KiB pages (default 256 = 16 MiB)
+//	pool_size     most instances at once (default GOMAXPROCS); more callers wait for one
+//	fail_open     a fault counts as pass instead of failing the request (still logged)
+//	grants        "clock" (the host's real clock), "random" (crypto/rand); default neither
+//
+// Unknown fields are an error, so typos do not go unnoticed.
+//
+// # Decisions
+//
+// [Set.Decide] skips plugins whose buckets or prefixes do not match the request and runs
+// the rest in order. The first deny ends the run. Otherwise the last proposal stands: a later
+// plugin refines an earlier one's proposal, so put general plugins first and specific ones
+// last. With no proposal and no deny, the verdict is pass.
+//
+// # Faults
+//
+// A trap (a Go panic included), a call over its timeout, an attempt to grow memory past
+// memory_pages, or invalid output (an unknown verdict or strategy code, a reason over 1 KiB)
+// fails that request with a [*FaultError] wrapping [ErrFault], is logged with the guest's
+// stderr, and discards the instance; the next request gets a fresh one. With fail_open the
+// plugin is treated as passing.
+//
+// # Concurrency and cost
+//
+// Each call takes an instance from its plugin's pool and returns it afterwards, so no two
+// requests ever share an instance and there is no lock across plugins or calls: throughput
+// scales with cores up to pool_size per plugin. A pooled call of a Go plugin costs a few
+// microseconds (see README.md for measurements); compiling a Go module takes about half a
+// second, once per content, shared through the compilation cache across reloads.
 package plugins

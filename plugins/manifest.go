@@ -1,0 +1,127 @@
+package plugins
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ManifestFile is the name of the manifest inside a plugins directory.
+const ManifestFile = "plugins.json"
+
+// Defaults for the optional fields of a manifest entry.
+const (
+	DefaultTimeout     = 5 * time.Millisecond
+	DefaultMemoryPages = 256 // 16 MiB
+	maxTimeout         = 10 * time.Second
+)
+
+// manifest is plugins.json: {"plugins": [entry, …]}.
+type manifest struct {
+	Plugins []entry `json:"plugins"`
+}
+
+// entry is one plugin of the manifest. See the package documentation for the fields.
+type entry struct {
+	Name        string          `json:"name"`
+	Wasm        string          `json:"wasm"`
+	Order       int             `json:"order"`
+	Buckets     []string        `json:"buckets"`
+	Prefixes    []string        `json:"prefixes"`
+	Config      json.RawMessage `json:"config"`
+	Timeout     string          `json:"timeout"`
+	MemoryPages uint32          `json:"memory_pages"`
+	PoolSize    int             `json:"pool_size"`
+	FailOpen    bool            `json:"fail_open"`
+	Grants      []string        `json:"grants"`
+
+	timeout time.Duration
+	clock   bool
+	random  bool
+}
+
+// parseManifest decodes and validates plugins.json, fills defaults and returns the entries in
+// run order (ascending order, then manifest position).
+func parseManifest(data []byte) ([]entry, error) {
+	var m manifest
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrManifest, ManifestFile, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: %s: data after the top-level object", ErrManifest, ManifestFile)
+	}
+	seen := map[string]bool{}
+	for i := range m.Plugins {
+		e := &m.Plugins[i]
+		bad := func(format string, args ...any) error {
+			return fmt.Errorf("%w: %s: plugin %d (%q): %s", ErrManifest, ManifestFile, i, e.Name, fmt.Sprintf(format, args...))
+		}
+		switch {
+		case e.Name == "":
+			return nil, bad("no name")
+		case seen[e.Name]:
+			return nil, bad("duplicate name")
+		case e.Wasm == "":
+			return nil, bad(`no "wasm" file`)
+		case filepath.IsAbs(e.Wasm) || !filepath.IsLocal(e.Wasm):
+			return nil, bad("wasm %q must be a path inside the plugins directory", e.Wasm)
+		case e.PoolSize < 0:
+			return nil, bad("pool_size %d", e.PoolSize)
+		case e.MemoryPages > 65536:
+			return nil, bad("memory_pages %d over 65536 (4 GiB)", e.MemoryPages)
+		}
+		seen[e.Name] = true
+		e.timeout = DefaultTimeout
+		if e.Timeout != "" {
+			d, err := time.ParseDuration(e.Timeout)
+			if err != nil || d <= 0 || d > maxTimeout {
+				return nil, bad("timeout %q: want a duration in (0, %s]", e.Timeout, maxTimeout)
+			}
+			e.timeout = d
+		}
+		if e.MemoryPages == 0 {
+			e.MemoryPages = DefaultMemoryPages
+		}
+		if e.PoolSize == 0 {
+			e.PoolSize = runtime.GOMAXPROCS(0)
+		}
+		for _, g := range e.Grants {
+			switch g {
+			case "clock":
+				e.clock = true
+			case "random":
+				e.random = true
+			default:
+				return nil, bad("unknown grant %q (known: clock, random)", g)
+			}
+		}
+		for _, b := range e.Buckets {
+			if b == "" {
+				return nil, bad("empty bucket name")
+			}
+		}
+		if string(bytes.TrimSpace(e.Config)) == "null" {
+			e.Config = nil
+		}
+	}
+	slices.SortStableFunc(m.Plugins, func(a, b entry) int { return a.Order - b.Order })
+	return m.Plugins, nil
+}
+
+// matches reports whether the entry applies to a request on bucket and key.
+func (e *entry) matches(bucket, key string) bool {
+	if len(e.Buckets) > 0 && !slices.ContainsFunc(e.Buckets, func(b string) bool { return b == "*" || b == bucket }) {
+		return false
+	}
+	if len(e.Prefixes) > 0 && !slices.ContainsFunc(e.Prefixes, func(p string) bool { return strings.HasPrefix(key, p) }) {
+		return false
+	}
+	return true
+}

@@ -1,0 +1,217 @@
+package plugins
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/weirproject/weir/sdk/abi"
+)
+
+const pageSize = 65536
+
+// plugin is one compiled module and its pool of instances.
+type plugin struct {
+	e        entry
+	log      *slog.Logger
+	rt       wazero.Runtime
+	cm       wazero.CompiledModule
+	cfg      wazero.ModuleConfig
+	loadTime time.Duration
+
+	// idle holds instances ready for a call; slots holds one token per live instance, so
+	// that at most pool_size instances exist and put never blocks.
+	idle  chan *instance
+	slots chan struct{}
+
+	resident atomic.Int64 // bytes of linear memory of the live instances
+	faults   atomic.Uint64
+}
+
+// instance is one instantiated module. It is used by one goroutine at a time: whoever took it
+// from the pool.
+type instance struct {
+	p      *plugin
+	mod    api.Module
+	decide api.Function
+	mem    *cappedMemory
+	stack  [1]uint64
+
+	// State of the current call, read and written by the host functions.
+	rec    []byte
+	reason []byte
+	outErr error
+	stderr headBuffer
+}
+
+func newPlugin(e entry, rt wazero.Runtime, cm wazero.CompiledModule, log *slog.Logger) *plugin {
+	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions(abi.ExportInitialize)
+	if e.clock {
+		cfg = cfg.WithSysWalltime().WithSysNanotime().WithSysNanosleep()
+	}
+	if e.random {
+		cfg = cfg.WithRandSource(rand.Reader)
+	}
+	return &plugin{
+		e: e, log: log, rt: rt, cm: cm, cfg: cfg,
+		idle:  make(chan *instance, e.PoolSize),
+		slots: make(chan struct{}, e.PoolSize),
+	}
+}
+
+// initTimeout bounds instantiation (_initialize) and the version check.
+func (p *plugin) initTimeout() time.Duration { return max(time.Second, p.e.timeout) }
+
+// newInstance instantiates the module, running _initialize.
+func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
+	in := &instance{p: p}
+	in.mem = &cappedMemory{limit: uint64(p.e.MemoryPages) * pageSize, resident: &p.resident}
+	ctx = experimental.WithMemoryAllocator(ctx, experimental.MemoryAllocatorFunc(
+		func(c, _ uint64) experimental.LinearMemory {
+			in.mem.buf = make([]byte, 0, min(c, in.mem.limit))
+			return in.mem
+		}))
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, in), p.initTimeout())
+	defer cancel()
+	mod, err := p.rt.InstantiateModule(ctx, p.cm, p.cfg.WithStderr(&in.stderr))
+	if err != nil {
+		if mod != nil {
+			_ = mod.Close(context.Background())
+		}
+		return nil, in.fault(err)
+	}
+	in.mod = mod
+	in.decide = mod.ExportedFunction(abi.ExportDecide)
+	return in, nil
+}
+
+// checkVersion calls weir_abi_version.
+func (in *instance) checkVersion(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, in), in.p.initTimeout())
+	defer cancel()
+	if err := in.mod.ExportedFunction(abi.ExportABIVersion).CallWithStack(ctx, in.stack[:]); err != nil {
+		return in.fault(err)
+	}
+	v := uint32(in.stack[0])
+	if v>>16 != abi.Major || v&0xffff > abi.Minor {
+		return fmt.Errorf("%w: plugin %q is built for ABI %d.%d (weir_abi_version() = %#x); this host speaks %d.%d",
+			ErrABIVersion, in.p.e.Name, v>>16, v&0xffff, v, abi.Major, abi.Minor)
+	}
+	return nil
+}
+
+// fault turns an error of a call into a *FaultError.
+func (in *instance) fault(err error) *FaultError {
+	kind := FaultTrap
+	var exit *sys.ExitError
+	switch {
+	case in.mem.refused.Load():
+		kind = FaultMemory
+	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded:
+		kind = FaultTimeout
+	}
+	if s := in.stderr.String(); s != "" {
+		err = fmt.Errorf("%w (stderr: %q)", err, s)
+	}
+	return &FaultError{Plugin: in.p.e.Name, Kind: kind, Err: err}
+}
+
+// get takes an idle instance, or creates one if fewer than pool_size are live, or waits.
+func (p *plugin) get(ctx context.Context) (*instance, error) {
+	select {
+	case in := <-p.idle:
+		return in, nil
+	default:
+	}
+	select {
+	case in := <-p.idle:
+		return in, nil
+	case p.slots <- struct{}{}:
+		in, err := p.newInstance(ctx)
+		if err != nil {
+			<-p.slots
+			return nil, err
+		}
+		return in, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("plugins: plugin %q: waiting for an instance: %w", p.e.Name, ctx.Err())
+	}
+}
+
+// put returns a healthy instance to the pool.
+func (p *plugin) put(in *instance) { p.idle <- in }
+
+// discard closes an instance that faulted (or whose call was cancelled): it never serves again.
+func (p *plugin) discard(in *instance) {
+	_ = in.mod.Close(context.Background())
+	<-p.slots
+}
+
+// call runs weir_decide on a pooled instance with rec as the request record.
+func (p *plugin) call(ctx context.Context, rec []byte) (abi.Result, string, error) {
+	in, err := p.get(ctx)
+	if err != nil {
+		return 0, "", err
+	}
+	in.rec, in.reason, in.outErr = rec, in.reason[:0], nil
+	in.stderr.Reset()
+	cctx, cancel := context.WithTimeout(ctx, p.e.timeout)
+	err = in.decide.CallWithStack(context.WithValue(cctx, callKey{}, in), in.stack[:])
+	cancel()
+	in.rec = nil
+	if err != nil && ctx.Err() != nil {
+		// The caller gave up (client gone, request deadline): not the plugin's fault, but the
+		// instance was closed mid-call.
+		p.discard(in)
+		return 0, "", fmt.Errorf("plugins: plugin %q: %w", p.e.Name, ctx.Err())
+	}
+	var fe *FaultError
+	r := abi.Result(uint32(in.stack[0]))
+	switch {
+	case err != nil:
+		fe = in.fault(err)
+	case in.outErr != nil:
+		fe = &FaultError{Plugin: p.e.Name, Kind: FaultOutput, Err: in.outErr}
+	default:
+		if cerr := r.Check(); cerr != nil {
+			fe = &FaultError{Plugin: p.e.Name, Kind: FaultOutput, Err: cerr}
+		}
+	}
+	if fe != nil {
+		p.discard(in)
+		p.faults.Add(1)
+		p.log.LogAttrs(ctx, slog.LevelError, "plugin fault", slog.String("plugin", p.e.Name),
+			slog.String("kind", fe.Kind), slog.Bool("fail_open", p.e.FailOpen), slog.String("err", fe.Err.Error()))
+		return 0, "", fe
+	}
+	var reason string
+	if r.Verdict() == abi.Deny {
+		reason = string(in.reason)
+	}
+	p.put(in)
+	return r, reason, nil
+}
+
+// headBuffer keeps the first bytes a guest writes to stderr (a Go panic message comes first).
+type headBuffer struct{ b []byte }
+
+const stderrKeep = 512
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	if n := stderrKeep - len(h.b); n > 0 {
+		h.b = append(h.b, p[:min(n, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (h *headBuffer) Reset()         { h.b = h.b[:0] }
+func (h *headBuffer) String() string { return string(h.b) }
