@@ -40,10 +40,11 @@ type Dir struct {
 	mu       sync.Mutex // serialises Reload and Close
 	closed   bool
 	stamp    []fileStamp // of the last files looked at
+	rejected error       // why the files stamped are not serving, or nil
 	sum      [32]byte    // content hash of the serving Set's files
 	badSum   [32]byte    // content hash of the last rejected files
 	badErr   error       // and why they were rejected
-	hasBadSt bool
+	hasBad   bool
 }
 
 // fileStamp is a cheap change detector: size and modification time (or the stat error).
@@ -108,26 +109,29 @@ func (d *Dir) Reload(ctx context.Context) (bool, error) {
 		}
 	}
 	if slices.Equal(d.stamps(names), d.stamp) {
-		return false, nil
+		return false, d.rejected
 	}
 	files, sum, err := d.read()
 	if err != nil {
-		d.stamp = nil // look again next time
+		// Look again next time, whatever changes: the files this load needs are unknown.
+		d.stamp, d.rejected = nil, err
 		return false, err
 	}
 	d.stamp = d.stamps(files.names())
 	switch {
 	case sum == d.sum:
+		d.rejected = nil
 		return false, nil
-	case d.hasBadSt && sum == d.badSum:
+	case d.hasBad && sum == d.badSum:
+		d.rejected = d.badErr
 		return false, d.badErr
 	}
 	s, err := d.build(ctx, files)
 	if err != nil {
-		d.badSum, d.badErr, d.hasBadSt = sum, err, true
+		d.badSum, d.badErr, d.hasBad, d.rejected = sum, err, true, err
 		return false, err
 	}
-	d.sum, d.hasBadSt = sum, false
+	d.sum, d.hasBad, d.rejected = sum, false, nil
 	old := d.cur.Swap(s)
 	old.retire(s)
 	return true, nil
@@ -255,12 +259,26 @@ func (d *Dir) build(ctx context.Context, files *dirFiles) (_ *Set, err error) {
 	if err := instantiateHost(ctx, rt); err != nil {
 		return nil, fmt.Errorf("plugins: host module: %w", err)
 	}
+	// Compile each distinct file once (entries may share a module with different configs),
+	// in parallel.
+	names := files.names()[1:]
+	compiled := make(map[string]*compiledFile, len(names))
+	var wg sync.WaitGroup
+	for _, name := range names {
+		c := &compiledFile{}
+		compiled[name] = c
+		wg.Go(func() {
+			start := time.Now()
+			c.cm, c.err = rt.CompileModule(ctx, files.wasm[name])
+			c.took = time.Since(start)
+		})
+	}
+	wg.Wait()
 	s := &Set{rt: rt, log: d.log, done: make(chan struct{}), plugins: make([]*plugin, len(files.entries))}
 	errs := make([]error, len(files.entries))
-	var wg sync.WaitGroup
 	for i, e := range files.entries {
 		wg.Go(func() {
-			s.plugins[i], errs[i] = d.load(ctx, rt, e, files.wasm[e.Wasm])
+			s.plugins[i], errs[i] = d.load(ctx, rt, e, compiled[e.Wasm])
 		})
 	}
 	wg.Wait()
@@ -270,13 +288,19 @@ func (d *Dir) build(ctx context.Context, files *dirFiles) (_ *Set, err error) {
 	return s, nil
 }
 
-// load compiles one module, checks it and creates its first instance.
-func (d *Dir) load(ctx context.Context, rt wazero.Runtime, e entry, wasm []byte) (*plugin, error) {
+type compiledFile struct {
+	cm   wazero.CompiledModule
+	err  error
+	took time.Duration
+}
+
+// load checks one entry's compiled module and creates its first instance.
+func (d *Dir) load(ctx context.Context, rt wazero.Runtime, e entry, c *compiledFile) (*plugin, error) {
 	start := time.Now()
-	cm, err := rt.CompileModule(ctx, wasm)
-	if err != nil {
-		return nil, fmt.Errorf("%w: plugin %q (%s): %v", ErrModule, e.Name, e.Wasm, err)
+	if c.err != nil {
+		return nil, fmt.Errorf("%w: plugin %q (%s): %v", ErrModule, e.Name, e.Wasm, c.err)
 	}
+	cm := c.cm
 	if err := checkModule(e.Name, cm, e.MemoryPages); err != nil {
 		return nil, fmt.Errorf("%w (%s)", err, e.Wasm)
 	}
@@ -289,7 +313,7 @@ func (d *Dir) load(ctx context.Context, rt wazero.Runtime, e entry, wasm []byte)
 	if err := in.checkVersion(ctx); err != nil {
 		return nil, fmt.Errorf("%w (%s)", err, e.Wasm)
 	}
-	p.loadTime = time.Since(start)
+	p.loadTime = c.took + time.Since(start)
 	p.put(in)
 	return p, nil
 }

@@ -83,7 +83,11 @@ func TestCheckRejects(t *testing.T) {
 		"short":      good[:100],
 		"truncated":  good[:len(good)-3],
 		"big header": func() []byte { b := append([]byte(nil), good...); binary.LittleEndian.PutUint32(b, 1<<20); return b }(),
-		"bad slot":   func() []byte { b := append([]byte(nil), good...); binary.LittleEndian.PutUint32(b[68:], 1<<30); return b }(),
+		"bad slot": func() []byte {
+			b := append([]byte(nil), good...)
+			binary.LittleEndian.PutUint32(b[68:], 1<<30)
+			return b
+		}(),
 	}
 	for name, b := range cases {
 		if _, err := abi.DecodeRecord(b); !errors.Is(err, abi.ErrRecord) {
