@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -15,25 +17,41 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/loader"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
 )
 
-// Dir keeps an operator's policy directory compiled. The newest version that compiles and
-// passes its own *_test.rego serves; a change that does not is rejected with a log line and the
-// previous version keeps serving.
+// SourceOptions say how a policy source is read.
+type SourceOptions struct {
+	// Logger receives one line per loaded or rejected version; nil means slog.Default().
+	Logger *slog.Logger
+	// BundleKey verifies signed bundles: a PEM public key (RS*, ES*, PS* algorithms) or an
+	// HMAC secret (HS*). With a key, a bundle must carry a valid .signatures.json; without
+	// one, signatures are not checked.
+	BundleKey string
+	// BundleKeyAlgorithm is the key's JWT algorithm; "" means RS256.
+	BundleKeyAlgorithm string
+}
+
+// Dir keeps an operator's policy compiled from a source that may change: a directory of .rego
+// files and data.json/data.yaml documents, or an OPA bundle file (.tar.gz, signed or not). The
+// newest version that compiles and passes its own *_test.rego serves; a version that does not
+// is rejected with a log line and the previous version keeps serving.
 type Dir struct {
 	path        string
-	log         *slog.Logger
+	opts        SourceOptions
 	cur         atomic.Pointer[Policy]
 	fingerprint string
 }
 
-// LoadDir compiles the policy in path (every .rego file below it) and checks its tests.
-func LoadDir(ctx context.Context, path string, log *slog.Logger) (*Dir, error) {
-	if log == nil {
-		log = slog.Default()
+// LoadDir compiles the policy at path (a directory or a .tar.gz bundle) and checks its tests.
+func LoadDir(ctx context.Context, path string, opts SourceOptions) (*Dir, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
-	d := &Dir{path: path, log: log}
+	d := &Dir{path: path, opts: opts}
 	if _, err := d.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -46,41 +64,35 @@ func (d *Dir) Policy() *Policy { return d.cur.Load() }
 // Policy lets a fixed policy stand where a source of the current policy is expected.
 func (p *Policy) Policy() *Policy { return p }
 
-// Reload recompiles the directory if any file changed. It reports whether a new version now
-// serves; on error the previous version keeps serving.
+// Reload recompiles the source if any of its files changed. It reports whether a new version
+// now serves; on error the previous version keeps serving.
 func (d *Dir) Reload(ctx context.Context) (bool, error) {
-	files, fp, err := readRego(d.path)
+	fp, err := fingerprint(d.path)
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("policies %s: %w", d.path, err)
 	}
 	if fp == d.fingerprint && d.cur.Load() != nil {
 		return false, nil
 	}
 	d.fingerprint = fp // a rejected version is not retried until it changes again
-	policy, tests := map[string]string{}, map[string]string{}
-	for name, src := range files {
-		if strings.HasSuffix(name, "_test.rego") {
-			tests[name] = src
-		} else {
-			policy[name] = src
-		}
+	b, err := readSource(d.path, d.opts)
+	if err != nil {
+		return false, err
 	}
-	if len(policy) == 0 {
-		return false, fmt.Errorf("policies %s: no .rego files", d.path)
-	}
-	p, err := Compile(ctx, policy)
+	p, tests, err := compileBundle(ctx, b)
 	if err != nil {
 		return false, fmt.Errorf("policies %s: %w", d.path, err)
 	}
-	if err := runTests(ctx, files); err != nil {
+	if err := failedTests(ctx, b); err != nil {
 		return false, fmt.Errorf("policies %s: %w", d.path, err)
 	}
 	d.cur.Store(p)
-	d.log.Info("policy loaded", "dir", d.path, "files", len(policy), "tests", len(tests))
+	d.opts.Logger.Info("policy loaded", "source", d.path, "modules", len(b.Modules)-tests, "tests", tests,
+		"signed", len(b.Signatures.Signatures) > 0 && d.opts.BundleKey != "")
 	return true, nil
 }
 
-// Watch reloads the directory every interval until ctx ends, logging rejected versions.
+// Watch reloads the source every interval until ctx ends, logging rejected versions.
 func (d *Dir) Watch(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -90,41 +102,56 @@ func (d *Dir) Watch(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 			if _, err := d.Reload(ctx); err != nil {
-				d.log.Error("policy change rejected; the previous policy keeps serving", "err", err)
+				d.opts.Logger.Error("policy change rejected; the previous policy keeps serving", "err", err)
 			}
 		}
 	}
 }
 
-// readRego reads every .rego file under dir and fingerprints names, sizes and contents.
-func readRego(dir string) (map[string]string, string, error) {
-	files := map[string]string{}
-	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() || !strings.HasSuffix(path, ".rego") {
-			return err
+// readSource reads a policy directory or bundle file with OPA's bundle reader, so weir sees the
+// same modules and data documents as `opa run` and `opa test` would.
+func readSource(path string, opts SourceOptions) (*bundle.Bundle, error) {
+	l := loader.NewFileLoader().WithRegoVersion(ast.RegoV1)
+	if opts.BundleKey != "" {
+		alg := opts.BundleKeyAlgorithm
+		if alg == "" {
+			alg = "RS256"
 		}
-		src, err := os.ReadFile(path)
-		files[path] = string(src)
-		return err
-	})
+		l = l.WithBundleVerificationConfig(bundle.NewVerificationConfig(
+			map[string]*bundle.KeyConfig{"weir": {Key: opts.BundleKey, Algorithm: alg}}, "weir", "", nil))
+	} else {
+		l = l.WithSkipBundleVerification(true)
+	}
+	b, err := l.AsBundle(path)
 	if err != nil {
-		return nil, "", err
+		return nil, fmt.Errorf("policies: %w", err)
 	}
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	h := sha256.New()
-	for _, n := range names {
-		fmt.Fprintf(h, "%s\x00%d\x00%s\x00", n, len(files[n]), files[n])
-	}
-	return files, hex.EncodeToString(h.Sum(nil)), nil
+	return b, nil
 }
 
-// runTests runs the *_test.rego among files with OPA's test runner; any failure is an error.
-func runTests(ctx context.Context, files map[string]string) error {
-	results, err := testModules(ctx, files)
+// compileBundle prepares the bundle's policy modules (its tests aside) over its data.
+func compileBundle(ctx context.Context, b *bundle.Bundle) (*Policy, int, error) {
+	var modules []*ast.Module
+	tests := 0
+	for _, m := range b.Modules {
+		if isTestFile(m.Path) {
+			tests++
+			continue
+		}
+		modules = append(modules, m.Parsed)
+	}
+	if len(modules) == 0 {
+		return nil, tests, errors.New("no policy modules (.rego files other than *_test.rego)")
+	}
+	p, err := compileModules(ctx, modules, b.Data)
+	return p, tests, err
+}
+
+func isTestFile(path string) bool { return strings.HasSuffix(path, "_test.rego") }
+
+// failedTests runs the bundle's *_test.rego with OPA's test runner; any failure is an error.
+func failedTests(ctx context.Context, b *bundle.Bundle) error {
+	results, err := runTests(ctx, b)
 	if err != nil {
 		return err
 	}
@@ -148,16 +175,13 @@ type TestResult struct {
 	Duration time.Duration
 }
 
-func testModules(ctx context.Context, files map[string]string) ([]TestResult, error) {
-	modules := map[string]*ast.Module{}
-	for name, src := range files {
-		m, err := ast.ParseModuleWithOpts(name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
-		if err != nil {
-			return nil, err
-		}
-		modules[name] = m
+func runTests(ctx context.Context, b *bundle.Bundle) ([]TestResult, error) {
+	modules := make(map[string]*ast.Module, len(b.Modules))
+	for _, m := range b.Modules {
+		modules[m.Path] = m.Parsed
 	}
-	ch, err := tester.NewRunner().SetModules(modules).RunTests(ctx, nil)
+	ch, err := tester.NewRunner().SetDefaultRegoVersion(ast.RegoV1).SetModules(modules).
+		SetStore(inmem.NewFromObject(b.Data)).RunTests(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -173,12 +197,31 @@ func testModules(ctx context.Context, files map[string]string) ([]TestResult, er
 	return out, nil
 }
 
-// TestDir runs the Rego tests (*_test.rego) of a policy directory, as `weir policy test DIR`
-// and `opa test DIR` do.
-func TestDir(ctx context.Context, dir string) ([]TestResult, error) {
-	files, _, err := readRego(dir)
+// TestDir runs the Rego tests (*_test.rego) of a policy directory or bundle, with its data
+// documents, as `weir policy test DIR` and `opa test DIR` do.
+func TestDir(ctx context.Context, path string, opts SourceOptions) ([]TestResult, error) {
+	b, err := readSource(path, opts)
 	if err != nil {
 		return nil, err
 	}
-	return testModules(ctx, files)
+	return runTests(ctx, b)
+}
+
+// fingerprint hashes the names and contents of the files a policy source is read from.
+func fingerprint(path string) (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(path, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fmt.Fprintf(h, "%s\x00", p)
+		_, err = io.Copy(h, f)
+		return err
+	})
+	return hex.EncodeToString(h.Sum(nil)), err
 }

@@ -20,7 +20,7 @@ func TestDirReload(t *testing.T) {
 	}
 	write("p.rego", "package weir\nallow if input.principal.root\n")
 	write("p_test.rego", "package weir_test\nimport data.weir\ntest_root if weir.allow with input as {\"principal\": {\"root\": true}}\n")
-	d, err := LoadDir(ctx, dir, nil)
+	d, err := LoadDir(ctx, dir, SourceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,10 +18,10 @@ func TestExamplePolicies(t *testing.T) {
 			continue
 		}
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			if _, err := LoadDir(context.Background(), dir, nil); err != nil {
+			if _, err := LoadDir(context.Background(), dir, SourceOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			results, err := TestDir(context.Background(), dir)
+			results, err := TestDir(context.Background(), dir, SourceOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

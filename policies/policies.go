@@ -7,11 +7,9 @@
 // package owns the input document's shape, the built-in policy and the reading of the policy's
 // answer; it never sees HTTP or the store.
 //
-// Status: `weir --policies DIR` runs an operator's policy as the gateway's decision step
-// (gateway.NewPolicyDecider over a hot-reloading Dir). Without it the gateway applies the
-// built-in rule in Go; making the embedded Rego the default, bundles, `weir policy test` and the
-// example policies are issue 4's remaining work. BenchmarkDecide: ~34 µs per decision of the built-in policy on
-// the project machine, above issue 4's 25 µs target.
+// A policy comes from weir's built-in Rego (Default), from Compile, or from an operator's
+// directory or OPA bundle that hot-reloads (LoadDir). docs/policies.md documents the input
+// document field by field; BenchmarkDecide measures one decision.
 package policies
 
 import (
@@ -24,6 +22,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
 )
 
 //go:embed default.rego
@@ -89,8 +88,14 @@ type Decision struct {
 
 // Policy is a compiled, prepared policy. It is safe for concurrent use.
 type Policy struct {
-	query rego.PreparedEvalQuery
+	query       rego.PreparedEvalQuery
+	needsObject bool
 }
+
+// NeedsObject reports whether the policy reads input.object. The gateway fills the object's
+// fields from the engine only for a policy that reads them (or when the request has loaded
+// the object anyway), so a policy that never looks costs no store read.
+func (p *Policy) NeedsObject() bool { return p.needsObject }
 
 // Default returns the built-in policy.
 func Default(ctx context.Context) (*Policy, error) {
@@ -105,15 +110,58 @@ func Compile(ctx context.Context, modules map[string]string) (*Policy, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	opts := []func(*rego.Rego){rego.Query("data.weir"), rego.SetRegoVersion(ast.RegoV1), rego.StrictBuiltinErrors(true)}
+	parsed := make([]*ast.Module, 0, len(names))
 	for _, n := range names {
-		opts = append(opts, rego.Module(n, modules[n]))
+		m, err := ast.ParseModuleWithOpts(n, modules[n], ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			return nil, fmt.Errorf("compile policy: %w", err)
+		}
+		parsed = append(parsed, m)
+	}
+	return compileModules(ctx, parsed, nil)
+}
+
+// compileModules prepares the query data.weir over parsed modules and data documents.
+func compileModules(ctx context.Context, modules []*ast.Module, data map[string]any) (*Policy, error) {
+	opts := []func(*rego.Rego){rego.Query("data.weir"), rego.SetRegoVersion(ast.RegoV1), rego.StrictBuiltinErrors(true)}
+	if len(data) > 0 {
+		opts = append(opts, rego.Store(inmem.NewFromObject(data)))
+	}
+	needsObject := false
+	for _, m := range modules {
+		opts = append(opts, rego.ParsedModule(m))
+		needsObject = needsObject || readsInputObject(m)
 	}
 	q, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("compile policy: %w", err)
 	}
-	return &Policy{query: q}, nil
+	return &Policy{query: q, needsObject: needsObject}, nil
+}
+
+// readsInputObject reports whether m may read input.object: a reference input.object..., a
+// reference that indexes input with a variable, or input used whole.
+func readsInputObject(m *ast.Module) bool {
+	inputRefs, inputVars, reads := 0, 0, false
+	ast.WalkRefs(m, func(r ast.Ref) bool {
+		if !r[0].Equal(ast.InputRootDocument) {
+			return false
+		}
+		inputRefs++
+		if len(r) == 1 {
+			reads = true
+		} else if s, ok := r[1].Value.(ast.String); !ok || s == "object" {
+			reads = true
+		}
+		return false
+	})
+	ast.WalkVars(m, func(v ast.Var) bool {
+		if v.Equal(ast.InputRootDocument.Value) {
+			inputVars++
+		}
+		return false
+	})
+	return reads || inputVars > inputRefs
 }
 
 // Decide evaluates the policy for in.

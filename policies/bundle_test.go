@@ -1,0 +1,203 @@
+package policies
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
+)
+
+// A policy that reads its allow-list from data: the data documents must reach both the
+// evaluation and the policy's own tests.
+const dataPolicy = `package weir
+
+allow if input.principal.name in data.weir_config.writers
+reason := "not a listed writer" if not allow
+`
+
+const dataPolicyTest = `package weir_test
+
+import data.weir
+
+test_listed if weir.allow with input as {"principal": {"name": "ann"}}
+test_unlisted if not weir.allow with input as {"principal": {"name": "eve"}}
+`
+
+// TestDirDataDocuments: data.json and data.yaml files join the policy at their directory's
+// path, as in an OPA bundle.
+func TestDirDataDocuments(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "p.rego"), dataPolicy)
+	writeFile(t, filepath.Join(dir, "p_test.rego"), dataPolicyTest)
+	writeFile(t, filepath.Join(dir, "weir_config", "data.yaml"), "writers: [ann]\n")
+	d, err := LoadDir(ctx, dir, SourceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !decideAs(t, d.Policy(), "ann").Allow || decideAs(t, d.Policy(), "eve").Allow {
+		t.Fatal("the allow-list from data.yaml is not applied")
+	}
+	// The data is part of the source: a change to it reloads, and a change that breaks the
+	// policy's tests is rejected.
+	writeFile(t, filepath.Join(dir, "weir_config", "data.yaml"), "writers: [ann, eve]\n")
+	if _, err := d.Reload(ctx); err == nil || !strings.Contains(err.Error(), "test_unlisted") {
+		t.Fatalf("data that fails the policy's tests was accepted: %v", err)
+	}
+	if decideAs(t, d.Policy(), "eve").Allow {
+		t.Fatal("the rejected data serves")
+	}
+	results, err := TestDir(ctx, dir, SourceOptions{})
+	if err != nil || len(results) != 2 {
+		t.Fatalf("TestDir: %v %v", results, err)
+	}
+}
+
+// TestBundles: an OPA bundle file serves like a directory; a signed bundle is verified with the
+// configured key, and a tampered or unsigned one is then refused.
+func TestBundles(t *testing.T) {
+	ctx := context.Background()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	private := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}))
+	dir := t.TempDir()
+
+	unsigned := writeBundle(t, filepath.Join(dir, "unsigned.tar.gz"), "", nil)
+	d, err := LoadDir(ctx, unsigned, SourceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !decideAs(t, d.Policy(), "ann").Allow || decideAs(t, d.Policy(), "eve").Allow {
+		t.Fatal("the unsigned bundle's policy and data are not applied")
+	}
+	if _, err := LoadDir(ctx, unsigned, SourceOptions{BundleKey: public}); err == nil {
+		t.Fatal("an unsigned bundle was accepted although a key is configured")
+	}
+
+	signed := writeBundle(t, filepath.Join(dir, "signed.tar.gz"), private, nil)
+	d, err = LoadDir(ctx, signed, SourceOptions{BundleKey: public})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !decideAs(t, d.Policy(), "ann").Allow {
+		t.Fatal("the signed bundle's policy is not applied")
+	}
+
+	// The same signature over other data: the digest no longer matches.
+	tampered := writeBundle(t, filepath.Join(dir, "tampered.tar.gz"), private, []string{"ann", "eve"})
+	if _, err := LoadDir(ctx, tampered, SourceOptions{BundleKey: public}); err == nil || !strings.Contains(err.Error(), "digest mismatch") {
+		t.Fatalf("a tampered bundle: %v", err)
+	}
+	// Hot reload of the file: a tampered bundle is rejected and the signed one keeps serving.
+	if err := os.Rename(tampered, signed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Reload(ctx); err == nil {
+		t.Fatal("reload accepted a tampered bundle")
+	}
+	if !decideAs(t, d.Policy(), "ann").Allow || decideAs(t, d.Policy(), "eve").Allow {
+		t.Fatal("the previous bundle stopped serving")
+	}
+}
+
+// writeBundle writes a bundle of dataPolicy with writers [ann] to path, signed with the PEM
+// private key when one is given. tamperedWriters, if set, replaces the data after signing.
+func writeBundle(t *testing.T, path, privateKey string, tamperedWriters []string) string {
+	t.Helper()
+	b := bundle.Bundle{Data: map[string]any{"weir_config": map[string]any{"writers": []any{"ann"}}}}
+	for name, src := range map[string]string{"/p.rego": dataPolicy, "/p_test.rego": dataPolicyTest} {
+		m, err := ast.ParseModuleWithOpts(name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Modules = append(b.Modules, bundle.ModuleFile{Path: name, URL: name, Parsed: m, Raw: []byte(src)})
+	}
+	b.Manifest.Init()
+	if privateKey != "" {
+		if err := b.GenerateSignature(bundle.NewSigningConfig(privateKey, "RS256", ""), "weir", true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tamperedWriters != nil {
+		w := make([]any, len(tamperedWriters))
+		for i, s := range tamperedWriters {
+			w[i] = s
+		}
+		b.Data = map[string]any{"weir_config": map[string]any{"writers": w}}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := bundle.NewWriter(f).UseModulePath(true).Write(b); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func decideAs(t *testing.T, p *Policy, name string) Decision {
+	t.Helper()
+	in := sampleInput(name, false, "someone")
+	in.Principal.Name = name
+	d, err := p.Decide(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func writeFile(t *testing.T, path, src string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNeedsObject: the gateway reads the object's metadata for a policy only when the policy
+// may look at input.object.
+func TestNeedsObject(t *testing.T) {
+	for src, want := range map[string]bool{
+		"allow if input.principal.root":                               false,
+		"allow if input.bucket.tags.x == input.request.headers.y":     false,
+		"allow if input.object.size < 10":                             true,
+		"allow if input[\"object\"].exists":                           true,
+		"allow if { some k; input[k].size < 10 }":                     true,
+		"allow if { x := input; x.object.exists }":                    true,
+		"import input.object as o\nallow if o.exists":                 true,
+		"f(x) := x.size\nallow if f(input.object) < 3":                true,
+		"allow if count(object.keys(input.principal)) > 0":            false,
+		"allow if json.marshal(input) != \"\"":                        true,
+		"allow if { some x in input.principal.groups; x == \"ops\" }": false,
+	} {
+		p, err := Compile(context.Background(), map[string]string{"p.rego": "package weir\n" + src + "\n"})
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if p.NeedsObject() != want {
+			t.Errorf("%q: NeedsObject() = %v, want %v", src, p.NeedsObject(), want)
+		}
+	}
+	p, err := Default(context.Background())
+	if err != nil || p.NeedsObject() {
+		t.Fatalf("the built-in policy never reads input.object: %v", err)
+	}
+}
