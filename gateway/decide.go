@@ -26,6 +26,11 @@ type DecisionInput struct {
 	Bucket  *engine.Bucket // nil for service-level actions and CreateBucket
 	Key     string
 	Request *http.Request
+	// Object is the object's current metadata when the request loaded it before deciding (GET
+	// and HEAD open their snapshot first); ObjectLoaded says it was looked up, and a nil Object
+	// then means there is none. Otherwise a decider that needs the object reads it itself.
+	Object       *engine.ObjectInfo
+	ObjectLoaded bool
 }
 
 // Decider runs the decision step between parsing a request and committing it.
@@ -33,23 +38,6 @@ type Decider interface {
 	// Decide returns the decision, or an error wrapping errAccessDenied (or another gateway
 	// error) that fails the request.
 	Decide(ctx context.Context, in *DecisionInput) (Decision, error)
-}
-
-// ownerDecider is the built-in rule: root may do anything, other users act only on buckets they
-// own, and the bucket's configured strategy stands.
-type ownerDecider struct{}
-
-func (ownerDecider) Decide(_ context.Context, in *DecisionInput) (Decision, error) {
-	d := Decision{Strategy: engine.LastWriterWins, DecidedBy: "bucket"}
-	if in.Bucket != nil {
-		if in.Bucket.Strategy != "" {
-			d.Strategy = in.Bucket.Strategy
-		}
-		if !in.User.Root && in.Bucket.Owner != in.User.AccessKey {
-			return d, errorf(errAccessDenied, "%s may not %s on bucket %s: it belongs to another user", in.User.Name, in.Action, in.Bucket.Name)
-		}
-	}
-	return d, nil
 }
 
 // decide loads rq's bucket and runs the decision step for action on it.
@@ -60,6 +48,34 @@ func (s *Server) decide(rq *request, action string) (engine.Bucket, Decision, er
 	}
 	d, err := s.runDecision(rq, &DecisionInput{Action: action, User: rq.user, Bucket: &b, Key: rq.key, Request: rq.r})
 	return b, d, err
+}
+
+// decideRead opens the object's snapshot and then decides, so the decision sees the very
+// version the read returns without a second lookup. A denial wins over NoSuchKey: a caller
+// who may not read learns nothing about which keys exist.
+func (s *Server) decideRead(rq *request, action string) (engine.ObjectReader, Decision, error) {
+	b, err := s.eng.GetBucket(rq.bucket)
+	if err != nil {
+		return nil, Decision{}, err
+	}
+	in := &DecisionInput{Action: action, User: rq.user, Bucket: &b, Key: rq.key, Request: rq.r}
+	obj, openErr := s.eng.OpenObject(rq.bucket, rq.key)
+	if openErr == nil {
+		info := obj.Info()
+		in.Object = &info
+	}
+	in.ObjectLoaded = openErr == nil || errors.Is(openErr, engine.ErrNoSuchKey)
+	d, err := s.runDecision(rq, in)
+	if err == nil {
+		err = openErr
+	}
+	if err != nil {
+		if obj != nil {
+			obj.Close()
+		}
+		return nil, d, err
+	}
+	return obj, d, nil
 }
 
 // runDecision runs the decision step for in, timing it, counting its outcome and, unless

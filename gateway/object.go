@@ -253,11 +253,7 @@ func (s *Server) getObject(rq *request) error  { return s.readObject(rq, "s3:Get
 func (s *Server) headObject(rq *request) error { return s.readObject(rq, "s3:GetObject", false) }
 
 func (s *Server) readObject(rq *request, action string, withBody bool) error {
-	_, d, err := s.decide(rq, action)
-	if err != nil {
-		return err
-	}
-	obj, err := s.eng.OpenObject(rq.bucket, rq.key)
+	obj, d, err := s.decideRead(rq, action)
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ type policyDecider struct {
 
 func (d *policyDecider) Decide(ctx context.Context, in *DecisionInput) (Decision, error) {
 	r := in.Request
+	policy := d.p.Policy()
 	pin := &policies.Input{
 		Action:    in.Action,
 		Principal: policies.Principal{AccessKey: in.User.AccessKey, Name: in.User.Name, Groups: in.User.Groups, Root: in.User.Root},
@@ -51,15 +52,10 @@ func (d *policyDecider) Decide(ctx context.Context, in *DecisionInput) (Decision
 			d0.Strategy = b.Strategy
 		}
 		if in.Key != "" {
-			obj := &policies.Object{Key: in.Key, LeaseState: string(engine.LeaseAvailable)}
-			if info, err := d.eng.StatObject(b.Name, in.Key); err == nil {
-				obj.Exists, obj.ETag, obj.Size, obj.Generation = true, info.ETag, info.Size, info.Generation
-				obj.ContentType, obj.LeaseState = info.ContentType, string(info.Lease.State)
-			}
-			pin.Object = obj
+			pin.Object = d.object(in, policy.NeedsObject())
 		}
 	}
-	dec, err := d.p.Policy().Decide(ctx, pin)
+	dec, err := policy.Decide(ctx, pin)
 	if err != nil {
 		return Decision{DecidedBy: "policy"}, errorf(errPolicy, "%v", err)
 	}
@@ -75,4 +71,21 @@ func (d *policyDecider) Decide(ctx context.Context, in *DecisionInput) (Decision
 		return Decision{Strategy: engine.Strategy(dec.Strategy), DecidedBy: "policy", ReadRequiresLease: dec.ReadRequiresLease}, nil
 	}
 	return d0, nil
+}
+
+// object fills input.object: from what the request already loaded, else from the store when
+// the policy reads it, else with the key alone.
+func (d *policyDecider) object(in *DecisionInput, needed bool) *policies.Object {
+	obj := &policies.Object{Key: in.Key, LeaseState: string(engine.LeaseAvailable)}
+	info := in.Object
+	if !in.ObjectLoaded && needed {
+		if i, err := d.eng.StatObject(in.Bucket.Name, in.Key); err == nil {
+			info = &i
+		}
+	}
+	if info != nil {
+		obj.Exists, obj.ETag, obj.Size, obj.Generation = true, info.ETag, info.Size, info.Generation
+		obj.ContentType, obj.LeaseState = info.ContentType, string(info.Lease.State)
+	}
+	return obj
 }

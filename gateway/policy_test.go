@@ -126,3 +126,49 @@ read_requires_lease if input.bucket.tags.exclusive == "true"
 		t.Fatalf("read with the lease: %d %q", resp.StatusCode, body)
 	}
 }
+
+// TestPolicySeesObject: a policy that reads input.object sees the current version, on writes
+// (a create-only rule for one user) and on reads (the very version GET is about to return).
+func TestPolicySeesObject(t *testing.T) {
+	ts := startServer(t, serverOptions{Policy: map[string]string{"object.rego": `package weir
+default allow := false
+allow if input.principal.root
+allow if input.action == "s3:CreateBucket"
+allow if {
+	input.action == "s3:PutObject"
+	not input.object.exists
+}
+allow if {
+	input.action == "s3:GetObject"
+	input.object.exists
+	input.object.size <= 4
+}
+reason := sprintf("%s exists: bob may only create", [input.object.key]) if {
+	input.action == "s3:PutObject"
+	input.object.exists
+}
+reason := sprintf("%s is %d bytes: bob reads up to 4", [input.object.key, input.object.size]) if {
+	input.action == "s3:GetObject"
+	input.object.exists
+}
+`}})
+	root, bob := ts.root(), ts.client3(bobAK, bobSK)
+	ctx := context.Background()
+	mustCreateBucket(t, root, "shared")
+	mustPut(t, bob, "shared", "new", []byte("abc"))
+	_, err := bob.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("shared"), Key: aws.String("new"), Body: strings.NewReader("again")})
+	expectDenied(t, err, "new exists: bob may only create")
+	got, err := bob.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("shared"), Key: aws.String("new")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Body.Close()
+	mustPut(t, root, "shared", "big", []byte("0123456789"))
+	_, err = bob.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("shared"), Key: aws.String("big")})
+	expectDenied(t, err, "big is 10 bytes: bob reads up to 4")
+	// A denial wins over NoSuchKey: bob learns nothing about which keys exist.
+	_, err = bob.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("shared"), Key: aws.String("absent")})
+	if apiCode(err) != "AccessDenied" {
+		t.Fatalf("GET of a missing key bob may not read: %v", err)
+	}
+}

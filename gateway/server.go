@@ -26,6 +26,7 @@ import (
 
 	"github.com/weirproject/weir/engine"
 	"github.com/weirproject/weir/gateway/internal/sigv4"
+	"github.com/weirproject/weir/policies"
 )
 
 // User is a principal that can sign requests.
@@ -49,8 +50,8 @@ type Config struct {
 	Logger  *slog.Logger
 	// Now is the clock for signature checks; nil means time.Now.
 	Now func() time.Time
-	// Decider chooses each request's strategy; nil means the bucket's configured strategy with
-	// the owner rule (root may do anything, others act on buckets they own).
+	// Decider runs the decision step; nil means weir's built-in Rego policy (policies.Default:
+	// root may do anything, others act on buckets they own, the bucket's strategy stands).
 	Decider Decider
 	// DecisionLog logs one line per decision (request id, action, bucket, key, principal,
 	// allow, strategy, decided_by, reason, eval time).
@@ -120,7 +121,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.decider = cfg.Decider
 	if s.decider == nil {
-		s.decider = ownerDecider{}
+		p, err := policies.Default(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		s.decider = NewPolicyDecider(p, cfg.Engine)
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
