@@ -150,7 +150,9 @@ func startServer(t testing.TB, o serverOptions) *testServer {
 // client returns an aws-sdk-go-v2 S3 client with default settings (path-style, the SDK's
 // default checksum behaviour) signed as the given user.
 func (ts *testServer) client3(ak, sk string, opts ...func(*s3.Options)) *s3.Client {
-	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	// As the SDK's default transport: bodies over 2 MiB go with Expect: 100-continue, and the
+	// client waits a second for the go-ahead, so a refused upload is never sent.
+	tr := &http.Transport{MaxIdleConnsPerHost: 64, ExpectContinueTimeout: time.Second}
 	if ts.TLS {
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -255,6 +256,7 @@ func (s *Server) writeError(rq *request, err error) {
 		s.log.Warn("error after response started", "request_id", rq.id, "op", rq.op, "err", err)
 		panic(http.ErrAbortHandler)
 	}
+	drainRejectedBody(rq.r)
 	h := rq.w.Header()
 	h.Del("Content-Length")
 	if e.status == http.StatusNotModified {
@@ -272,6 +274,23 @@ func (s *Server) writeError(rq *request, err error) {
 	body, _ := xml.Marshal(errorResponse{Code: e.code, Message: msg, Resource: resource, RequestID: rq.id})
 	_, _ = rq.w.Write([]byte(xml.Header))
 	_, _ = rq.w.Write(body)
+}
+
+// maxRejectedBodyDrain bounds how much of a refused request's body the gateway reads and
+// discards. Answering before the body has arrived makes the server close the connection, and a
+// client still sending then sees "connection reset" instead of the S3 error; past this size,
+// the reset is the lesser cost.
+const maxRejectedBodyDrain = 8 << 20
+
+// drainRejectedBody reads the rest of a refused request's body (up to maxRejectedBodyDrain), so
+// the client reads the error. That includes bodies announced with Expect: 100-continue: the Go
+// HTTP client behind aws-sdk-go-v2 was seen sending them anyway after an early 403, and then
+// reporting "connection reset" instead of the 403 (gateway's TestExampleUploadLimits).
+func drainRejectedBody(r *http.Request) {
+	if r.Body == nil || r.ContentLength == 0 {
+		return
+	}
+	_, _ = io.CopyN(io.Discard, r.Body, maxRejectedBodyDrain)
 }
 
 // writeXML renders v with status 200.
