@@ -160,10 +160,15 @@ func (p *plugin) discard(in *instance) {
 func (p *plugin) call(ctx context.Context, rec []byte) (abi.Result, string, error) {
 	in, err := p.get(ctx)
 	if err != nil {
+		var fe *FaultError
+		if errors.As(err, &fe) { // a new instance failed to start
+			p.logFault(ctx, fe)
+		}
 		return 0, "", err
 	}
 	in.rec, in.reason, in.outErr = rec, in.reason[:0], nil
 	in.stderr.Reset()
+	in.mem.refused.Store(false)
 	cctx, cancel := context.WithTimeout(ctx, p.e.timeout)
 	err = in.decide.CallWithStack(context.WithValue(cctx, callKey{}, in), in.stack[:])
 	cancel()
@@ -188,9 +193,7 @@ func (p *plugin) call(ctx context.Context, rec []byte) (abi.Result, string, erro
 	}
 	if fe != nil {
 		p.discard(in)
-		p.faults.Add(1)
-		p.log.LogAttrs(ctx, slog.LevelError, "plugin fault", slog.String("plugin", p.e.Name),
-			slog.String("kind", fe.Kind), slog.Bool("fail_open", p.e.FailOpen), slog.String("err", fe.Err.Error()))
+		p.logFault(ctx, fe)
 		return 0, "", fe
 	}
 	var reason string
@@ -199,6 +202,13 @@ func (p *plugin) call(ctx context.Context, rec []byte) (abi.Result, string, erro
 	}
 	p.put(in)
 	return r, reason, nil
+}
+
+// logFault counts and logs a fault.
+func (p *plugin) logFault(ctx context.Context, fe *FaultError) {
+	p.faults.Add(1)
+	p.log.LogAttrs(ctx, slog.LevelError, "plugin fault", slog.String("plugin", p.e.Name),
+		slog.String("kind", fe.Kind), slog.Bool("fail_open", p.e.FailOpen), slog.String("err", fe.Err.Error()))
 }
 
 // headBuffer keeps the first bytes a guest writes to stderr (a Go panic message comes first).
