@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -82,5 +84,38 @@ func BenchmarkHotKeyIfMatch(b *testing.B) {
 	if total > 0 {
 		b.ReportMetric(float64(wins.Load())/float64(total), "win-share")
 		b.ReportMetric(float64(wins.Load())/b.Elapsed().Seconds(), "wins/s")
+	}
+}
+
+// BenchmarkPutLatency4KiB: one client PUTs 4 KiB objects one after another through the real
+// server (fsync on commit), with the built-in policy and with an example policy loaded. It
+// reports the median latency (p50-ns): the yardstick for the decision step's cost
+// (policies.BenchmarkDecide), which must stay under a tenth of it.
+func BenchmarkPutLatency4KiB(b *testing.B) {
+	for _, policy := range []string{"built-in", "tenant-isolation", "upload-limits"} {
+		b.Run(policy, func(b *testing.B) {
+			opts := serverOptions{}
+			if policy != "built-in" {
+				opts.Policy = examplePolicy(b, policy)
+			}
+			ts := startServer(b, opts)
+			c := ts.root()
+			mustCreateBucket(b, c, "bench")
+			body := randomBytes(4<<10, 1)
+			b.SetBytes(int64(len(body)))
+			var took []time.Duration
+			i := 0
+			for b.Loop() {
+				i++
+				start := time.Now()
+				if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("bench"),
+					Key: aws.String(fmt.Sprintf("k%05d", i%1024)), Body: bytes.NewReader(body)}); err != nil {
+					b.Fatal(err)
+				}
+				took = append(took, time.Since(start))
+			}
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Nanoseconds()), "p50-ns")
+		})
 	}
 }

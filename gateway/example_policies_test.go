@@ -16,7 +16,7 @@ import (
 
 // Each example policy of examples/policies, run by the real server against a real S3 client.
 
-func examplePolicy(t *testing.T, name string) map[string]string {
+func examplePolicy(t testing.TB, name string) map[string]string {
 	t.Helper()
 	src, err := os.ReadFile("../examples/policies/" + name + "/policy.rego")
 	if err != nil {

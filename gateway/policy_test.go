@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -170,5 +172,50 @@ reason := sprintf("%s is %d bytes: bob reads up to 4", [input.object.key, input.
 	_, err = bob.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("shared"), Key: aws.String("absent")})
 	if apiCode(err) != "AccessDenied" {
 		t.Fatalf("GET of a missing key bob may not read: %v", err)
+	}
+}
+
+// TestPolicyInputBounded: what reaches Rego is bounded before the decision step runs. The input
+// holds no request body and nothing nested from the client: headers are capped by the server
+// (64 KiB in all), bucket tags by the tagging API (50), and a request beyond either is refused
+// without a decision.
+func TestPolicyInputBounded(t *testing.T) {
+	ts := startServer(t, serverOptions{Policy: map[string]string{"any.rego": "package weir\nallow := true\n"}})
+	c := ts.root()
+	mustCreateBucket(t, c, "bounded")
+	decisions := func() int {
+		resp, err := http.Get(ts.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := -1
+		for _, l := range strings.Split(string(readAll(t, resp.Body)), "\n") {
+			if v, ok := strings.CutPrefix(l, "weir_decision_duration_seconds_count "); ok {
+				fmt.Sscan(v, &n)
+			}
+		}
+		return n
+	}
+	before := decisions()
+	req := ts.signed(t, http.MethodPut, "/bounded/k", []byte("x"), map[string]string{"x-amz-meta-big": strings.Repeat("a", 200<<10)}, "", time.Now())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("a 200 KiB header: status %d %s", resp.StatusCode, b)
+	}
+	if after := decisions(); before < 1 || after != before {
+		t.Fatalf("decisions before %d, after %d: the oversized request reached the decision step", before, after)
+	}
+	tags := make([]types.Tag, 51)
+	for i := range tags {
+		tags[i] = types.Tag{Key: aws.String(fmt.Sprintf("k%d", i)), Value: aws.String("v")}
+	}
+	_, err = c.PutBucketTagging(context.Background(), &s3.PutBucketTaggingInput{Bucket: aws.String("bounded"), Tagging: &types.Tagging{TagSet: tags}})
+	if apiCode(err) != "InvalidTag" {
+		t.Fatalf("51 bucket tags: %v", err)
 	}
 }

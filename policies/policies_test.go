@@ -3,7 +3,10 @@ package policies
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -106,19 +109,49 @@ reason := "because"`})
 	}
 }
 
-// BenchmarkDecide measures one decision of the built-in policy with a prebuilt input.
+// BenchmarkDecide measures one decision with a prebuilt input: the built-in policy and each
+// example policy, as the gateway runs them. It reports the median (p50-ns) beside the mean.
 func BenchmarkDecide(b *testing.B) {
-	p, err := Default(context.Background())
+	ctx := context.Background()
+	builtIn, err := Default(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
-	in := sampleInput("BOB", false, "ALICE")
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := p.Decide(ctx, in); err != nil {
-			b.Fatal(err)
+	sources := []struct {
+		name   string
+		policy *Policy
+	}{{"built-in", builtIn}}
+	entries, err := os.ReadDir("../examples/policies")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			d, err := LoadDir(ctx, filepath.Join("../examples/policies", e.Name()), SourceOptions{Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			sources = append(sources, struct {
+				name   string
+				policy *Policy
+			}{e.Name(), d.Policy()})
 		}
+	}
+	in := sampleInput("BOB", false, "ALICE")
+	for _, src := range sources {
+		b.Run(src.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var took []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				if _, err := src.policy.Decide(ctx, in); err != nil {
+					b.Fatal(err)
+				}
+				took = append(took, time.Since(start))
+			}
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Nanoseconds()), "p50-ns")
+		})
 	}
 }
 
