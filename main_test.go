@@ -418,6 +418,11 @@ reason := "only root may use this gateway" if not allow
 	if _, err := q.client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("bobs-2")}); err != nil {
 		t.Fatalf("after a broken change the previous policy should still serve: %v", err)
 	}
+	resp, err := http.Get(p.endpoint + "/readyz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz after a rejected policy change: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }
 
 // TestGracefulShutdown: SIGTERM lets an in-flight download finish, then weir exits 0.
