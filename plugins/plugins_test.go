@@ -359,7 +359,7 @@ func TestLoadErrors(t *testing.T) {
 func TestReload(t *testing.T) {
 	ctx := context.Background()
 	wasm := modes(t)
-	dir := pluginstest.WriteDir(t, manifest(t, entry{Name: "p", Config: "propose:etag"}), map[string][]byte{"modes.wasm": wasm})
+	dir := pluginstest.WriteDir(t, manifest(t, entry{Name: "p", Config: "propose:etag", Timeout: "1s"}), map[string][]byte{"modes.wasm": wasm})
 	d, err := plugins.LoadDir(ctx, dir, plugins.Options{CacheDir: cacheDir})
 	if err != nil {
 		t.Fatal(err)
@@ -377,9 +377,31 @@ func TestReload(t *testing.T) {
 		t.Fatalf("unchanged dir: %v, %v", changed, err)
 	}
 
+	// Callers keep deciding through every reload, accepted or rejected, without an error. (The
+	// 1s timeouts: compiling saturates both cores of a small CI box, which would stall 5ms
+	// calls past their deadline; see README.md.)
+	stop := make(chan struct{})
+	var hammer sync.WaitGroup
+	for range 4 {
+		hammer.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if got, err := d.Set().Decide(ctx, req("b", "k")); err != nil || got.Verdict != abi.Propose {
+					t.Errorf("during reloads: %+v, %v", got, err)
+					return
+				}
+			}
+		})
+	}
+	defer func() { close(stop); hammer.Wait() }()
+
 	// A good change is picked up; the old Set, still held by a caller, forwards to the new one.
 	old := d.Set()
-	pluginstest.Rewrite(t, dir, manifest(t, entry{Name: "p", Config: "propose:lease"}), nil)
+	pluginstest.Rewrite(t, dir, manifest(t, entry{Name: "p", Config: "propose:lease", Timeout: "1s"}), nil)
 	if changed, err := d.Reload(ctx); !changed || err != nil {
 		t.Fatalf("good change: %v, %v", changed, err)
 	}
@@ -401,8 +423,16 @@ func TestReload(t *testing.T) {
 			t.Errorf("after a rejected reload: %q", s)
 		}
 	}
+	// So is a module that lacks exports, naming them.
+	pluginstest.Rewrite(t, dir, "", map[string][]byte{"modes.wasm": genModule{funcs: []genFunc{{"weir_decide", 0}}}.bytes()})
+	if changed, err := d.Reload(ctx); changed || !errors.Is(err, plugins.ErrMissingExport) || !strings.Contains(err.Error(), "weir_abi_version") {
+		t.Fatalf("module without exports: %v, %v", changed, err)
+	}
+	if s := strategy(); s != "lease" {
+		t.Errorf("after a rejected reload: %q", s)
+	}
 	// Fixing it is picked up.
-	pluginstest.Rewrite(t, dir, manifest(t, entry{Name: "p", Config: "propose:last-writer-wins"}), map[string][]byte{"modes.wasm": wasm})
+	pluginstest.Rewrite(t, dir, manifest(t, entry{Name: "p", Config: "propose:last-writer-wins", Timeout: "1s"}), map[string][]byte{"modes.wasm": wasm})
 	if changed, err := d.Reload(ctx); !changed || err != nil {
 		t.Fatalf("fix: %v, %v", changed, err)
 	}

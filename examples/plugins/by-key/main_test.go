@@ -38,7 +38,7 @@ func TestDecide(t *testing.T) {
 
 // TestWasm builds the plugin and runs it in the real host.
 func TestWasm(t *testing.T) {
-	dir := pluginstest.WriteDir(t, `{"plugins":[{"name":"by-key","wasm":"by-key.wasm"}]}`,
+	dir := pluginstest.WriteDir(t, `{"plugins":[{"name":"by-key","wasm":"by-key.wasm","timeout":"1s"}]}`,
 		map[string][]byte{"by-key.wasm": pluginstest.Build(t, ".")})
 	ctx := context.Background()
 	d, err := plugins.LoadDir(ctx, dir, plugins.Options{})

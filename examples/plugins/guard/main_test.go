@@ -56,7 +56,7 @@ func TestDecide(t *testing.T) {
 func TestWasm(t *testing.T) {
 	wasm := pluginstest.Build(t, ".")
 	ctx := context.Background()
-	dir := pluginstest.WriteDir(t, `{"plugins":[{"name":"guard","wasm":"guard.wasm","config":`+testConf+`}]}`,
+	dir := pluginstest.WriteDir(t, `{"plugins":[{"name":"guard","wasm":"guard.wasm","timeout":"1s","config":`+testConf+`}]}`,
 		map[string][]byte{"guard.wasm": wasm})
 	d, err := plugins.LoadDir(ctx, dir, plugins.Options{})
 	if err != nil {
