@@ -28,7 +28,8 @@
 //	              with one of them
 //	config        any JSON value; the guest reads its text with config_read
 //	timeout       deadline per call (default 5ms, at most 10s)
-//	memory_pages  cap on each instance's linear memory, 64 KiB pages (default 256 = 16 MiB)
+//	memory_pages  cap on each instance's linear memory, 64 KiB pages (default 256 = 16 MiB);
+//	              Go guests need at least 64 (the Go runtime's heap starts at about 3.5 MiB)
 //	pool_size     most instances at once (default GOMAXPROCS); more callers wait for one
 //	fail_open     a fault counts as pass instead of failing the request (still logged)
 //	grants        "clock" (the host's real clock), "random" (crypto/rand); default neither
