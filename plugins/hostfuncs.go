@@ -66,9 +66,10 @@ var hostFuncs = []struct {
 			panic(fmt.Errorf("weir_v1.log(%d, %d, %d): out of memory range", level, ptr, n))
 		}
 		in := instanceOf(ctx)
-		if in == nil {
+		if in == nil || in.logs >= abi.MaxLogLines {
 			return
 		}
+		in.logs++
 		l := slog.LevelError
 		switch abi.LogLevel(level) {
 		case abi.LogDebug:

@@ -50,6 +50,7 @@ type instance struct {
 	rec    []byte
 	reason []byte
 	outErr error
+	logs   int // log lines written in this call
 	stderr headBuffer
 }
 
@@ -166,7 +167,7 @@ func (p *plugin) call(ctx context.Context, rec []byte) (abi.Result, string, erro
 		}
 		return 0, "", err
 	}
-	in.rec, in.reason, in.outErr = rec, in.reason[:0], nil
+	in.rec, in.reason, in.outErr, in.logs = rec, in.reason[:0], nil, 0
 	in.stderr.Reset()
 	in.mem.refused.Store(false)
 	cctx, cancel := context.WithTimeout(ctx, p.e.timeout)

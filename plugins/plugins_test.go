@@ -165,6 +165,9 @@ func TestLogAndConfig(t *testing.T) {
 			t.Errorf("no %s line in\n%s", level, logs)
 		}
 	}
+	if n := strings.Count(logs.String(), "msg=chatty"); n != abi.MaxLogLines-4 {
+		t.Errorf("%d chatty lines logged, want %d (the per-call cap)", n, abi.MaxLogLines-4)
+	}
 }
 
 func TestGrants(t *testing.T) {

@@ -52,7 +52,8 @@ const (
 
 	// FuncLog is log(level, ptr, len i32). It writes the UTF-8 message at [ptr, ptr+len) to the
 	// host's log with the plugin's name, at level ([LogDebug], [LogInfo], [LogWarn] or
-	// [LogError]; other values log as error). Messages are cut at [MaxLogLen] bytes.
+	// [LogError]; other values log as error). Messages are cut at [MaxLogLen] bytes;
+	// lines after the first [MaxLogLines] of a call are dropped.
 	FuncLog = "log"
 )
 
@@ -81,6 +82,9 @@ const (
 	MaxReasonLen = 1024
 	// MaxLogLen is the longest log message the host keeps; longer ones are cut.
 	MaxLogLen = 1024
+	// MaxLogLines is how many log calls per weir_decide call (or per _initialize) the host
+	// writes; it drops the rest, so a chatty guest cannot flood the gateway's log.
+	MaxLogLines = 16
 )
 
 // LogLevel is the level argument of the log host function.

@@ -32,7 +32,7 @@
 //	input_read(ptr, limit) -> len        the request record, written if len <= limit
 //	config_read(ptr, limit) -> len       the manifest's "config" JSON text, same contract
 //	reason_write(ptr, len)               the reason of a deny (at most 1024 bytes)
-//	log(level, ptr, len)                 a log line: 0 debug, 1 info, 2 warn, 3 error
+//	log(level, ptr, len)                 a log line: 0 debug, 1 info, 2 warn, 3 error (16 a call)
 //
 // Buffers always belong to the guest: the host writes only into a buffer the guest passed,
 // and only if the whole value fits, and it always returns the value's real length. A guest

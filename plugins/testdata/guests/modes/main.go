@@ -78,6 +78,9 @@ func decide(r *sdk.Request) sdk.Decision {
 		for l := abi.LogDebug; l <= abi.LogError; l++ {
 			sdk.Log(l, "hello "+r.Key())
 		}
+		for range 100 {
+			sdk.Log(abi.LogInfo, "chatty")
+		}
 		return sdk.Pass()
 	case mode == "clock":
 		if time.Now().Year() >= 2025 {
