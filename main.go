@@ -30,6 +30,7 @@ import (
 	"github.com/weirproject/weir/engine"
 	"github.com/weirproject/weir/gateway"
 	"github.com/weirproject/weir/internal/loadgen"
+	"github.com/weirproject/weir/plugins"
 	"github.com/weirproject/weir/policies"
 )
 
@@ -45,6 +46,7 @@ func main() {
 type config struct {
 	addr, data, users, domains, logLevel, logFormat, region string
 	policiesDir, bundleKeyFile, bundleKeyAlg                string
+	pluginsDir                                              string
 	decisionLog                                             bool
 	pprofAddr                                               string
 	grace                                                   time.Duration
@@ -70,6 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.policiesDir, "policies", env("policies", ""), "Rego policy (package weir) that replaces the built-in one: a directory of .rego and data.json/data.yaml files, or an OPA bundle .tar.gz; hot-reloaded, and a version whose *_test.rego fail is rejected (WEIR_POLICIES)")
 	fs.StringVar(&c.bundleKeyFile, "policies-bundle-key", env("policies-bundle-key", ""), "file holding the PEM public key (or HMAC secret) that signed the policy bundle; with it, unsigned or tampered bundles are rejected (WEIR_POLICIES_BUNDLE_KEY)")
 	fs.StringVar(&c.bundleKeyAlg, "policies-bundle-key-alg", env("policies-bundle-key-alg", "RS256"), "JWT algorithm of --policies-bundle-key: RS256, ES256, PS256, HS256, ... (WEIR_POLICIES_BUNDLE_KEY_ALG)")
+	fs.StringVar(&c.pluginsDir, "plugins", env("plugins", ""), "directory with plugins.json and the WebAssembly plugins it names; they run before the policy and may deny or propose a strategy; hot-reloaded, and a change with a bad module is rejected (WEIR_PLUGINS)")
 	fs.BoolVar(&c.decisionLog, "decision-log", env("decision-log", "true") == "true", "log one line per decision at info level (WEIR_DECISION_LOG)")
 	fs.StringVar(&c.region, "region", env("region", "us-east-1"), "region reported to clients (WEIR_REGION)")
 	fs.StringVar(&c.logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error (WEIR_LOG_LEVEL)")
@@ -139,7 +142,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			domains = append(domains, d)
 		}
 	}
-	var decider gateway.Decider
+	var policy gateway.PolicySource
 	if c.policiesDir != "" {
 		opts := policies.SourceOptions{Logger: log, BundleKeyAlgorithm: c.bundleKeyAlg}
 		if c.bundleKeyFile != "" {
@@ -154,9 +157,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--policies: %w", err)
 		}
 		go dir.Watch(ctx, time.Second) // a change that fails to compile or test is rejected
-		decider = gateway.NewPolicyDecider(dir, eng)
+		policy = dir
 	}
-	srv, err := gateway.New(gateway.Config{Engine: eng, Users: users, Region: c.region, Domains: domains, Logger: log, Decider: decider, DecisionLog: c.decisionLog})
+	var pluginSet gateway.PluginSource
+	if c.pluginsDir != "" {
+		dir, err := plugins.LoadDir(ctx, c.pluginsDir, plugins.Options{CacheDir: filepath.Join(c.data, "plugin-cache"), Logger: log})
+		if err != nil {
+			return fmt.Errorf("--plugins: %w", err)
+		}
+		defer dir.Close(context.Background())
+		go dir.Watch(ctx, time.Second) // a change with a bad module is rejected
+		pluginSet = dir
+	}
+	srv, err := gateway.New(gateway.Config{Engine: eng, Users: users, Region: c.region, Domains: domains, Logger: log, Policy: policy, Plugins: pluginSet, DecisionLog: c.decisionLog})
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -18,8 +17,8 @@ type Decision struct {
 	ReadRequiresLease bool
 }
 
-// DecisionInput is what the decision step sees. It grows into DESIGN §7's input document as
-// policies and plugins arrive; the gateway fills it once per request.
+// DecisionInput is what the gateway knows of a request when the decision step runs; the
+// pipeline turns it into DESIGN §7's input document once.
 type DecisionInput struct {
 	Action  string // "s3:PutObject", ...
 	User    *User
@@ -31,13 +30,6 @@ type DecisionInput struct {
 	// then means there is none. Otherwise a decider that needs the object reads it itself.
 	Object       *engine.ObjectInfo
 	ObjectLoaded bool
-}
-
-// Decider runs the decision step between parsing a request and committing it.
-type Decider interface {
-	// Decide returns the decision, or an error wrapping errAccessDenied (or another gateway
-	// error) that fails the request.
-	Decide(ctx context.Context, in *DecisionInput) (Decision, error)
 }
 
 // decide loads rq's bucket and runs the decision step for action on it.

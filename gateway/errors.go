@@ -108,6 +108,7 @@ var s3ErrorTable = []struct {
 	{errNotModified, s3Error{"NotModified", http.StatusNotModified}},
 	{errInvalidCopySource, s3Error{"InvalidArgument", http.StatusBadRequest}},
 	{errPolicy, s3Error{"InternalError", http.StatusInternalServerError}},
+	{errPluginFailed, s3Error{"PluginFailed", http.StatusServiceUnavailable}},
 }
 
 var internalError = s3Error{"InternalError", http.StatusInternalServerError}

@@ -55,6 +55,8 @@ type serverOptions struct {
 	Clock func() time.Time
 	// Policy, when set, is Rego (file name → source) that runs as the decision step.
 	Policy map[string]string
+	// Plugins, when set, run before the policy.
+	Plugins gateway.PluginSource
 	// Log, when set, receives the server's info-level log, with decision logging on.
 	Log *syncBuffer
 }
@@ -87,16 +89,17 @@ func startServer(t testing.TB, o serverOptions) *testServer {
 	if o.Log != nil {
 		logger = slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	var decider gateway.Decider
+	var policy gateway.PolicySource
 	if o.Policy != nil {
 		p, err := policies.Compile(context.Background(), o.Policy)
 		if err != nil {
 			t.Fatal(err)
 		}
-		decider = gateway.NewPolicyDecider(p, eng)
+		policy = p
 	}
 	srv, err := gateway.New(gateway.Config{
-		Decider: decider,
+		Policy:  policy,
+		Plugins: o.Plugins,
 		Engine:  eng,
 		Users: []gateway.User{
 			{Name: "root", AccessKey: rootAK, SecretKey: rootSK, Root: true},

@@ -7,52 +7,63 @@ import (
 	"time"
 
 	"github.com/weirproject/weir/engine"
+	"github.com/weirproject/weir/plugins"
 	"github.com/weirproject/weir/policies"
+	"github.com/weirproject/weir/sdk/abi"
 )
 
 // errPolicy fails a request whose policy could not decide (an evaluation error or an answer
 // weir cannot use): the request fails closed with 500 and the error is logged.
 var errPolicy = errors.New("the policy could not decide this request")
 
+// errPluginFailed fails a request whose plugin trapped, ran out of time or memory, or answered
+// garbage: 503, the plugin named in the message and in x-weir-plugin.
+var errPluginFailed = errors.New("plugin failed")
+
 // PolicySource hands out the policy serving now: a *policies.Policy, or a *policies.Dir that
 // hot-reloads.
 type PolicySource interface{ Policy() *policies.Policy }
 
-// NewPolicyDecider makes a Rego policy the decision step: it sees DESIGN §7's input document
-// and has the final word on allow and on the strategy.
-func NewPolicyDecider(p PolicySource, eng *engine.Engine) Decider {
-	return &policyDecider{p: p, eng: eng}
+// PluginSource hands out the plugin set serving now (a *plugins.Dir hot-reloads).
+type PluginSource interface{ Set() *plugins.Set }
+
+// pipeline is the decision step of DESIGN §7: the plugins that match run first and may deny
+// or propose a strategy; then the Rego policy, which sees their proposal, has the final word
+// on allow and on the strategy. A plugin's deny is a veto: the policy is not asked.
+type pipeline struct {
+	policy  PolicySource
+	plugins PluginSource // nil: no plugins
+	eng     *engine.Engine
 }
 
-type policyDecider struct {
-	p   PolicySource
-	eng *engine.Engine
-}
-
-func (d *policyDecider) Decide(ctx context.Context, in *DecisionInput) (Decision, error) {
-	r := in.Request
-	policy := d.p.Policy()
-	pin := &policies.Input{
-		Action:    in.Action,
-		Principal: policies.Principal{AccessKey: in.User.AccessKey, Name: in.User.Name, Groups: in.User.Groups, Root: in.User.Root},
-		Request: policies.Request{Method: r.Method, Size: r.ContentLength, RemoteAddr: r.RemoteAddr, Time: time.Now(),
-			Headers: make(map[string]string, len(r.Header))},
+func (p *pipeline) Decide(ctx context.Context, in *DecisionInput) (Decision, error) {
+	policy := p.policy.Policy()
+	var set *plugins.Set
+	if p.plugins != nil {
+		set = p.plugins.Set()
 	}
-	// The header block is already bounded (MaxHeaderBytes); the policy sees each header's
-	// first value under its lower-case name.
-	for name, vals := range r.Header {
-		if len(vals) > 0 && name != "Authorization" {
-			pin.Request.Headers[strings.ToLower(name)] = vals[0]
-		}
+	pin := &policies.Input{Input: requestDocument(in)}
+	if in.Key != "" && in.Bucket != nil {
+		// Plugins may read any field, so with plugins loaded the object is always filled in.
+		pin.Object = p.object(in, set != nil || policy.NeedsObject())
 	}
-	d0 := Decision{Strategy: engine.LastWriterWins, DecidedBy: "bucket"}
-	if b := in.Bucket; b != nil {
-		pin.Bucket = &policies.Bucket{Name: b.Name, Owner: b.Owner, Strategy: string(b.Strategy), Tags: b.Tags}
-		if b.Strategy != "" {
-			d0.Strategy = b.Strategy
-		}
-		if in.Key != "" {
-			pin.Object = d.object(in, policy.NeedsObject())
+	d := Decision{Strategy: engine.LastWriterWins, DecidedBy: "bucket"}
+	if in.Bucket != nil && in.Bucket.Strategy != "" {
+		d.Strategy = in.Bucket.Strategy
+	}
+	if set != nil {
+		pd, err := set.Decide(ctx, &pin.Input)
+		var fault *plugins.FaultError
+		switch {
+		case errors.As(err, &fault):
+			return Decision{DecidedBy: "plugin:" + fault.Plugin}, &pluginError{plugin: fault.Plugin, err: errorf(errPluginFailed, "plugin %s failed (%s), so the request was refused: %v", fault.Plugin, fault.Kind, fault.Err)}
+		case err != nil:
+			return Decision{DecidedBy: "plugin"}, err
+		case pd.Verdict == abi.Deny:
+			return Decision{DecidedBy: "plugin:" + pd.Plugin}, errorf(errAccessDenied, "%s", orDefault(pd.Reason, "denied by plugin "+pd.Plugin))
+		case pd.Verdict == abi.Propose:
+			pin.Proposal = &policies.Proposal{Strategy: pd.Strategy, DecidedBy: "plugin:" + pd.Plugin}
+			d.Strategy, d.DecidedBy = engine.Strategy(pd.Strategy), "plugin:"+pd.Plugin
 		}
 	}
 	dec, err := policy.Decide(ctx, pin)
@@ -60,26 +71,45 @@ func (d *policyDecider) Decide(ctx context.Context, in *DecisionInput) (Decision
 		return Decision{DecidedBy: "policy"}, errorf(errPolicy, "%v", err)
 	}
 	if !dec.Allow {
-		reason := dec.Reason
-		if reason == "" {
-			reason = "denied by policy"
-		}
-		return Decision{DecidedBy: "policy"}, errorf(errAccessDenied, "%s", reason)
+		return Decision{DecidedBy: "policy"}, errorf(errAccessDenied, "%s", orDefault(dec.Reason, "denied by policy"))
 	}
-	d0.ReadRequiresLease = dec.ReadRequiresLease
+	d.ReadRequiresLease = dec.ReadRequiresLease
 	if dec.Strategy != "" {
-		return Decision{Strategy: engine.Strategy(dec.Strategy), DecidedBy: "policy", ReadRequiresLease: dec.ReadRequiresLease}, nil
+		d.Strategy, d.DecidedBy = engine.Strategy(dec.Strategy), "policy"
 	}
-	return d0, nil
+	return d, nil
 }
 
-// object fills input.object: from what the request already loaded, else from the store when
-// the policy reads it, else with the key alone.
-func (d *policyDecider) object(in *DecisionInput, needed bool) *policies.Object {
-	obj := &policies.Object{Key: in.Key, LeaseState: string(engine.LeaseAvailable)}
+// requestDocument builds the input document (without the object) that plugins and the policy
+// share.
+func requestDocument(in *DecisionInput) abi.Input {
+	r := in.Request
+	doc := abi.Input{
+		Action:    in.Action,
+		Principal: abi.Principal{AccessKey: in.User.AccessKey, Name: in.User.Name, Groups: in.User.Groups, Root: in.User.Root},
+		Request: abi.Request{Method: r.Method, Size: r.ContentLength, RemoteAddr: r.RemoteAddr, Time: time.Now(),
+			Headers: make(map[string]string, len(r.Header))},
+	}
+	// The header block is already bounded (MaxHeaderBytes); the document holds each header's
+	// first value under its lower-case name.
+	for name, vals := range r.Header {
+		if len(vals) > 0 && name != "Authorization" {
+			doc.Request.Headers[strings.ToLower(name)] = vals[0]
+		}
+	}
+	if b := in.Bucket; b != nil {
+		doc.Bucket = abi.Bucket{Name: b.Name, Owner: b.Owner, Strategy: string(b.Strategy), Tags: b.Tags}
+	}
+	return doc
+}
+
+// object fills the document's object: from what the request already loaded, else from the
+// store when someone will read it, else with the key alone.
+func (p *pipeline) object(in *DecisionInput, needed bool) abi.Object {
+	obj := abi.Object{Key: in.Key, LeaseState: string(engine.LeaseAvailable)}
 	info := in.Object
 	if !in.ObjectLoaded && needed {
-		if i, err := d.eng.StatObject(in.Bucket.Name, in.Key); err == nil {
+		if i, err := p.eng.StatObject(in.Bucket.Name, in.Key); err == nil {
 			info = &i
 		}
 	}
@@ -88,4 +118,20 @@ func (d *policyDecider) object(in *DecisionInput, needed bool) *policies.Object 
 		obj.ContentType, obj.LeaseState = info.ContentType, string(info.Lease.State)
 	}
 	return obj
+}
+
+// pluginError names the failed plugin for the response (x-weir-plugin).
+type pluginError struct {
+	plugin string
+	err    error
+}
+
+func (e *pluginError) Error() string { return e.err.Error() }
+func (e *pluginError) Unwrap() error { return e.err }
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

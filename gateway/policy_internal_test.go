@@ -26,14 +26,14 @@ func TestPolicyInputObjectReads(t *testing.T) {
 			Bucket: &engine.Bucket{Name: "b", Owner: "U"}, Key: "k", Request: httptest.NewRequest("GET", "/b/k", nil),
 			Object: loaded, ObjectLoaded: true}
 	}
-	reader := NewPolicyDecider(compile(`allow if input.object.generation == 9`), nil)
+	reader := &pipeline{policy: compile(`allow if input.object.generation == 9`)}
 	if _, err := reader.Decide(ctx, in(&engine.ObjectInfo{Generation: 9, Size: 3})); err != nil {
 		t.Fatalf("the loaded object did not reach the policy: %v", err)
 	}
 	if _, err := reader.Decide(ctx, in(nil)); err == nil {
 		t.Fatal("a missing object (loaded, none there) was seen as generation 9")
 	}
-	blind := NewPolicyDecider(compile(`allow if input.principal.name == "u"`), nil)
+	blind := &pipeline{policy: compile(`allow if input.principal.name == "u"`)}
 	notLoaded := in(nil)
 	notLoaded.ObjectLoaded = false
 	if _, err := blind.Decide(ctx, notLoaded); err != nil {

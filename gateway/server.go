@@ -50,9 +50,12 @@ type Config struct {
 	Logger  *slog.Logger
 	// Now is the clock for signature checks; nil means time.Now.
 	Now func() time.Time
-	// Decider runs the decision step; nil means weir's built-in Rego policy (policies.Default:
-	// root may do anything, others act on buckets they own, the bucket's strategy stands).
-	Decider Decider
+	// Policy has the final word on every request; nil means weir's built-in Rego policy
+	// (policies.Default: root may do anything, others act on buckets they own, the bucket's
+	// strategy stands).
+	Policy PolicySource
+	// Plugins run before the policy and may deny or propose a strategy; nil means none.
+	Plugins PluginSource
 	// DecisionLog logs one line per decision (request id, action, bucket, key, principal,
 	// allow, strategy, decided_by, reason, eval time).
 	DecisionLog bool
@@ -78,7 +81,7 @@ type Server struct {
 	users    map[string]*User
 	log      *slog.Logger
 	metrics  *metrics
-	decider  Decider
+	decider  *pipeline
 	ready    atomic.Bool
 	reqSeq   atomic.Uint64
 	reqBase  string
@@ -119,13 +122,13 @@ func New(cfg Config) (*Server, error) {
 		},
 		Now: cfg.Now,
 	}
-	s.decider = cfg.Decider
-	if s.decider == nil {
+	s.decider = &pipeline{policy: cfg.Policy, plugins: cfg.Plugins, eng: cfg.Engine}
+	if s.decider.policy == nil {
 		p, err := policies.Default(context.Background())
 		if err != nil {
 			return nil, err
 		}
-		s.decider = NewPolicyDecider(p, cfg.Engine)
+		s.decider.policy = p
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])

@@ -18,11 +18,14 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+
+	"github.com/weirproject/weir/sdk/abi"
 )
 
 //go:embed default.rego
@@ -35,44 +38,12 @@ var ErrPolicy = errors.New("policy error")
 // Strategies a policy may choose.
 var strategies = map[string]bool{"last-writer-wins": true, "etag": true, "lease": true}
 
-// Input is the document a policy sees as `input` (DESIGN §7).
+// Input is the document a policy sees as `input` (DESIGN §7): the request as plugins see it
+// (abi.Input, one shape for both), plus the plugins' proposal. A zero Bucket.Name means the
+// request names no bucket; a zero Object.Key, no object.
 type Input struct {
-	Action    string
-	Principal Principal
-	Bucket    *Bucket // nil for service-level actions and CreateBucket
-	Object    *Object // nil when the request names no object
-	Request   Request
-	Proposal  *Proposal // the plugins' proposal, if any
-}
-
-// Principal is the authenticated user.
-type Principal struct {
-	AccessKey, Name string
-	Groups          []string
-	Root            bool
-}
-
-// Bucket is the request's bucket.
-type Bucket struct {
-	Name, Owner, Strategy string
-	Tags                  map[string]string
-}
-
-// Object is the current version of the request's object, as the engine last committed it.
-type Object struct {
-	Key, ETag, ContentType, LeaseState string
-	Exists                             bool
-	Size                               int64
-	Generation                         uint64
-}
-
-// Request describes the HTTP request.
-type Request struct {
-	Method     string
-	Headers    map[string]string // lower-case names
-	Size       int64
-	RemoteAddr string
-	Time       time.Time
+	abi.Input
+	Proposal *Proposal // the plugins' proposal, if any
 }
 
 // Proposal is what the plugins proposed.
@@ -212,12 +183,12 @@ func (in *Input) Value() ast.Value {
 		item("request", ast.NewObject(
 			item("method", ast.String(in.Request.Method)),
 			item("headers", stringMap(in.Request.Headers)),
-			item("size", ast.Number(fmt.Sprint(in.Request.Size))),
+			item("size", ast.Number(strconv.FormatInt(in.Request.Size, 10))),
 			item("remote_addr", ast.String(in.Request.RemoteAddr)),
 			item("time", ast.String(in.Request.Time.UTC().Format(time.RFC3339))),
 		)),
 	)
-	if b := in.Bucket; b != nil {
+	if b := &in.Bucket; b.Name != "" {
 		obj.Insert(ast.StringTerm("bucket"), ast.NewTerm(ast.NewObject(
 			item("name", ast.String(b.Name)),
 			item("owner", ast.String(b.Owner)),
@@ -225,13 +196,13 @@ func (in *Input) Value() ast.Value {
 			item("tags", stringMap(b.Tags)),
 		)))
 	}
-	if o := in.Object; o != nil {
+	if o := &in.Object; o.Key != "" {
 		obj.Insert(ast.StringTerm("object"), ast.NewTerm(ast.NewObject(
 			item("key", ast.String(o.Key)),
 			item("exists", ast.Boolean(o.Exists)),
 			item("etag", ast.String(o.ETag)),
-			item("size", ast.Number(fmt.Sprint(o.Size))),
-			item("generation", ast.Number(fmt.Sprint(o.Generation))),
+			item("size", ast.Number(strconv.FormatInt(o.Size, 10))),
+			item("generation", ast.Number(strconv.FormatUint(o.Generation, 10))),
 			item("content_type", ast.String(o.ContentType)),
 			item("lease", ast.NewObject(item("state", ast.String(o.LeaseState)))),
 		)))

@@ -12,6 +12,8 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/tester"
+
+	"github.com/weirproject/weir/sdk/abi"
 )
 
 // TestDefaultPolicyRegoTests runs default_test.rego through OPA's own test runner.
@@ -41,13 +43,13 @@ func TestDefaultPolicyRegoTests(t *testing.T) {
 }
 
 func sampleInput(principal string, root bool, owner string) *Input {
-	return &Input{
+	return &Input{Input: abi.Input{
 		Action:    "s3:PutObject",
-		Principal: Principal{AccessKey: principal, Name: principal, Groups: []string{"g"}, Root: root},
-		Bucket:    &Bucket{Name: "data", Owner: owner, Strategy: "etag", Tags: map[string]string{"team": "a"}},
-		Object:    &Object{Key: "k", Exists: true, ETag: `"abc"`, Size: 4096, Generation: 7, ContentType: "text/plain", LeaseState: "available"},
-		Request:   Request{Method: "PUT", Headers: map[string]string{"if-match": `"abc"`}, Size: 4096, RemoteAddr: "127.0.0.1:1", Time: time.Now()},
-	}
+		Principal: abi.Principal{AccessKey: principal, Name: principal, Groups: []string{"g"}, Root: root},
+		Bucket:    abi.Bucket{Name: "data", Owner: owner, Strategy: "etag", Tags: map[string]string{"team": "a"}},
+		Object:    abi.Object{Key: "k", Exists: true, ETag: `"abc"`, Size: 4096, Generation: 7, ContentType: "text/plain", LeaseState: "available"},
+		Request:   abi.Request{Method: "PUT", Headers: map[string]string{"if-match": `"abc"`}, Size: 4096, RemoteAddr: "127.0.0.1:1", Time: time.Now()},
+	}}
 }
 
 func TestDefaultPolicyDecides(t *testing.T) {

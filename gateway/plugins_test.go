@@ -1,0 +1,202 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/weirproject/weir/plugins"
+	"github.com/weirproject/weir/plugins/pluginstest"
+)
+
+// examplePlugins loads examples/plugins/plugins.json with the three example plugins, built (Go)
+// or read (the checked-in WAT build) by the test.
+func examplePlugins(t testing.TB) *plugins.Dir {
+	t.Helper()
+	manifest, err := os.ReadFile("../examples/plugins/plugins.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readonly, err := os.ReadFile("../examples/plugins/wat-readonly/plugin.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loadPlugins(t, string(manifest), map[string][]byte{
+		"by-key.wasm":   pluginstest.Build(t, "../examples/plugins/by-key"),
+		"guard.wasm":    pluginstest.Build(t, "../examples/plugins/guard"),
+		"readonly.wasm": readonly,
+	})
+}
+
+func loadPlugins(t testing.TB, manifest string, files map[string][]byte) *plugins.Dir {
+	t.Helper()
+	ctx := context.Background()
+	d, err := plugins.LoadDir(ctx, pluginstest.WriteDir(t, manifest, files), plugins.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close(ctx) })
+	return d
+}
+
+// TestExamplePluginsEndToEnd: what a real S3 client sees with the example plugins loaded.
+func TestExamplePluginsEndToEnd(t *testing.T) {
+	ts := startServer(t, serverOptions{Plugins: examplePlugins(t)})
+	c := ts.root()
+	ctx := context.Background()
+	mustCreateBucket(t, c, "photos")
+
+	// by-key: *.json is etag-guarded, so a blind write is refused with 428...
+	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("photos"), Key: aws.String("meta.json"), Body: strings.NewReader("{}")})
+	if httpStatus(err) != http.StatusPreconditionRequired {
+		t.Fatalf("blind write of a .json key: %v", err)
+	}
+	// ...and a conditional one goes through, saying who chose the strategy.
+	out, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("photos"), Key: aws.String("meta.json"), Body: strings.NewReader("{}"), IfNoneMatch: aws.String("*")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := rawHeaders(out.ResultMetadata); h.Get("x-weir-concurrency") != "etag" || h.Get("x-weir-decided-by") != "plugin:by-key" {
+		t.Fatalf("headers of a .json write: %v", h)
+	}
+	// by-key: locks/ is lease-guarded: once the lock object is leased, a write without the
+	// lease id is refused with 412.
+	out, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("photos"), Key: aws.String("locks/a"), Body: strings.NewReader("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := rawHeaders(out.ResultMetadata); h.Get("x-weir-concurrency") != "lease" || h.Get("x-weir-decided-by") != "plugin:by-key" {
+		t.Fatalf("headers of a locks/ write: %v", h)
+	}
+	if resp, _ := ts.lease(t, "/photos/locks/a", map[string]string{"x-weir-lease-action": "acquire", "x-weir-lease-duration": "-1"}); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("acquire: %d", resp.StatusCode)
+	}
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("photos"), Key: aws.String("locks/a"), Body: strings.NewReader("y")})
+	if httpStatus(err) != http.StatusPreconditionFailed || apiCode(err) != "LeaseIdMissing" {
+		t.Fatalf("write of a leased locks/ key without its lease: %v", err)
+	}
+	// Other keys: the plugins pass and the bucket's strategy stands.
+	out, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("photos"), Key: aws.String("a.jpg"), Body: strings.NewReader("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := rawHeaders(out.ResultMetadata); h.Get("x-weir-concurrency") != "last-writer-wins" || h.Get("x-weir-decided-by") != "bucket" {
+		t.Fatalf("headers of a plain write: %v", h)
+	}
+
+	// guard: over 1 MiB, or an executable, is denied with the plugin's reason.
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("photos"), Key: aws.String("big.bin"), Body: bytes.NewReader(make([]byte, 2<<20))})
+	expectDenied(t, err, "uploads are limited to 1048576 bytes")
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("photos"), Key: aws.String("x.exe"), Body: strings.NewReader("MZ"), ContentType: aws.String("application/x-msdownload")})
+	if apiCode(err) != "AccessDenied" || !strings.Contains(err.Error(), "application/x-msdownload") {
+		t.Fatalf("an executable: %v", err)
+	}
+
+	// wat-readonly (hand-written WebAssembly): archive-* buckets are read-only.
+	mustCreateBucket(t, c, "archive-2025")
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("archive-2025"), Key: aws.String("k"), Body: strings.NewReader("x")})
+	expectDenied(t, err, "objects in archive-* buckets are read-only")
+
+	l, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("photos")})
+	if err != nil || len(l.Contents) != 3 {
+		t.Fatalf("refused writes left objects: %+v %v", l.Contents, err)
+	}
+}
+
+// TestPolicyOverridesPluginProposal: the policy sees the plugins' proposal (input.proposal) and
+// has the final word on the strategy and on allow.
+func TestPolicyOverridesPluginProposal(t *testing.T) {
+	ts := startServer(t, serverOptions{Plugins: examplePlugins(t), Policy: map[string]string{"final.rego": `package weir
+default allow := true
+strategy := "last-writer-wins" if input.bucket.name == "scratch"
+allow := false if {
+	input.proposal.strategy == "lease"
+	input.bucket.name == "nolocks"
+}
+reason := sprintf("no lease-guarded keys here (proposed by %s)", [input.proposal.decided_by]) if not allow
+`}})
+	c := ts.root()
+	ctx := context.Background()
+	mustCreateBucket(t, c, "scratch")
+	mustCreateBucket(t, c, "nolocks")
+	out, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("scratch"), Key: aws.String("meta.json"), Body: strings.NewReader("{}")})
+	if err != nil {
+		t.Fatalf("the policy's last-writer-wins should override the plugin's etag: %v", err)
+	}
+	if h := rawHeaders(out.ResultMetadata); h.Get("x-weir-concurrency") != "last-writer-wins" || h.Get("x-weir-decided-by") != "policy" {
+		t.Fatalf("headers: %v", h)
+	}
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("nolocks"), Key: aws.String("locks/a"), Body: strings.NewReader("x")})
+	expectDenied(t, err, "no lease-guarded keys here (proposed by plugin:by-key)")
+}
+
+// TestPluginFaultsFailOnlyTheirRequests: a plugin that traps or runs past its deadline fails
+// the requests it applies to (keys under k in its bucket) with 503 PluginFailed naming it, while
+// 100 concurrent requests on another bucket all succeed.
+func TestPluginFaultsFailOnlyTheirRequests(t *testing.T) {
+	// The deadline is wall-clock time: the good plugin gets a generous one, because 100
+	// concurrent calls on 2 cores wait for the CPU far longer than the default 5 ms.
+	modes := pluginstest.Build(t, "../plugins/testdata/guests/modes")
+	d := loadPlugins(t, `{"plugins": [
+		{"name": "trapper", "wasm": "modes.wasm", "buckets": ["trap-bucket"], "prefixes": ["k"], "config": "panic"},
+		{"name": "sleeper", "wasm": "modes.wasm", "buckets": ["slow-bucket"], "prefixes": ["k"], "config": "loop", "timeout": "20ms"},
+		{"name": "fine", "wasm": "modes.wasm", "buckets": ["good-bucket"], "config": "pass", "timeout": "1s"}
+	]}`, map[string][]byte{"modes.wasm": modes})
+	ts := startServer(t, serverOptions{Plugins: d})
+	c := ts.root()
+	ctx := context.Background()
+	for _, b := range []string{"trap-bucket", "slow-bucket", "good-bucket"} {
+		mustCreateBucket(t, c, b)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("good-bucket"), Key: aws.String(fmt.Sprintf("k%d", i)), Body: strings.NewReader("x")})
+			if err != nil {
+				errs <- fmt.Errorf("good request %d: %w", i, err)
+			}
+		}()
+		if i%10 == 0 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for _, f := range []struct{ bucket, plugin string }{{"trap-bucket", "trapper"}, {"slow-bucket", "sleeper"}} {
+					req := ts.signed(t, http.MethodPut, "/"+f.bucket+"/k", []byte("x"), nil, "", time.Now())
+					resp, body, _ := ts.do(t, req)
+					if resp.StatusCode != http.StatusServiceUnavailable || body.Code != "PluginFailed" ||
+						resp.Header.Get("x-weir-plugin") != f.plugin || !strings.Contains(body.Message, "plugin "+f.plugin+" failed") {
+						errs <- fmt.Errorf("%s: %d %+v %v", f.bucket, resp.StatusCode, body, resp.Header)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	l, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("good-bucket")})
+	if err != nil || len(l.Contents) != 100 {
+		t.Fatalf("good bucket after the faults: %d objects, %v", len(l.Contents), err)
+	}
+	for _, b := range []string{"trap-bucket", "slow-bucket"} {
+		l, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(b)})
+		if err != nil || len(l.Contents) != 0 {
+			t.Fatalf("%s: a failed plugin let a write through: %+v %v", b, l.Contents, err)
+		}
+	}
+}
