@@ -35,7 +35,7 @@ func newMetrics() *metrics {
 	m.bytesOut = prometheus.NewCounter(prometheus.CounterOpts{Name: "weir_bytes_out_total", Help: "Object bytes sent."})
 	m.inflight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "weir_requests_in_flight", Help: "S3 requests being served."})
 	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_decisions_total", Help: "Decision-step outcomes (allow, deny, error) by source (bucket, policy, plugin:<name>)."}, []string{"source", "outcome"})
-	m.decisionTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weir_decision_duration_seconds", Help: "Time the decision step (built-in rule or policy) took.",
+	m.decisionTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weir_decision_duration_seconds", Help: "Time the decision step (plugins and policy) took.",
 		Buckets: []float64{5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2}})
 	m.preconditionFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_precondition_failures_total", Help: "Requests refused by a precondition or a lease (412, 428), by S3 code."}, []string{"code"})
 	m.leaseFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_lease_failures_total", Help: "Lease operations refused, by action."}, []string{"action"})
@@ -66,5 +66,42 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ready\n"))
 	case "/metrics":
 		s.metrics.handler.ServeHTTP(w, r)
+	}
+}
+
+// pluginCollector reports each loaded plugin's pool at scrape time, from the set serving then.
+type pluginCollector struct {
+	src                                            PluginSource
+	resident, residentMax, instances, load, faults *prometheus.Desc
+}
+
+func newPluginCollector(src PluginSource) *pluginCollector {
+	l := []string{"plugin"}
+	return &pluginCollector{src: src,
+		resident:    prometheus.NewDesc("weir_plugin_resident_bytes", "Linear memory of the plugin's live instances.", l, nil),
+		residentMax: prometheus.NewDesc("weir_plugin_resident_bytes_max", "Bound on weir_plugin_resident_bytes: pool_size × memory_pages × 64 KiB.", l, nil),
+		instances:   prometheus.NewDesc("weir_plugin_instances", "Live instances of the plugin, idle or in a call.", l, nil),
+		load:        prometheus.NewDesc("weir_plugin_load_seconds", "Time to compile the plugin's module and start its first instance.", l, nil),
+		faults:      prometheus.NewDesc("weir_plugin_faults_total", "Calls of the plugin that trapped, timed out, ran out of memory or answered garbage, since it was loaded.", l, nil),
+	}
+}
+
+func (c *pluginCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.resident, c.residentMax, c.instances, c.load, c.faults} {
+		ch <- d
+	}
+}
+
+func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
+	set := c.src.Set()
+	if set == nil {
+		return
+	}
+	for _, st := range set.Stats() {
+		ch <- prometheus.MustNewConstMetric(c.resident, prometheus.GaugeValue, float64(st.ResidentBytes), st.Name)
+		ch <- prometheus.MustNewConstMetric(c.residentMax, prometheus.GaugeValue, float64(st.MaxResidentBytes), st.Name)
+		ch <- prometheus.MustNewConstMetric(c.instances, prometheus.GaugeValue, float64(st.Live), st.Name)
+		ch <- prometheus.MustNewConstMetric(c.load, prometheus.GaugeValue, st.LoadTime.Seconds(), st.Name)
+		ch <- prometheus.MustNewConstMetric(c.faults, prometheus.CounterValue, float64(st.Faults), st.Name)
 	}
 }

@@ -111,6 +111,19 @@ func TestExamplePluginsEndToEnd(t *testing.T) {
 	if err != nil || len(l.Contents) != 3 {
 		t.Fatalf("refused writes left objects: %+v %v", l.Contents, err)
 	}
+	// Operators see each plugin's pool and decisions in /metrics.
+	resp, err := http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := string(readAll(t, resp.Body))
+	for _, want := range []string{`weir_plugin_resident_bytes{plugin="by-key"}`, `weir_plugin_resident_bytes_max{plugin="guard"} 3.3554432e+07`,
+		`weir_plugin_instances{plugin="readonly"}`, `weir_plugin_load_seconds{plugin="by-key"}`, `weir_plugin_faults_total{plugin="guard"} 0`,
+		`weir_decisions_total{outcome="deny",source="plugin:guard"} 2`, `weir_decisions_total{outcome="allow",source="plugin:by-key"}`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }
 
 // TestPolicyOverridesPluginProposal: the policy sees the plugins' proposal (input.proposal) and
@@ -140,7 +153,8 @@ reason := sprintf("no lease-guarded keys here (proposed by %s)", [input.proposal
 	expectDenied(t, err, "no lease-guarded keys here (proposed by plugin:by-key)")
 }
 
-// TestPluginFaultsFailOnlyTheirRequests: a plugin that traps or runs past its deadline fails
+// TestPluginFaultsFailOnlyTheirRequests: a plugin that traps, runs past its deadline, grows its
+// memory past its cap or answers garbage (a 2 KiB reason) fails
 // the requests it applies to (keys under k in its bucket) with 503 PluginFailed naming it, while
 // 100 concurrent requests on another bucket all succeed.
 func TestPluginFaultsFailOnlyTheirRequests(t *testing.T) {
@@ -150,12 +164,15 @@ func TestPluginFaultsFailOnlyTheirRequests(t *testing.T) {
 	d := loadPlugins(t, `{"plugins": [
 		{"name": "trapper", "wasm": "modes.wasm", "buckets": ["trap-bucket"], "prefixes": ["k"], "config": "panic"},
 		{"name": "sleeper", "wasm": "modes.wasm", "buckets": ["slow-bucket"], "prefixes": ["k"], "config": "loop", "timeout": "20ms"},
+		{"name": "hog", "wasm": "modes.wasm", "buckets": ["oom-bucket"], "prefixes": ["k"], "config": "oom", "memory_pages": 96},
+		{"name": "chatter", "wasm": "modes.wasm", "buckets": ["garbage-bucket"], "prefixes": ["k"], "config": "bigreason"},
 		{"name": "fine", "wasm": "modes.wasm", "buckets": ["good-bucket"], "config": "pass", "timeout": "1s"}
 	]}`, map[string][]byte{"modes.wasm": modes})
 	ts := startServer(t, serverOptions{Plugins: d})
 	c := ts.root()
 	ctx := context.Background()
-	for _, b := range []string{"trap-bucket", "slow-bucket", "good-bucket"} {
+	faulty := []struct{ bucket, plugin string }{{"trap-bucket", "trapper"}, {"slow-bucket", "sleeper"}, {"oom-bucket", "hog"}, {"garbage-bucket", "chatter"}}
+	for _, b := range []string{"trap-bucket", "slow-bucket", "oom-bucket", "garbage-bucket", "good-bucket"} {
 		mustCreateBucket(t, c, b)
 	}
 	var wg sync.WaitGroup
@@ -173,7 +190,7 @@ func TestPluginFaultsFailOnlyTheirRequests(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for _, f := range []struct{ bucket, plugin string }{{"trap-bucket", "trapper"}, {"slow-bucket", "sleeper"}} {
+				for _, f := range faulty {
 					req := ts.signed(t, http.MethodPut, "/"+f.bucket+"/k", []byte("x"), nil, "", time.Now())
 					resp, body, _ := ts.do(t, req)
 					if resp.StatusCode != http.StatusServiceUnavailable || body.Code != "PluginFailed" ||
@@ -193,7 +210,8 @@ func TestPluginFaultsFailOnlyTheirRequests(t *testing.T) {
 	if err != nil || len(l.Contents) != 100 {
 		t.Fatalf("good bucket after the faults: %d objects, %v", len(l.Contents), err)
 	}
-	for _, b := range []string{"trap-bucket", "slow-bucket"} {
+	for _, f := range faulty {
+		b := f.bucket
 		l, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(b)})
 		if err != nil || len(l.Contents) != 0 {
 			t.Fatalf("%s: a failed plugin let a write through: %+v %v", b, l.Contents, err)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,6 +90,13 @@ func requestDocument(in *DecisionInput) abi.Input {
 		Principal: abi.Principal{AccessKey: in.User.AccessKey, Name: in.User.Name, Groups: in.User.Groups, Root: in.User.Root},
 		Request: abi.Request{Method: r.Method, Size: r.ContentLength, RemoteAddr: r.RemoteAddr, Time: time.Now(),
 			Headers: make(map[string]string, len(r.Header))},
+	}
+	// An aws-chunked body (the SDKs' default for uploads) is larger on the wire than the
+	// object; the size that matters to a policy is the object's.
+	if v := r.Header.Get("x-amz-decoded-content-length"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+			doc.Request.Size = n
+		}
 	}
 	// The header block is already bounded (MaxHeaderBytes); the document holds each header's
 	// first value under its lower-case name.

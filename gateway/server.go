@@ -134,6 +134,9 @@ func New(cfg Config) (*Server, error) {
 	_, _ = rand.Read(b[:])
 	s.reqBase = strings.ToUpper(hex.EncodeToString(b[:]))
 	s.metrics = newMetrics()
+	if cfg.Plugins != nil {
+		s.metrics.reg.MustRegister(newPluginCollector(cfg.Plugins))
+	}
 
 	e := echo.New()
 	e.HideBanner = true

@@ -16,7 +16,7 @@
 //	  {"name": "by-key", "wasm": "by-key.wasm", "order": 10,
 //	   "buckets": ["*"], "prefixes": ["locks/"],
 //	   "config": {"any": "JSON"},
-//	   "timeout": "5ms", "memory_pages": 64, "pool_size": 8,
+//	   "timeout": "10ms", "memory_pages": 64, "pool_size": 8,
 //	   "fail_open": false, "grants": []}
 //	]}
 //
@@ -27,7 +27,7 @@
 //	prefixes      key prefixes; absent or empty: every key; set: only requests naming a key
 //	              with one of them
 //	config        any JSON value; the guest reads its text with config_read
-//	timeout       deadline per call (default 5ms, at most 10s)
+//	timeout       deadline per call (default 10ms, at most 10s)
 //	memory_pages  cap on each instance's linear memory, 64 KiB pages (default 256 = 16 MiB);
 //	              Go guests need at least 64 (the Go runtime's heap starts at about 3.5 MiB)
 //	pool_size     most instances at once (default GOMAXPROCS); more callers wait for one

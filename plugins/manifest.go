@@ -16,7 +16,7 @@ const ManifestFile = "plugins.json"
 
 // Defaults for the optional fields of a manifest entry.
 const (
-	DefaultTimeout     = 5 * time.Millisecond
+	DefaultTimeout     = 10 * time.Millisecond
 	DefaultMemoryPages = 256 // 16 MiB
 	maxTimeout         = 10 * time.Second
 )
