@@ -8,20 +8,16 @@ package loadgen
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand"
 	"net/http"
-	"os"
-	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -47,6 +43,27 @@ type Config struct {
 	Duration    time.Duration
 	// Objects is how many objects get and mixed pre-create and pick from (default 256).
 	Objects int
+	// Region signs requests (default us-east-1).
+	Region string
+	// Live, when set, counts operations and errors while the run goes (for a progress line).
+	Live *Live
+	// OnStart, when set, is called once the workload's objects exist, just before the workers
+	// start (a CPU profile taken from then covers the measured part only).
+	OnStart func()
+}
+
+// Live holds a running workload's counters; read them while Run works.
+type Live struct {
+	Ops, Errors atomic.Int64
+	started     atomic.Int64 // unix nanoseconds, 0 while preparing
+}
+
+// Elapsed is how long the workers have run, 0 while the run is still preparing.
+func (l *Live) Elapsed() time.Duration {
+	if t := l.started.Load(); t != 0 {
+		return time.Since(time.Unix(0, t))
+	}
+	return 0
 }
 
 // Result is what a run measured.
@@ -89,13 +106,20 @@ func NewClient(cfg Config) *s3.Client {
 	return s3.New(s3.Options{
 		BaseEndpoint:               aws.String(cfg.Endpoint),
 		UsePathStyle:               true,
-		Region:                     "us-east-1",
+		Region:                     region(cfg),
 		Credentials:                credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, ""),
 		RetryMaxAttempts:           1,
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
 		HTTPClient:                 &http.Client{Transport: &http.Transport{MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc * 2}},
 	}, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
+}
+
+func region(cfg Config) string {
+	if cfg.Region == "" {
+		return "us-east-1"
+	}
+	return cfg.Region
 }
 
 // Run executes cfg's workload and returns its result. A run with errors returns its result and
@@ -137,9 +161,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		lat       []time.Duration
 		wg        sync.WaitGroup
 	)
+	live := cfg.Live
+	if live == nil {
+		live = new(Live)
+	}
+	if cfg.OnStart != nil {
+		cfg.OnStart()
+	}
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	start := time.Now()
+	live.started.Store(start.UnixNano())
 	for w := 0; w < cfg.Concurrency; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -155,6 +187,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				}
 				local = append(local, time.Since(t0))
 				ops.Add(1)
+				live.Ops.Add(1)
 				if cfg.Workload == "hot-key" {
 					if err == errLostRace {
 						rn.losses.Add(1)
@@ -165,6 +198,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				}
 				if err != nil {
 					errs.Add(1)
+					live.Errors.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
 				}
 			}
@@ -325,7 +359,7 @@ func (r *runner) lease(ctx context.Context, key string, hdr map[string]string, w
 	}
 	req.Header.Set("X-Amz-Content-Sha256", emptySHA256)
 	creds := aws.Credentials{AccessKeyID: r.cfg.AccessKey, SecretAccessKey: r.cfg.SecretKey}
-	if err := r.signer.SignHTTP(ctx, creds, req, emptySHA256, "s3", "us-east-1", time.Now()); err != nil {
+	if err := r.signer.SignHTTP(ctx, creds, req, emptySHA256, "s3", region(r.cfg), time.Now()); err != nil {
 		return "", err
 	}
 	resp, err := r.http.Do(req)
@@ -349,103 +383,19 @@ func withHeader(name, value string) func(*s3.Options) {
 	return func(o *s3.Options) { o.APIOptions = append(o.APIOptions, smithyhttp.SetHeaderValue(name, value)) }
 }
 
-// Main is `weir bench`: it parses flags, runs each workload in turn and prints a table.
-func Main(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("weir bench", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	var cfg Config
-	var workloads, sizes string
-	var asJSON bool
-	fs.StringVar(&cfg.Endpoint, "endpoint", "http://127.0.0.1:8080", "S3 endpoint")
-	fs.StringVar(&cfg.AccessKey, "access-key", "", "access key")
-	fs.StringVar(&cfg.SecretKey, "secret-key", "", "secret key")
-	fs.StringVar(&cfg.Bucket, "bucket", "weir-bench", "bucket (created if missing)")
-	fs.StringVar(&workloads, "workload", "put,get", "comma-separated workloads: put, get, mixed")
-	fs.StringVar(&sizes, "size", "4KiB", "comma-separated object sizes, e.g. 4KiB,1MiB")
-	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "concurrent workers")
-	fs.DurationVar(&cfg.Duration, "duration", 15*time.Second, "how long each workload runs")
-	fs.IntVar(&cfg.Objects, "objects", 256, "objects pre-created for get, mixed and list")
-	fs.BoolVar(&asJSON, "json", false, "print the results as JSON instead of a table")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if cfg.AccessKey == "" || cfg.SecretKey == "" {
-		return errors.New("weir bench: -access-key and -secret-key are required")
-	}
-	if os.Getenv("GOGC") == "" {
-		// The load generator allocates per request (the SDK does); collecting less often
-		// leaves more of a small machine's CPU to the server being measured.
-		debug.SetGCPercent(400)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tsize\tops/s\tMiB/s\tp50\tp90\tp99\terrors\twin share\t")
-	var failed error
-	var all []jsonResult
-	for _, w := range strings.Split(workloads, ",") {
-		for _, sz := range strings.Split(sizes, ",") {
-			n, err := ParseSize(sz)
-			if err != nil {
-				return err
-			}
-			c := cfg
-			c.Workload, c.ObjectSize = strings.TrimSpace(w), n
-			res, err := Run(ctx, c)
-			if err != nil && res.Ops == 0 {
-				return err
-			}
-			if err != nil && failed == nil {
-				failed = err
-			}
-			share := "-"
-			if c.Workload == "hot-key" {
-				share = fmt.Sprintf("%.1f%%", 100*res.WinShare())
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.1f\t%s\t%s\t%s\t%d\t%s\t\n", c.Workload, sz, res.OpsPerSec(), res.MiBPerSec(),
-				res.P50.Round(10*time.Microsecond), res.P90.Round(10*time.Microsecond), res.P99.Round(10*time.Microsecond), res.Errors, share)
-			all = append(all, jsonResult{Workload: c.Workload, Size: n, OpsPerSec: res.OpsPerSec(), MiBPerSec: res.MiBPerSec(),
-				P50ms: ms(res.P50), P90ms: ms(res.P90), P99ms: ms(res.P99), Errors: res.Errors, FirstError: res.FirstError, WinShare: res.WinShare()})
-		}
-	}
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(all); err != nil {
-			return err
-		}
-		return failed
-	}
-	tw.Flush()
-	return failed
-}
-
-type jsonResult struct {
-	Workload   string  `json:"workload"`
-	Size       int     `json:"size"`
-	OpsPerSec  float64 `json:"ops_per_sec"`
-	MiBPerSec  float64 `json:"mib_per_sec"`
-	P50ms      float64 `json:"p50_ms"`
-	P90ms      float64 `json:"p90_ms"`
-	P99ms      float64 `json:"p99_ms"`
-	Errors     int64   `json:"errors"`
-	FirstError string  `json:"first_error,omitempty"`
-	WinShare   float64 `json:"win_share,omitempty"`
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
 // ParseSize reads sizes like 4096, 4KiB, 1MiB.
 func ParseSize(s string) (int, error) {
 	s = strings.TrimSpace(s)
 	mult := 1
 	for suffix, m := range map[string]int{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "KB": 1000, "MB": 1000 * 1000} {
 		if strings.HasSuffix(s, suffix) {
-			s, mult = strings.TrimSuffix(s, suffix), m
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, suffix)), m
 			break
 		}
 	}
-	var n int
-	if _, err := fmt.Sscanf(s, "%d", &n); err != nil || n < 0 {
-		return 0, fmt.Errorf("bad size %q", s)
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size %q (want e.g. 4096, 4KiB, 1MiB)", s)
 	}
 	return n * mult, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -12,6 +13,8 @@ import (
 	"github.com/weirproject/weir/engine"
 	"github.com/weirproject/weir/gateway"
 )
+
+func init() { progressOut = io.Discard }
 
 func startWeir(t *testing.T) string {
 	eng, err := engine.Open(engine.Options{Dir: t.TempDir()})
@@ -67,8 +70,8 @@ func TestBenchAgainstWeir(t *testing.T) {
 	if err := Main(context.Background(), []string{"-endpoint", ep, "-access-key", "AK", "-secret-key", "SK", "-workload", "hot-key", "-size", "16", "-duration", "200ms", "-concurrency", "4", "-json"}, &out); err != nil {
 		t.Fatal(err)
 	}
-	var results []map[string]any
-	if err := json.Unmarshal(out.Bytes(), &results); err != nil || len(results) != 1 || results[0]["ops_per_sec"].(float64) <= 0 {
+	var rep Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || len(rep.Runs) != 1 || len(rep.Summary) != 1 || rep.Runs[0].OpsPerSec <= 0 || rep.Summary[0].WinShare <= 0 {
 		t.Fatalf("-json: %v %s", err, out.String())
 	}
 }
