@@ -436,7 +436,7 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 					rec.WinShare = res.WinShare()
 				}
 				if err != nil && rec.Errors == 0 { // the run could not start: that is an error too
-					rec.Errors, rec.FirstError = 1, err.Error()
+					rec.Errors, rec.FirstError = 1, "setup: "+err.Error()
 				}
 				rep.Runs = append(rep.Runs, rec)
 				prog.done(label, rec)
@@ -471,11 +471,11 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 	var failed []string
 	for _, s := range rep.Summary {
 		if s.Errors > 0 {
-			failed = append(failed, fmt.Sprintf("%s %s on %s: %d errors (first: %s)", s.Workload, s.SizeLabel, s.Endpoint, s.Errors, s.FirstError))
+			failed = append(failed, fmt.Sprintf("%s %s on %s (%d)", s.Workload, s.SizeLabel, s.Endpoint, s.Errors))
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("weir bench: operations failed: %s", strings.Join(failed, "; "))
+		return fmt.Errorf("weir bench: errors (first errors in the table or JSON) in %s", strings.Join(failed, ", "))
 	}
 	return auxErr
 }
@@ -570,7 +570,7 @@ func writeTable(w io.Writer, rep Report, comparing bool) {
 	}
 	for i, s := range rep.Summary {
 		if comparing && i > 0 && s.Endpoint == first {
-			fmt.Fprintln(tw, "\t") // a blank line between workloads keeps the columns aligned
+			fmt.Fprintln(tw, strings.Repeat("\t", strings.Count(head, "\t"))) // all cells empty: a gap, columns still aligned
 		}
 		row := fmt.Sprintf("%s\t%s\t", s.Workload, s.SizeLabel)
 		if comparing {
@@ -580,7 +580,11 @@ func writeTable(w io.Writer, rep Report, comparing bool) {
 		if s.Workload == "hot-key" {
 			share = fmt.Sprintf("%.1f%%", 100*s.WinShare)
 		}
-		row += fmt.Sprintf("%.0f\t%.1f\t%s\t%s\t%s\t%d\t%s\t", s.OpsPerSec, s.MiBPerSec, fmtMs(s.P50ms), fmtMs(s.P90ms), fmtMs(s.P99ms), s.Errors, share)
+		p50, p90, p99 := fmtMs(s.P50ms), fmtMs(s.P90ms), fmtMs(s.P99ms)
+		if s.OpsPerSec == 0 {
+			p50, p90, p99 = "-", "-", "-"
+		}
+		row += fmt.Sprintf("%.0f\t%.1f\t%s\t%s\t%s\t%d\t%s\t", s.OpsPerSec, s.MiBPerSec, p50, p90, p99, s.Errors, share)
 		if comparing {
 			if s.Endpoint == first {
 				row += "-\t"
@@ -602,7 +606,7 @@ func writeTable(w io.Writer, rep Report, comparing bool) {
 	tw.Flush()
 	for _, s := range rep.Summary {
 		if s.Errors > 0 {
-			fmt.Fprintf(w, "ERRORS %s %s on %s: %d failed operations; first: %s\n", s.Workload, s.SizeLabel, s.Endpoint, s.Errors, s.FirstError)
+			fmt.Fprintf(w, "ERRORS %s %s on %s: %d errors; first: %s\n", s.Workload, s.SizeLabel, s.Endpoint, s.Errors, s.FirstError)
 		}
 	}
 }

@@ -52,8 +52,8 @@ func WriteSVG(w io.Writer, rep Report) error {
 	}
 	groupW := nSeries*slot + groupGap
 	width := left + right + len(groups)*groupW
-	if width < 640 {
-		width = 640
+	if width < 1000 { // room for the titles
+		width = 1000
 	}
 	height := 2*chartH + 20
 
@@ -68,7 +68,7 @@ func WriteSVG(w io.Writer, rep Report) error {
 	rect := func(x, y, w, h float64, fill, extra, title string) {
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"%s><title>%s</title></rect>`+"\n", x, y, w, h, fill, extra, esc(title))
 	}
-	sub := fmt.Sprintf("%s · concurrency %d · %s per run · median of %d round(s) · %s", rep.Time.Format("2006-01-02 15:04 UTC"), rep.Concurrency, rep.Duration, rep.Rounds, rep.Host)
+	sub := fmt.Sprintf("%s · concurrency %d · %s per run · median of %d round(s) · bars scaled within each group · %s", rep.Time.Format("2006-01-02 15:04 UTC"), rep.Concurrency, rep.Duration, rep.Rounds, rep.Host)
 	legend := func(y float64, extra func(x float64)) {
 		x := float64(left)
 		for _, n := range names {
@@ -87,7 +87,14 @@ func WriteSVG(w io.Writer, rep Report) error {
 		fmt.Fprintf(&b, `<g id="%s">`+"\n", []string{"ops", "latency"}[chart])
 		if chart == 0 {
 			text(left, top+28, 18, "start", "#111", ` font-weight="bold"`, "Throughput: operations per second (higher is better)")
-			legend(top+76, nil)
+			legend(top+76, func(x float64) {
+				for _, s := range rep.Summary {
+					if s.Errors > 0 {
+						text(x, top+76, 13, "start", "#d00000", "", "red label: the run had errors (see the table)")
+						break
+					}
+				}
+			})
 		} else {
 			text(left, top+28, 18, "start", "#111", ` font-weight="bold"`, "Latency: p50 (solid) and p99 (light), milliseconds (lower is better)")
 			legend(top+76, func(x float64) {
@@ -97,7 +104,7 @@ func WriteSVG(w io.Writer, rep Report) error {
 				text(x+71, top+76, 13, "start", "#222", "", "p99")
 			})
 		}
-		text(left, top+48, 12, "start", "#555", "", sub+" · bars scaled within each group")
+		text(left, top+48, 12, "start", "#555", "", sub)
 		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#333" stroke-width="1"/>`+"\n", left, base, width-right, base)
 		for gi, g := range groups {
 			gx := float64(left + gi*groupW + groupGap/2)
@@ -128,7 +135,9 @@ func WriteSVG(w io.Writer, rep Report) error {
 					h := s.OpsPerSec / max * barsH
 					rect(x+2, base-h, slot-4, h, c, "", fmt.Sprintf("%s %s %s: %s ops/s, %.1f MiB/s%s", s.Endpoint, g.title, g.size, thousands(s.OpsPerSec), s.MiBPerSec, errNote))
 					lbl := thousands(s.OpsPerSec)
-					if s.Errors > 0 {
+					if s.OpsPerSec == 0 && s.Errors > 0 {
+						lbl = "failed"
+					} else if s.Errors > 0 {
 						lbl += "!"
 					}
 					text(x+slot/2, base-h-4, 10, "middle", labelFill, "", lbl)
@@ -140,7 +149,14 @@ func WriteSVG(w io.Writer, rep Report) error {
 				rect(x+2+bw, base-h99, bw, h99, c, ` fill-opacity="0.35"`, fmt.Sprintf("%s %s %s: p99 %s%s", s.Endpoint, g.title, g.size, fmtMs(s.P99ms), errNote))
 				for k, v := range []float64{s.P50ms, s.P99ms} {
 					lx, ly := x+2+bw*float64(k)+bw/2+3, base-[]float64{h50, h99}[k]-4
-					text(lx, ly, 10, "start", labelFill, fmt.Sprintf(` transform="rotate(-90 %.1f %.1f)"`, lx, ly), short(v))
+					lbl := short(v)
+					if s.OpsPerSec == 0 {
+						if k == 1 {
+							break
+						}
+						lbl = "failed"
+					}
+					text(lx, ly, 10, "start", labelFill, fmt.Sprintf(` transform="rotate(-90 %.1f %.1f)"`, lx, ly), lbl)
 				}
 			}
 			cx := gx + float64(len(g.rows)*slot)/2
