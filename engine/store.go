@@ -98,6 +98,9 @@ func Open(opts Options) (*Engine, error) {
 		return pebble.ValueSeparationPolicy{Enabled: true, MinimumSize: 16 << 10, MaxBlobReferenceDepth: 10,
 			RewriteMinimumAge: time.Minute, TargetGarbageRatio: 0.2}
 	}
+	// Object data is mostly compressed already (media, archives): trying to compress it
+	// allocates a buffer per block and finds nothing to save.
+	popts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
 	db, err := pebble.Open(opts.Dir, popts)
 	if err != nil {
 		return nil, fmt.Errorf("engine: open %s: %w", opts.Dir, err)
