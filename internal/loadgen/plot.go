@@ -9,7 +9,8 @@ import (
 	"strings"
 )
 
-var palette = []string{"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1", "#edc948", "#9c755f"}
+// Red stays out of the series colors: it marks runs with errors.
+var palette = []string{"#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f", "#bab0ac"}
 
 // WriteSVG draws rep's summary as two grouped bar charts, written by hand so the tool needs
 // nothing beyond the standard library: ops/s per workload and size (one bar per endpoint),
