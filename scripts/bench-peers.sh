@@ -1,31 +1,103 @@
 #!/usr/bin/env bash
-# Load run: weir (fsync on commit) and MinIO (single drive) on loopback, same machine, same
-# client (`weir bench`, 16 aws-sdk-go-v2 workers), measured in turn: weir, MinIO, weir, MinIO.
-# Needs MinIO: CGO_ENABLED=0 go install github.com/minio/minio@latest
+# Side-by-side load run on loopback, same machine, same client, same run:
+#   weir           default settings (fsync on every commit)
+#   weir+rego+wasm the same with examples/policies/upload-limits and the by-key example plugin
+#   minio          single drive
+#   versitygw      posix backend (keep-alive on, like the others)
+# One `weir bench -compare` invocation measures them in turn (A B C D A B C D, ROUNDS rounds):
+# put, get, mixed at 4KiB and 1MiB, conditional-put at 4KiB, CONC workers, DURATION per run.
+# While weir runs put, a CPU profile of weir is taken (DURATION x ROUNDS seconds per size).
+#
+# Writes to OUT (default docs/bench): peers.txt (the table, also on stdout), peers.json (every
+# round), peers.svg (charts), weir-put-4KiB.pprof.txt and weir-put-1MiB.pprof.txt (pprof -top).
+# Installs MinIO and versitygw with `go install ...@latest` when missing.
+#
+#   task bench:peers                          # DURATION=10s ROUNDS=2 CONC=16
+#   DURATION=2s ROUNDS=1 OUT=/tmp/smoke ./scripts/bench-peers.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 CONC=${CONC:-16}
 ROUNDS=${ROUNDS:-2}
+OUT=${OUT:-docs/bench}
 export CGO_ENABLED=0
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+GOBIN_DIR=$(go env GOPATH)/bin
+MINIO=${MINIO:-$GOBIN_DIR/minio}
+VERSITYGW=${VERSITYGW:-$GOBIN_DIR/versitygw}
+if [ ! -x "$MINIO" ]; then
+	echo "installing MinIO: go install github.com/minio/minio@latest" >&2
+	go install github.com/minio/minio@latest
+fi
+if [ ! -x "$VERSITYGW" ]; then
+	echo "installing versitygw: go install github.com/versity/versitygw/cmd/versitygw@latest" >&2
+	go install github.com/versity/versitygw/cmd/versitygw@latest
+fi
+
+# Data directories under BENCH_DIR (default: a fresh directory in $TMPDIR), all on one file system.
+work=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/weir-bench-peers.XXXXXX")
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$OUT" "$work/plugins" "$work/prof" "$work/versitygw"
+
+echo "building weir and the by-key plugin" >&2
 go build -o "$work/weir" .
-MINIO=${MINIO:-$(command -v minio || echo "$(go env GOPATH)/bin/minio")}
+GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o "$work/plugins/by-key.wasm" ./examples/plugins/by-key
+echo '{"plugins":[{"name":"by-key","wasm":"by-key.wasm"}]}' >"$work/plugins/plugins.json"
 
-WEIR_ACCESS_KEY=benchkey WEIR_SECRET_KEY=benchsecret123 "$work/weir" --addr 127.0.0.1:19000 --data "$work/weir-data" --log-level warn >/dev/null 2>"$work/weir.log" &
-MINIO_ROOT_USER=benchkey MINIO_ROOT_PASSWORD=benchsecret123 "$MINIO" server --quiet --address 127.0.0.1:19001 --console-address 127.0.0.1:19002 "$work/minio-data" >/dev/null 2>&1 &
-for port in 19000 19001; do
-	for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/minio/health/live" && break; curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.2; done
-done
+AK=benchkey SK=benchsecret123
+WEIR_ACCESS_KEY=$AK WEIR_SECRET_KEY=$SK "$work/weir" --addr 127.0.0.1:19000 --data "$work/weir-data" --log-level warn \
+	--pprof-addr 127.0.0.1:19090 >/dev/null 2>"$work/weir.log" &
+pids+=($!)
+WEIR_ACCESS_KEY=$AK WEIR_SECRET_KEY=$SK "$work/weir" --addr 127.0.0.1:19004 --data "$work/weir-ext-data" --log-level warn \
+	--policies examples/policies/upload-limits --plugins "$work/plugins" >/dev/null 2>"$work/weir-ext.log" &
+pids+=($!)
+MINIO_ROOT_USER=$AK MINIO_ROOT_PASSWORD=$SK "$MINIO" server --quiet --address 127.0.0.1:19001 \
+	--console-address 127.0.0.1:19002 "$work/minio" >/dev/null 2>"$work/minio.log" &
+pids+=($!)
+"$VERSITYGW" --port 127.0.0.1:19003 --access "$AK" --secret "$SK" --keep-alive --quiet --health /health \
+	posix "$work/versitygw" >/dev/null 2>"$work/versitygw.log" &
+pids+=($!)
 
-echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
-echo "# weir bench -workload put,get -size 4KiB,1MiB -concurrency $CONC -duration $DURATION"
-for round in $(seq "$ROUNDS"); do
-	for peer in weir:19000 minio:19001; do
-		name=${peer%%:*} port=${peer##*:}
-		echo "## round $round: $name"
-		"$work/weir" bench -endpoint "http://127.0.0.1:$port" -access-key benchkey -secret-key benchsecret123 \
-			-bucket "bench-$round" -workload put,get -size 4KiB,1MiB -concurrency "$CONC" -duration "$DURATION"
+wait_up() { # name url log
+	for _ in $(seq 150); do
+		curl -sf -o /dev/null "$2" && return 0
+		sleep 0.2
 	done
+	echo "$1 did not come up ($2); its log:" >&2
+	cat "$3" >&2
+	exit 1
+}
+wait_up weir http://127.0.0.1:19000/healthz "$work/weir.log"
+wait_up weir+rego+wasm http://127.0.0.1:19004/healthz "$work/weir-ext.log"
+wait_up minio http://127.0.0.1:19001/minio/health/live "$work/minio.log"
+wait_up versitygw http://127.0.0.1:19003/health "$work/versitygw.log"
+
+cmd=(bench -access-key "$AK" -secret-key "$SK"
+	-compare weir=http://127.0.0.1:19000,minio=http://127.0.0.1:19001,versitygw=http://127.0.0.1:19003,weir+rego+wasm=http://127.0.0.1:19004
+	-workload put,get,mixed,conditional-put:4KiB -size 4KiB,1MiB -concurrency "$CONC" -duration "$DURATION" -rounds "$ROUNDS"
+	-json-file "$OUT/peers.json" -plot "$OUT/peers.svg"
+	-pprof weir=http://127.0.0.1:19090 -pprof-dir "$work/prof" -pprof-workload put)
+{
+	echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u '+%F %H:%M UTC'), $(go version | cut -d' ' -f3)"
+	echo "# weir $(git describe --always --dirty 2>/dev/null || echo '?'), minio $(go version -m "$MINIO" 2>/dev/null | awk '$1=="mod"{print $3; exit}'), versitygw $(go version -m "$VERSITYGW" 2>/dev/null | awk '$1=="mod"{print $3; exit}')"
+	echo "# weir ${cmd[*]}"
+} | tee "$OUT/peers.txt"
+rc=0
+"$work/weir" "${cmd[@]}" | tee -a "$OUT/peers.txt" || rc=$?
+
+for size in 4KiB 1MiB; do
+	profiles=("$work"/prof/weir-put-"$size"-r*.pprof)
+	if [ -e "${profiles[0]}" ]; then
+		go tool pprof -top -nodecount=25 "$work/weir" "${profiles[@]}" >"$OUT/weir-put-$size.pprof.txt" 2>/dev/null || rc=1
+	else
+		echo "no CPU profile of weir put $size" >&2
+		rc=1
+	fi
 done
+echo "wrote $OUT/peers.txt, peers.json, peers.svg, weir-put-4KiB.pprof.txt, weir-put-1MiB.pprof.txt" >&2
+exit "$rc"
