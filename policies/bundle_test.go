@@ -172,32 +172,52 @@ func writeFile(t *testing.T, path, src string) {
 	}
 }
 
-// TestNeedsObject: the gateway reads the object's metadata for a policy only when the policy
-// may look at input.object.
-func TestNeedsObject(t *testing.T) {
-	for src, want := range map[string]bool{
-		"allow if input.principal.root":                               false,
-		"allow if input.bucket.tags.x == input.request.headers.y":     false,
-		"allow if input.object.size < 10":                             true,
-		"allow if input[\"object\"].exists":                           true,
-		"allow if { some k; input[k].size < 10 }":                     true,
-		"allow if { x := input; x.object.exists }":                    true,
-		"import input.object as o\nallow if o.exists":                 true,
-		"f(x) := x.size\nallow if f(input.object) < 3":                true,
-		"allow if count(object.keys(input.principal)) > 0":            false,
-		"allow if json.marshal(input) != \"\"":                        true,
-		"allow if { some x in input.principal.groups; x == \"ops\" }": false,
+// TestInputAnalysis: the gateway reads the object's metadata for a policy only when the policy
+// may look at input.object, and a policy whose answer can only depend on action, principal,
+// bucket and proposal (and no non-deterministic builtin) has its decisions memoised.
+func TestInputAnalysis(t *testing.T) {
+	for _, c := range []struct {
+		src            string
+		object, stable bool
+	}{
+		{"allow if input.principal.root", false, true},
+		{"allow if input.bucket.tags.x == input.principal.name", false, true},
+		{"allow if input.proposal.strategy == \"etag\"", false, true},
+		{"allow if input.bucket.tags.x == input.request.headers.y", false, false},
+		{"allow if input.object.size < 10", true, false},
+		{"allow if input[\"object\"].exists", true, false},
+		{"allow if { some k; input[k].size < 10 }", true, false},
+		{"allow if { x := input; x.object.exists }", true, false},
+		{"import input.object as o\nallow if o.exists", true, false},
+		{"f(x) := x.size\nallow if f(input.object) < 3", true, false},
+		{"allow if count(object.keys(input.principal)) > 0", false, true},
+		{"allow if json.marshal(input) != \"\"", true, false},
+		{"allow if { some x in input.principal.groups; x == \"ops\" }", false, true},
+		{"allow if time.now_ns() > 0", false, false},
+		{"allow if { input.principal.root; rand.intn(\"x\", 10) > 3 }", false, false},
 	} {
-		p, err := Compile(context.Background(), map[string]string{"p.rego": "package weir\n" + src + "\n"})
+		p, err := Compile(context.Background(), map[string]string{"p.rego": "package weir\n" + c.src + "\n"})
 		if err != nil {
-			t.Fatalf("%s: %v", src, err)
+			t.Fatalf("%s: %v", c.src, err)
 		}
-		if p.NeedsObject() != want {
-			t.Errorf("%q: NeedsObject() = %v, want %v", src, p.NeedsObject(), want)
+		if p.NeedsObject() != c.object || (p.memo != nil) != c.stable {
+			t.Errorf("%q: reads object %v, memoised %v; want %v, %v", c.src, p.NeedsObject(), p.memo != nil, c.object, c.stable)
 		}
 	}
 	p, err := Default(context.Background())
-	if err != nil || p.NeedsObject() {
-		t.Fatalf("the built-in policy never reads input.object: %v", err)
+	if err != nil || p.NeedsObject() || p.memo == nil {
+		t.Fatalf("the built-in policy never reads input.object and is memoised: %v", err)
+	}
+	// Memoised answers follow the input: each combination is decided on its own.
+	for i := 0; i < 3; i++ {
+		for _, c := range []struct {
+			who, owner string
+			allow      bool
+		}{{"ALICE", "ALICE", true}, {"BOB", "ALICE", false}, {"BOB", "BOB", true}} {
+			d, err := p.Decide(context.Background(), sampleInput(c.who, false, c.owner))
+			if err != nil || d.Allow != c.allow {
+				t.Fatalf("round %d, %s on %s's bucket: %+v %v", i, c.who, c.owner, d, err)
+			}
+		}
 	}
 }

@@ -61,6 +61,9 @@ type Decision struct {
 type Policy struct {
 	query       rego.PreparedEvalQuery
 	needsObject bool
+	// memo remembers decisions of a policy whose answer depends only on action, principal,
+	// bucket and proposal (analyseInput): most requests then skip evaluation. nil otherwise.
+	memo *decisionMemo
 }
 
 // NeedsObject reports whether the policy reads input.object. The gateway fills the object's
@@ -98,31 +101,55 @@ func compileModules(ctx context.Context, modules []*ast.Module, data map[string]
 	if len(data) > 0 {
 		opts = append(opts, rego.Store(inmem.NewFromObject(data)))
 	}
-	needsObject := false
+	needsObject, stable := false, true
 	for _, m := range modules {
 		opts = append(opts, rego.ParsedModule(m))
-		needsObject = needsObject || readsInputObject(m)
+		use := analyseInput(m)
+		needsObject = needsObject || use.object
+		stable = stable && use.stable
 	}
 	q, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("compile policy: %w", err)
 	}
-	return &Policy{query: q, needsObject: needsObject}, nil
+	p := &Policy{query: q, needsObject: needsObject}
+	if stable {
+		p.memo = newDecisionMemo()
+	}
+	return p, nil
 }
 
-// readsInputObject reports whether m may read input.object: a reference input.object..., a
-// reference that indexes input with a variable, or input used whole.
-func readsInputObject(m *ast.Module) bool {
-	inputRefs, inputVars, reads := 0, 0, false
+// inputUse is what a module reads of the input document, as far as its text shows.
+type inputUse struct {
+	object bool // it may read input.object
+	// stable: it reads only action, principal, bucket and proposal, and calls no
+	// non-deterministic builtin, so equal values there give equal decisions.
+	stable bool
+}
+
+// analyseInput walks m's references to input and its calls. Anything it cannot see through (a
+// variable index into input, input used whole) counts as reading everything.
+func analyseInput(m *ast.Module) inputUse {
+	use := inputUse{stable: true}
+	inputRefs, inputVars := 0, 0
 	ast.WalkRefs(m, func(r ast.Ref) bool {
 		if !r[0].Equal(ast.InputRootDocument) {
 			return false
 		}
 		inputRefs++
-		if len(r) == 1 {
-			reads = true
-		} else if s, ok := r[1].Value.(ast.String); !ok || s == "object" {
-			reads = true
+		field, ok := "", len(r) > 1
+		if ok {
+			var s ast.String
+			s, ok = r[1].Value.(ast.String)
+			field = string(s)
+		}
+		switch {
+		case !ok:
+			use.object, use.stable = true, false
+		case field == "object":
+			use.object, use.stable = true, false
+		case field != "action" && field != "principal" && field != "bucket" && field != "proposal":
+			use.stable = false
 		}
 		return false
 	})
@@ -132,11 +159,49 @@ func readsInputObject(m *ast.Module) bool {
 		}
 		return false
 	})
-	return reads || inputVars > inputRefs
+	if inputVars > inputRefs {
+		use.object, use.stable = true, false
+	}
+	nondeterministic := func(op ast.Ref) {
+		if b, ok := ast.BuiltinMap[op.String()]; ok && b.Nondeterministic {
+			use.stable = false
+		}
+	}
+	ast.WalkExprs(m, func(e *ast.Expr) bool {
+		if op := e.Operator(); op != nil {
+			nondeterministic(op)
+		}
+		return false
+	})
+	ast.WalkTerms(m, func(t *ast.Term) bool {
+		if c, ok := t.Value.(ast.Call); ok && len(c) > 0 {
+			if op, ok := c[0].Value.(ast.Ref); ok {
+				nondeterministic(op)
+			}
+		}
+		return false
+	})
+	return use
 }
 
 // Decide evaluates the policy for in.
 func (p *Policy) Decide(ctx context.Context, in *Input) (Decision, error) {
+	if p.memo == nil {
+		return p.eval(ctx, in)
+	}
+	key := memoKey(in)
+	if d, ok := p.memo.get(key); ok {
+		return d, nil
+	}
+	d, err := p.eval(ctx, in)
+	if err == nil {
+		p.memo.put(key, d)
+	}
+	return d, err
+}
+
+// eval evaluates the prepared query for in.
+func (p *Policy) eval(ctx context.Context, in *Input) (Decision, error) {
 	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(in.Value()))
 	if err != nil {
 		return Decision{}, fmt.Errorf("%w: %v", ErrPolicy, err)
