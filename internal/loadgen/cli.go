@@ -349,7 +349,7 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	comparing := len(compare) > 0
 	if !comparing {
-		compare = endpointFlag{{Name: "endpoint", URL: cfg.Endpoint}}
+		compare = endpointFlag{{Name: strings.TrimRight(cfg.Endpoint, "/"), URL: strings.TrimRight(cfg.Endpoint, "/")}}
 	}
 	seen := map[string]bool{}
 	for i, e := range compare {
