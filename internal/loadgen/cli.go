@@ -299,8 +299,8 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 		pprofDir, pprofWorkloads string
 	)
 	fs.StringVar(&cfg.Endpoint, "endpoint", "http://127.0.0.1:8080", "S3 endpoint (without -compare)")
-	fs.StringVar(&cfg.AccessKey, "access-key", os.Getenv("AWS_ACCESS_KEY_ID"), "access key (default $AWS_ACCESS_KEY_ID)")
-	fs.StringVar(&cfg.SecretKey, "secret-key", os.Getenv("AWS_SECRET_ACCESS_KEY"), "secret key (default $AWS_SECRET_ACCESS_KEY)")
+	fs.StringVar(&cfg.AccessKey, "access-key", "", "access key (default $AWS_ACCESS_KEY_ID)")
+	fs.StringVar(&cfg.SecretKey, "secret-key", "", "secret key (default $AWS_SECRET_ACCESS_KEY)")
 	fs.StringVar(&cfg.Region, "region", "us-east-1", "region requests are signed for")
 	fs.StringVar(&cfg.Bucket, "bucket", "weir-bench", "bucket (created if missing)")
 	fs.StringVar(&workloadList, "workload", "put,get", "comma-separated workloads: put, get, mixed, list, conditional-put, hot-key, lease-cycle; NAME:SIZE[+SIZE] gives one its own sizes")
@@ -322,6 +322,9 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 			return nil
 		}
 		return err
+	}
+	if cfg.AccessKey == "" && cfg.SecretKey == "" { // read here, not as flag defaults, so -h never prints a secret
+		cfg.AccessKey, cfg.SecretKey = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("weir bench: unexpected argument %q", fs.Arg(0))
