@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net"
 	"strings"
 
@@ -71,19 +72,41 @@ func (e *Engine) CreateBucket(ctx context.Context, b Bucket) (Bucket, error) {
 	return b, e.putBucket(b)
 }
 
+// putBucket stores b and refreshes the cache; the caller holds the bucket's lock for writing.
 func (e *Engine) putBucket(b Bucket) error {
 	val, err := json.Marshal(b)
 	if err != nil {
 		return err
 	}
-	return e.db.Set(keys.Bucket(b.Name), val, pebble.Sync)
+	if err := e.db.Set(keys.Bucket(b.Name), val, pebble.Sync); err != nil {
+		return err
+	}
+	e.buckets.Store(b.Name, b.clone())
+	return nil
 }
 
-// GetBucket returns the bucket or ErrNoSuchBucket.
+// GetBucket returns the bucket or ErrNoSuchBucket. Every request reads its bucket, and bucket
+// records change rarely: they are cached in memory. Writers update the cache under the bucket's
+// lock and readers fill it under the same lock (for reading), so it never goes stale.
 func (e *Engine) GetBucket(name string) (Bucket, error) {
 	if err := e.check(); err != nil {
 		return Bucket{}, err
 	}
+	if v, ok := e.buckets.Load(name); ok {
+		return v.(Bucket).clone(), nil
+	}
+	l := e.bucketLock(name)
+	l.RLock()
+	defer l.RUnlock()
+	b, err := e.readBucket(name)
+	if err == nil {
+		e.buckets.Store(name, b.clone())
+	}
+	return b, err
+}
+
+// readBucket reads the bucket's record from the store.
+func (e *Engine) readBucket(name string) (Bucket, error) {
 	var b Bucket
 	found, err := getJSON(e.db, keys.Bucket(name), &b)
 	if err != nil {
@@ -93,6 +116,12 @@ func (e *Engine) GetBucket(name string) (Bucket, error) {
 		return b, wrapf(ErrNoSuchBucket, "bucket %s does not exist", name)
 	}
 	return b, nil
+}
+
+// clone copies b so that a caller changing its tags changes nothing shared.
+func (b Bucket) clone() Bucket {
+	b.Tags = maps.Clone(b.Tags)
+	return b
 }
 
 func (e *Engine) bucketExists(name string) error {
@@ -159,7 +188,11 @@ func (e *Engine) DeleteBucket(ctx context.Context, name string, guard Guard) err
 	defer b.Close()
 	_ = b.Delete(keys.Bucket(name), nil)
 	_ = b.Delete(keys.BucketLease(name), nil)
-	return b.Commit(pebble.Sync)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return err
+	}
+	e.buckets.Delete(name)
+	return nil
 }
 
 func (e *Engine) emptyPrefix(p []byte) (bool, error) {
@@ -179,7 +212,7 @@ func (e *Engine) UpdateBucket(ctx context.Context, name string, fn func(*Bucket)
 	l := e.bucketLock(name)
 	l.Lock()
 	defer l.Unlock()
-	b, err := e.GetBucket(name)
+	b, err := e.readBucket(name)
 	if err != nil {
 		return b, err
 	}

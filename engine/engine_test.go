@@ -581,3 +581,52 @@ func BenchmarkGetObject(b *testing.B) {
 	b.Run("4KiB", func(b *testing.B) { benchGet(b, 4<<10) })
 	b.Run("1MiB", func(b *testing.B) { benchGet(b, 1<<20) })
 }
+
+// TestBucketCache: bucket records are served from memory, yet every change is seen at once, a
+// caller editing the tags it got changes nothing stored, and a deleted bucket is gone.
+func TestBucketCache(t *testing.T) {
+	e := openTest(t, Options{})
+	ctx := context.Background()
+	mustBucket(t, e, "cached")
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for r := 0; r < 4; r++ {
+		wg.Add(1)
+		go func() { // readers racing the writer, filling the cache on misses
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := e.GetBucket("cached"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < 200; i++ {
+		want := fmt.Sprint(i)
+		if _, err := e.UpdateBucket(ctx, "cached", func(b *Bucket) error { b.Tags = map[string]string{"v": want}; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		b, err := e.GetBucket("cached")
+		if err != nil || b.Tags["v"] != want {
+			t.Fatalf("after update %d: %v %v", i, b.Tags, err)
+		}
+		b.Tags["v"] = "scribbled" // a caller's edit must not reach the cache
+	}
+	close(stop)
+	wg.Wait()
+	if b, _ := e.GetBucket("cached"); b.Tags["v"] != "199" {
+		t.Fatalf("a caller's edit leaked into the cache: %v", b.Tags)
+	}
+	if err := e.DeleteBucket(ctx, "cached", Guard{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.GetBucket("cached"); !errors.Is(err, ErrNoSuchBucket) {
+		t.Fatalf("deleted bucket: %v", err)
+	}
+}

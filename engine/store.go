@@ -42,8 +42,10 @@ type Engine struct {
 	// so no object lands in a deleted bucket.
 	bucketMu    sync.Mutex
 	bucketLocks map[string]*sync.RWMutex
-	seed        maphash.Seed
-	chunkPool   sync.Pool
+	// buckets caches bucket records by name (see GetBucket).
+	buckets   sync.Map
+	seed      maphash.Seed
+	chunkPool sync.Pool
 }
 
 const lockStripes = 4096
