@@ -246,6 +246,10 @@ func TestGuards(t *testing.T) {
 	if _, err := e.DeleteObject(context.Background(), "bkt", "k", Guard{Strategy: ETagCondition}); !errors.Is(err, ErrPreconditionRequired) {
 		t.Fatalf("delete under etag strategy without condition: %v", err)
 	}
+	// If-None-Match means nothing to a delete (S3 ignores it there), so it is no condition.
+	if _, err := e.DeleteObject(context.Background(), "bkt", "k", Guard{Strategy: ETagCondition, IfNoneMatch: "*"}); !errors.Is(err, ErrPreconditionRequired) {
+		t.Fatalf("delete under etag strategy with only If-None-Match: %v", err)
+	}
 	res, err := e.DeleteObject(context.Background(), "bkt", "k", Guard{IfMatch: v2.ETag})
 	if err != nil || !res.Existed || res.Generation != v2.Generation {
 		t.Fatalf("conditional delete: %+v %v", res, err)

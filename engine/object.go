@@ -220,8 +220,13 @@ func checkGuard(cur *objectMeta, lease *leaseRecord, now time.Time, g Guard, isD
 	if err := checkLease(lease, now, g.LeaseID, g.Strategy == Leased && cur != nil); err != nil {
 		return err
 	}
-	hasCond := g.IfMatch != "" || g.IfNoneMatch != "" || g.IfGenerationMatch != nil
+	// S3's DeleteObject knows no If-None-Match: on a delete it is ignored, so it cannot be the
+	// condition an etag bucket requires either.
+	hasCond := g.IfMatch != "" || (g.IfNoneMatch != "" && !isDelete) || g.IfGenerationMatch != nil
 	if g.Strategy == ETagCondition && !hasCond {
+		if isDelete {
+			return wrapf(ErrPreconditionRequired, "this bucket's strategy is etag: a delete needs If-Match or x-weir-if-generation-match")
+		}
 		return wrapf(ErrPreconditionRequired, "this bucket's strategy is etag: send If-Match, If-None-Match: * or x-weir-if-generation-match")
 	}
 	if g.IfMatch != "" {

@@ -27,7 +27,7 @@
 //	prefixes      key prefixes; absent or empty: every key; set: only requests naming a key
 //	              with one of them
 //	config        any JSON value; the guest reads its text with config_read
-//	timeout       deadline per call (default 10ms, at most 10s)
+//	timeout       CPU budget per call (default 10ms, at most 10s; wall-clock time off Linux)
 //	memory_pages  cap on each instance's linear memory, 64 KiB pages (default 256 = 16 MiB);
 //	              Go guests need at least 64 (the Go runtime's heap starts at about 3.5 MiB)
 //	pool_size     most instances at once (default GOMAXPROCS); more callers wait for one

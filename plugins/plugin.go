@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -170,9 +171,17 @@ func (p *plugin) call(ctx context.Context, rec []byte) (abi.Result, string, erro
 	in.rec, in.reason, in.outErr, in.logs = rec, in.reason[:0], nil, 0
 	in.stderr.Reset()
 	in.mem.refused.Store(false)
-	cctx, cancel := context.WithTimeout(ctx, p.e.timeout)
+	// The timeout is a CPU budget: wall-clock time also counts the moments the host did not
+	// run this thread (other goroutines, other processes), which on a busy machine failed
+	// healthy calls. The thread is pinned so its CPU clock measures the call alone; the
+	// wall-clock deadline still stops a guest that never returns.
+	runtime.LockOSThread()
+	cpu0 := threadCPU()
+	cctx, cancel := context.WithTimeout(ctx, wallDeadline(p.e.timeout))
 	err = in.decide.CallWithStack(context.WithValue(cctx, callKey{}, in), in.stack[:])
 	cancel()
+	used := threadCPU() - cpu0
+	runtime.UnlockOSThread()
 	in.rec = nil
 	if err != nil && ctx.Err() != nil {
 		// The caller gave up (client gone, request deadline): not the plugin's fault, but the
@@ -185,6 +194,8 @@ func (p *plugin) call(ctx context.Context, rec []byte) (abi.Result, string, erro
 	switch {
 	case err != nil:
 		fe = in.fault(err)
+	case cpuBudget && used > p.e.timeout:
+		fe = &FaultError{Plugin: p.e.Name, Kind: FaultTimeout, Err: fmt.Errorf("the call used %v of CPU, over its %v budget", used, p.e.timeout)}
 	case in.outErr != nil:
 		fe = &FaultError{Plugin: p.e.Name, Kind: FaultOutput, Err: in.outErr}
 	default:
@@ -226,3 +237,13 @@ func (h *headBuffer) Write(p []byte) (int, error) {
 
 func (h *headBuffer) Reset()         { h.b = h.b[:0] }
 func (h *headBuffer) String() string { return string(h.b) }
+
+// wallDeadline is how long a call may take in wall-clock time. Where the timeout is a CPU budget
+// (cpuBudget) this leaves room for the host's scheduling delays; a guest that never returns is
+// still stopped within it.
+func wallDeadline(budget time.Duration) time.Duration {
+	if !cpuBudget {
+		return budget
+	}
+	return max(10*budget, budget+100*time.Millisecond)
+}
