@@ -139,7 +139,7 @@ func (e *Engine) UploadPart(ctx context.Context, bucket, key, uploadID string, n
 	_ = b.Set(keys.Part(uploadID, number), val, nil)
 	s.addTo(b)
 	if hadOld {
-		deleteData(b, []dataRef{{ID: old.Data}})
+		deleteData(b, []dataRef{{ID: old.Data}}, 0)
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return PartInfo{}, err
@@ -267,7 +267,7 @@ func (e *Engine) CompleteMultipartUpload(ctx context.Context, bucket, key, uploa
 		for i, n := range nums {
 			_ = b.Delete(keys.Part(uploadID, n), nil)
 			if !used[all[i].Data] {
-				deleteData(b, []dataRef{{ID: all[i].Data}})
+				deleteData(b, []dataRef{{ID: all[i].Data}}, 0)
 			}
 		}
 	})
@@ -297,7 +297,7 @@ func (e *Engine) AbortMultipartUpload(ctx context.Context, bucket, key, uploadID
 	_ = b.Delete(keys.Upload(bucket, key, uploadID), nil)
 	for i, n := range nums {
 		_ = b.Delete(keys.Part(uploadID, n), nil)
-		deleteData(b, []dataRef{{ID: all[i].Data}})
+		deleteData(b, []dataRef{{ID: all[i].Data}}, 0)
 	}
 	return b.Commit(pebble.Sync)
 }

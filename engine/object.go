@@ -207,11 +207,33 @@ func (e *Engine) discard(s *stagedData) {
 	s.flushed = false
 }
 
-func deleteData(b *pebble.Batch, refs []dataRef) {
+// deleteData removes the chunks of refs. A ref whose chunk count is known (its size and the
+// chunk size it was written with) gets point deletes: an overwrite-heavy key would otherwise
+// pile up range tombstones that every later read of the key space must step through.
+func deleteData(b *pebble.Batch, refs []dataRef, chunkSize int) {
 	for _, d := range refs {
+		if n := chunksOf(d.Size, chunkSize); n > 0 && n <= maxPointDeletes {
+			for i := uint32(0); i < uint32(n); i++ {
+				_ = b.Delete(keys.Chunk(d.ID, i), nil)
+			}
+			continue
+		}
 		start, end := keys.ChunkRange(d.ID)
 		_ = b.DeleteRange(start, end, nil)
 	}
+}
+
+// maxPointDeletes: past this many chunks, one range deletion is cheaper than many points.
+const maxPointDeletes = 8
+
+// chunksOf is the number of chunks data of size bytes was stored in, or 0 when that is not
+// known (size 0 also stores one empty chunk, but multipart part refs carry no size: both take
+// the range deletion).
+func chunksOf(size int64, chunkSize int) int64 {
+	if size <= 0 || chunkSize <= 0 {
+		return 0
+	}
+	return (size + int64(chunkSize) - 1) / int64(chunkSize)
 }
 
 // checkGuard is the one place where a write's conditions meet the current version, inside the
@@ -316,7 +338,7 @@ func (e *Engine) commit(ctx context.Context, bucket, key string, m *objectMeta, 
 		staged.addTo(b)
 	}
 	if cur != nil {
-		deleteData(b, cur.Data)
+		deleteData(b, cur.Data, cur.ChunkSize)
 	}
 	// A delete ends any lease; a write ends one that is no longer active (Azure keeps an
 	// expired or broken lease's id only until the object is modified). An active lease stays.

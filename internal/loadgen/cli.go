@@ -31,7 +31,7 @@ Each workload runs at each size for -duration with -concurrency workers, then a 
 stderr. Any failed operation is counted and shown, and makes weir bench exit non-zero.
 
 Workloads: put, get, mixed (45% GET, 30% HEAD, 15% PUT, 10% DELETE), list,
-conditional-put (HEAD then PUT If-Match, each worker on its own key), hot-key (all workers
+conditional-put (PUT If-Match on the worker's own key with the ETag of its last write; HEAD only when it has none), hot-key (all workers
 HEAD then PUT If-Match on one key; reports the share of writes that won), lease-cycle
 (acquire, PUT with the lease, release; weir's lease API only). A workload may carry its own
 sizes: -workload put,get,conditional-put:4KiB runs conditional-put at 4KiB only

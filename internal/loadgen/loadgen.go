@@ -34,7 +34,9 @@ type Config struct {
 	SecretKey string
 	Bucket    string // created if missing
 	// Workload: put, get, mixed (45% GET, 30% HEAD, 15% PUT, 10% DELETE), list,
-	// conditional-put (GET then PUT If-Match, each worker on its own key), hot-key (every worker
+	// conditional-put (PUT If-Match on the worker's own key, with the ETag its previous write
+	// returned: a read-modify-write whose read is the last write's answer; HEAD only when it has
+	// none), hot-key (every worker
 	// HEAD then PUT If-Match on one key; 412s are lost races, counted apart), lease-cycle
 	// (acquire, PUT with the lease, release, each worker on its own key; weir only).
 	Workload    string
@@ -146,6 +148,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	rn := &runner{c: c, cfg: cfg, prefix: prefix, payload: payload, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency * 2}},
 		signer: v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })}
+	rn.etags = make([]*string, cfg.Concurrency)
 	if cfg.Workload == "hot-key" || cfg.Workload == "conditional-put" || cfg.Workload == "lease-cycle" {
 		for w := 0; w < cfg.Concurrency; w++ {
 			if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(cfg.Bucket), Key: aws.String(rn.ownKey(w)), Body: bytes.NewReader(payload), ContentLength: aws.Int64(int64(len(payload)))}); err != nil {
@@ -261,6 +264,8 @@ type runner struct {
 	prefix       string
 	payload      []byte
 	wins, losses atomic.Int64
+	// etags[w] is the ETag worker w's last conditional-put returned (each worker owns its key).
+	etags []*string
 }
 
 // ownKey is worker w's key for the per-worker workloads; hot-key shares one.
@@ -318,15 +323,23 @@ func (r *runner) oneOp(ctx context.Context, w int, buf []byte, rng *rand.Rand, s
 		return err
 	case "conditional-put", "hot-key":
 		key := aws.String(r.ownKey(w))
-		head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(cfg.Bucket), Key: key})
-		if err != nil {
-			return err
+		etag := r.etags[w]
+		if op == "hot-key" || etag == nil { // others write the hot key: read its ETag first
+			head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(cfg.Bucket), Key: key})
+			if err != nil {
+				return err
+			}
+			etag = head.ETag
 		}
 		body := payload
 		if op == "hot-key" { // bytes of its own, so no two versions share an ETag
 			body = []byte(fmt.Sprintf("%s-%d", payload, seq.Add(1)))
 		}
-		_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(cfg.Bucket), Key: key, Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), IfMatch: head.ETag})
+		out, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(cfg.Bucket), Key: key, Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), IfMatch: etag})
+		r.etags[w] = nil
+		if err == nil && op == "conditional-put" {
+			r.etags[w] = out.ETag
+		}
 		var re interface{ HTTPStatusCode() int }
 		if op == "hot-key" && errors.As(err, &re) && re.HTTPStatusCode() == http.StatusPreconditionFailed {
 			return errLostRace
