@@ -16,8 +16,11 @@ func weirDecide() uint32 { return decide() }
 // invalid is a result the host rejects as a fault of the plugin.
 const invalid = 0xff
 
-// bufSize is the size of the last record, the guess for the next one.
-var bufSize = 512
+// buf holds the record of the call in progress. It is reused by the next call: a handler that
+// allocates nothing leaves the guest's garbage collector nothing to do, and a Go guest's
+// collection inside a call (or the memory growth that comes with a bigger heap) could cost it
+// milliseconds of its time budget.
+var buf = make([]byte, 1024)
 
 func decide() uint32 {
 	h := handler
@@ -25,14 +28,11 @@ func decide() uint32 {
 		Log(abi.LogError, "sdk: no handler registered: call sdk.Handle from an init function")
 		return invalid
 	}
-	// A fresh buffer per call: the Request's strings alias it and may outlive the call.
-	buf := make([]byte, bufSize)
 	n := hostcall.InputRead(buf)
 	if n > len(buf) {
 		buf = make([]byte, n)
 		n = hostcall.InputRead(buf)
 	}
-	bufSize = max(n, 256)
 	rec := abi.Record(buf[:n])
 	if err := rec.Check(); err != nil {
 		Log(abi.LogError, "sdk: "+err.Error())

@@ -83,7 +83,8 @@ func Log(level abi.LogLevel, msg string) { hostcall.Log(int32(level), msg) }
 func Config() []byte { return hostcall.Config() }
 
 // Request is one request, read lazily from the host's record: accessors read fields in place
-// and allocate nothing. Strings returned stay valid after the handler returns. A Request is
+// and allocate nothing. Strings returned alias the record and are valid only until the handler
+// returns (the next call reuses its buffer): copy one you keep (strings.Clone). A Request is
 // only valid during the call it was passed to.
 type Request struct {
 	rec abi.Record
@@ -94,7 +95,7 @@ func (r *Request) str(f abi.Field) string {
 	if len(b) == 0 {
 		return ""
 	}
-	// The record buffer is allocated per call and never written again, so sharing it is safe.
+	// Valid until the handler returns: the next call reuses the record's buffer.
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
