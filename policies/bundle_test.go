@@ -173,8 +173,8 @@ func writeFile(t *testing.T, path, src string) {
 }
 
 // TestInputAnalysis: the gateway reads the object's metadata for a policy only when the policy
-// may look at input.object, and a policy whose answer can only depend on action, principal,
-// bucket and proposal (and no non-deterministic builtin) has its decisions memoised.
+// may look at input.object, and a policy that reads only named input paths (not the object,
+// not the request's time) and calls no non-deterministic builtin has its decisions memoised.
 func TestInputAnalysis(t *testing.T) {
 	for _, c := range []struct {
 		src            string
@@ -183,7 +183,10 @@ func TestInputAnalysis(t *testing.T) {
 		{"allow if input.principal.root", false, true},
 		{"allow if input.bucket.tags.x == input.principal.name", false, true},
 		{"allow if input.proposal.strategy == \"etag\"", false, true},
-		{"allow if input.bucket.tags.x == input.request.headers.y", false, false},
+		{"allow if input.bucket.tags.x == input.request.headers.y", false, true},
+		{"allow if input.request.size < 1024", false, true},
+		{"allow if input.request.time > \"2026\"", false, false},
+		{"allow if count(input.request) > 0", false, false},
 		{"allow if input.object.size < 10", true, false},
 		{"allow if input[\"object\"].exists", true, false},
 		{"allow if { some k; input[k].size < 10 }", true, false},
@@ -208,7 +211,36 @@ func TestInputAnalysis(t *testing.T) {
 	if err != nil || p.NeedsObject() || p.memo == nil {
 		t.Fatalf("the built-in policy never reads input.object and is memoised: %v", err)
 	}
-	// Memoised answers follow the input: each combination is decided on its own.
+	// Memoised answers follow the input: each combination is decided on its own, including the
+	// request fields and tags a policy names.
+	limits, err := Compile(context.Background(), map[string]string{"p.rego": `package weir
+allow if {
+	input.request.size <= 10
+	input.bucket.tags.team == input.principal.groups[0]
+	not input.request.headers["x-deny"]
+}`})
+	if err != nil || limits.memo == nil {
+		t.Fatalf("a policy of named paths is memoised: %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		for _, c := range []struct {
+			size  int64
+			team  string
+			deny  bool
+			allow bool
+		}{{10, "g", false, true}, {11, "g", false, false}, {10, "h", false, false}, {10, "g", true, false}} {
+			in := sampleInput("ANN", false, "ANN")
+			in.Request.Size, in.Bucket.Tags = c.size, map[string]string{"team": c.team}
+			in.Request.Headers = map[string]string{}
+			if c.deny {
+				in.Request.Headers["x-deny"] = "1"
+			}
+			d, err := limits.Decide(context.Background(), in)
+			if err != nil || d.Allow != c.allow {
+				t.Fatalf("round %d, %+v: %+v %v", i, c, d, err)
+			}
+		}
+	}
 	for i := 0; i < 3; i++ {
 		for _, c := range []struct {
 			who, owner string

@@ -7,18 +7,32 @@ import (
 	"sync"
 )
 
-// maxMemoEntries bounds a policy's decision memo; when it fills, it starts over. The keys are
-// (action, principal, bucket, proposal) combinations, so a working set is small.
+// maxMemoEntries bounds a policy's decision memo; when it fills, it starts over.
 const maxMemoEntries = 8192
 
-// decisionMemo maps memoKey → Decision for one compiled policy. A new policy version starts
-// with an empty one, so a reload never serves an old answer.
+// decisionMemo maps the values at a policy's input paths to its decision, for one compiled
+// policy version: a reload starts with an empty one, so it never serves an old answer.
 type decisionMemo struct {
-	mu sync.RWMutex
-	m  map[string]Decision
+	paths [][]string // sorted, without duplicates or paths under another listed path
+	mu    sync.RWMutex
+	m     map[string]Decision
 }
 
-func newDecisionMemo() *decisionMemo { return &decisionMemo{m: make(map[string]Decision)} }
+func newDecisionMemo(paths [][]string) *decisionMemo {
+	slices.SortFunc(paths, slices.Compare)
+	paths = slices.CompactFunc(paths, slices.Equal)
+	var kept [][]string
+	for _, p := range paths { // input.bucket covers input.bucket.tags.x
+		if len(kept) == 0 || !hasPrefix(p, kept[len(kept)-1]) {
+			kept = append(kept, p)
+		}
+	}
+	return &decisionMemo{paths: kept, m: make(map[string]Decision)}
+}
+
+func hasPrefix(p, prefix []string) bool {
+	return len(p) >= len(prefix) && slices.Equal(p[:len(prefix)], prefix)
+}
 
 func (c *decisionMemo) get(key string) (Decision, bool) {
 	c.mu.RLock()
@@ -36,45 +50,122 @@ func (c *decisionMemo) put(key string, d Decision) {
 	c.mu.Unlock()
 }
 
-// memoKey encodes every input field a stable policy may read: length-prefixed, so no two
-// inputs share a key.
-func memoKey(in *Input) string {
+// key encodes the values at the memo's paths in in: each value length-prefixed, absent ones
+// marked, so that two inputs share a key only if the policy sees the same values.
+func (c *decisionMemo) key(in *Input) string {
 	var b strings.Builder
-	field := func(s string) {
-		b.WriteString(strconv.Itoa(len(s)))
-		b.WriteByte(':')
-		b.WriteString(s)
-	}
-	field(in.Action)
-	p := &in.Principal
-	field(p.AccessKey)
-	field(p.Name)
-	field(strconv.FormatBool(p.Root))
-	field(strconv.Itoa(len(p.Groups)))
-	for _, g := range p.Groups {
-		field(g)
-	}
-	bk := &in.Bucket
-	field(bk.Name)
-	field(bk.Owner)
-	field(bk.Strategy)
-	field(strconv.Itoa(len(bk.Tags)))
-	if len(bk.Tags) > 0 {
-		tags := make([]string, 0, len(bk.Tags))
-		for k := range bk.Tags {
-			tags = append(tags, k)
-		}
-		slices.Sort(tags)
-		for _, k := range tags {
-			field(k)
-			field(bk.Tags[k])
-		}
-	}
-	if pr := in.Proposal; pr != nil {
-		field(pr.Strategy)
-		field(pr.DecidedBy)
-	} else {
-		field("-")
+	k := keyWriter{&b}
+	for _, p := range c.paths {
+		k.value(in, p)
 	}
 	return b.String()
+}
+
+type keyWriter struct{ b *strings.Builder }
+
+func (k keyWriter) str(s string) {
+	k.b.WriteString(strconv.Itoa(len(s)))
+	k.b.WriteByte(':')
+	k.b.WriteString(s)
+}
+
+func (k keyWriter) absent() { k.b.WriteByte('~') }
+
+func (k keyWriter) strMap(m map[string]string, path []string) {
+	if len(path) > 0 {
+		if v, ok := m[path[0]]; ok && len(path) == 1 {
+			k.str(v)
+		} else {
+			k.absent()
+		}
+		return
+	}
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	k.str(strconv.Itoa(len(names)))
+	for _, n := range names {
+		k.str(n)
+		k.str(m[n])
+	}
+}
+
+// value writes the value at path (below input) in in.
+func (k keyWriter) value(in *Input, path []string) {
+	field, rest := path[0], path[1:]
+	switch field {
+	case "action":
+		k.str(in.Action)
+	case "principal":
+		p := &in.Principal
+		all := len(rest) == 0
+		if all || rest[0] == "access_key" {
+			k.str(p.AccessKey)
+		}
+		if all || rest[0] == "name" {
+			k.str(p.Name)
+		}
+		if all || rest[0] == "root" {
+			k.str(strconv.FormatBool(p.Root))
+		}
+		if all || rest[0] == "groups" {
+			k.str(strconv.Itoa(len(p.Groups)))
+			for _, g := range p.Groups {
+				k.str(g)
+			}
+		}
+	case "bucket":
+		bk := &in.Bucket
+		if bk.Name == "" {
+			k.absent()
+			return
+		}
+		all := len(rest) == 0
+		if all || rest[0] == "name" {
+			k.str(bk.Name)
+		}
+		if all || rest[0] == "owner" {
+			k.str(bk.Owner)
+		}
+		if all || rest[0] == "strategy" {
+			k.str(bk.Strategy)
+		}
+		if all || rest[0] == "tags" {
+			if all {
+				k.strMap(bk.Tags, nil)
+			} else {
+				k.strMap(bk.Tags, rest[1:])
+			}
+		}
+	case "request": // never whole, never time (analyseInput)
+		r := &in.Request
+		switch rest[0] {
+		case "method":
+			k.str(r.Method)
+		case "size":
+			k.str(strconv.FormatInt(r.Size, 10))
+		case "remote_addr":
+			k.str(r.RemoteAddr)
+		case "headers":
+			k.strMap(r.Headers, rest[1:])
+		default:
+			k.absent()
+		}
+	case "proposal":
+		pr := in.Proposal
+		if pr == nil {
+			k.absent()
+			return
+		}
+		if len(rest) == 0 || rest[0] == "strategy" {
+			k.str(pr.Strategy)
+		}
+		if len(rest) == 0 || rest[0] == "decided_by" {
+			k.str(pr.DecidedBy)
+		}
+	default:
+		k.absent() // a field the input document does not have: always undefined
+	}
 }

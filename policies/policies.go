@@ -61,8 +61,9 @@ type Decision struct {
 type Policy struct {
 	query       rego.PreparedEvalQuery
 	needsObject bool
-	// memo remembers decisions of a policy whose answer depends only on action, principal,
-	// bucket and proposal (analyseInput): most requests then skip evaluation. nil otherwise.
+	// memo remembers the decisions of a policy whose answer depends only on the input paths
+	// it names (analyseInput), keyed by the values there: most requests then skip evaluation.
+	// nil otherwise.
 	memo *decisionMemo
 }
 
@@ -102,11 +103,13 @@ func compileModules(ctx context.Context, modules []*ast.Module, data map[string]
 		opts = append(opts, rego.Store(inmem.NewFromObject(data)))
 	}
 	needsObject, stable := false, true
+	var paths [][]string
 	for _, m := range modules {
 		opts = append(opts, rego.ParsedModule(m))
 		use := analyseInput(m)
 		needsObject = needsObject || use.object
 		stable = stable && use.stable
+		paths = append(paths, use.paths...)
 	}
 	q, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
@@ -114,7 +117,7 @@ func compileModules(ctx context.Context, modules []*ast.Module, data map[string]
 	}
 	p := &Policy{query: q, needsObject: needsObject}
 	if stable {
-		p.memo = newDecisionMemo()
+		p.memo = newDecisionMemo(paths)
 	}
 	return p, nil
 }
@@ -122,13 +125,15 @@ func compileModules(ctx context.Context, modules []*ast.Module, data map[string]
 // inputUse is what a module reads of the input document, as far as its text shows.
 type inputUse struct {
 	object bool // it may read input.object
-	// stable: it reads only action, principal, bucket and proposal, and calls no
-	// non-deterministic builtin, so equal values there give equal decisions.
+	// stable: every read of input is a path of constant names (input.request.headers["x"]) to
+	// a field that does not change on its own (not the object, not the request's time), and it
+	// calls no non-deterministic builtin: equal values at those paths give equal decisions.
 	stable bool
+	paths  [][]string // the constant paths it reads, for the memo key
 }
 
 // analyseInput walks m's references to input and its calls. Anything it cannot see through (a
-// variable index into input, input used whole) counts as reading everything.
+// variable index right after input, input used whole) counts as reading everything.
 func analyseInput(m *ast.Module) inputUse {
 	use := inputUse{stable: true}
 	inputRefs, inputVars := 0, 0
@@ -137,19 +142,21 @@ func analyseInput(m *ast.Module) inputUse {
 			return false
 		}
 		inputRefs++
-		field, ok := "", len(r) > 1
-		if ok {
-			var s ast.String
-			s, ok = r[1].Value.(ast.String)
-			field = string(s)
+		var path []string
+		for _, t := range r[1:] {
+			s, ok := t.Value.(ast.String)
+			if !ok {
+				break
+			}
+			path = append(path, string(s))
 		}
 		switch {
-		case !ok:
+		case len(path) == 0 || path[0] == "object":
 			use.object, use.stable = true, false
-		case field == "object":
-			use.object, use.stable = true, false
-		case field != "action" && field != "principal" && field != "bucket" && field != "proposal":
+		case path[0] == "request" && (len(path) == 1 || path[1] == "time"):
 			use.stable = false
+		default:
+			use.paths = append(use.paths, path)
 		}
 		return false
 	})
@@ -189,7 +196,7 @@ func (p *Policy) Decide(ctx context.Context, in *Input) (Decision, error) {
 	if p.memo == nil {
 		return p.eval(ctx, in)
 	}
-	key := memoKey(in)
+	key := p.memo.key(in)
 	if d, ok := p.memo.get(key); ok {
 		return d, nil
 	}
