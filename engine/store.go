@@ -50,8 +50,10 @@ type Engine struct {
 
 const lockStripes = 4096
 
-// blockCacheSize holds the metadata and hot small objects; large objects stream past it.
-const blockCacheSize = 32 << 20
+// blockCacheSize holds the metadata and hot small objects; large objects stream past it. With
+// the memtables (8 MiB, at most 4) it is the store's memory budget, on the Go heap in a pure-Go
+// build: keep it well under the gateway's soft heap limit (main.go).
+const blockCacheSize = 16 << 20
 
 // Open opens (or creates) the store in opts.Dir.
 func Open(opts Options) (*Engine, error) {
@@ -83,7 +85,7 @@ func Open(opts Options) (*Engine, error) {
 		// Small memtables bound the memory a large upload passes through (at most
 		// MemTableSize × MemTableStopWritesThreshold), and with it the WAL files pebble keeps
 		// for reuse.
-		MemTableSize:                16 << 20,
+		MemTableSize:                8 << 20,
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       24,
