@@ -25,6 +25,12 @@ func (m *cappedMemory) Reallocate(size uint64) []byte {
 		m.refused.Store(true)
 		return nil
 	}
+	if m.buf == nil {
+		// Reserve the whole cap once, outside the Go heap where the platform allows: growing
+		// is then a reslice, never a copy of the guest's memory, and pages cost nothing until
+		// the guest touches them.
+		m.buf = reserve(int(m.limit))[:0]
+	}
 	old := len(m.buf)
 	if size <= uint64(cap(m.buf)) {
 		m.buf = m.buf[:size] // never shrinks, so the new tail was never written: still zero
@@ -35,8 +41,10 @@ func (m *cappedMemory) Reallocate(size uint64) []byte {
 	return m.buf
 }
 
-// Free implements experimental.LinearMemory.
 func (m *cappedMemory) Free() {
 	m.resident.Add(-int64(len(m.buf)))
+	if m.buf != nil {
+		release(m.buf[:cap(m.buf)])
+	}
 	m.buf = nil
 }
