@@ -20,6 +20,8 @@ DURATION=${DURATION:-10s}
 CONC=${CONC:-16}
 ROUNDS=${ROUNDS:-2}
 OUT=${OUT:-docs/bench}
+# SERVERS picks who runs beside weir (weir always does): issue 2's load run is SERVERS=minio.
+SERVERS=${SERVERS:-minio versitygw weir+rego+wasm}
 export CGO_ENABLED=0
 GOBIN_DIR=$(go env GOPATH)/bin
 MINIO=${MINIO:-$GOBIN_DIR/minio}
@@ -53,15 +55,22 @@ AK=benchkey SK=benchsecret123
 WEIR_ACCESS_KEY=$AK WEIR_SECRET_KEY=$SK "$work/weir" --addr 127.0.0.1:19000 --data "$work/weir-data" --log-level warn \
 	--pprof-addr 127.0.0.1:19090 >/dev/null 2>"$work/weir.log" &
 pids+=($!)
-WEIR_ACCESS_KEY=$AK WEIR_SECRET_KEY=$SK "$work/weir" --addr 127.0.0.1:19004 --data "$work/weir-ext-data" --log-level warn \
-	--policies examples/policies/upload-limits --plugins "$work/plugins" >/dev/null 2>"$work/weir-ext.log" &
-pids+=($!)
-MINIO_ROOT_USER=$AK MINIO_ROOT_PASSWORD=$SK "$MINIO" server --quiet --address 127.0.0.1:19001 \
-	--console-address 127.0.0.1:19002 "$work/minio" >/dev/null 2>"$work/minio.log" &
-pids+=($!)
-"$VERSITYGW" --port 127.0.0.1:19003 --access "$AK" --secret "$SK" --keep-alive --quiet --health /health \
-	posix "$work/versitygw" >/dev/null 2>"$work/versitygw.log" &
-pids+=($!)
+wanted() { [[ " $SERVERS " == *" $1 "* ]]; }
+if wanted weir+rego+wasm; then
+	WEIR_ACCESS_KEY=$AK WEIR_SECRET_KEY=$SK "$work/weir" --addr 127.0.0.1:19004 --data "$work/weir-ext-data" --log-level warn \
+		--policies examples/policies/upload-limits --plugins "$work/plugins" >/dev/null 2>"$work/weir-ext.log" &
+	pids+=($!)
+fi
+if wanted minio; then
+	MINIO_ROOT_USER=$AK MINIO_ROOT_PASSWORD=$SK "$MINIO" server --quiet --address 127.0.0.1:19001 \
+		--console-address 127.0.0.1:19002 "$work/minio" >/dev/null 2>"$work/minio.log" &
+	pids+=($!)
+fi
+if wanted versitygw; then
+	"$VERSITYGW" --port 127.0.0.1:19003 --access "$AK" --secret "$SK" --keep-alive --quiet --health /health \
+		posix "$work/versitygw" >/dev/null 2>"$work/versitygw.log" &
+	pids+=($!)
+fi
 
 wait_up() { # name url log
 	for _ in $(seq 150); do
@@ -73,12 +82,22 @@ wait_up() { # name url log
 	exit 1
 }
 wait_up weir http://127.0.0.1:19000/healthz "$work/weir.log"
-wait_up weir+rego+wasm http://127.0.0.1:19004/healthz "$work/weir-ext.log"
-wait_up minio http://127.0.0.1:19001/minio/health/live "$work/minio.log"
-wait_up versitygw http://127.0.0.1:19003/health "$work/versitygw.log"
+compare=weir=http://127.0.0.1:19000
+if wanted minio; then
+	wait_up minio http://127.0.0.1:19001/minio/health/live "$work/minio.log"
+	compare+=,minio=http://127.0.0.1:19001
+fi
+if wanted versitygw; then
+	wait_up versitygw http://127.0.0.1:19003/health "$work/versitygw.log"
+	compare+=,versitygw=http://127.0.0.1:19003
+fi
+if wanted weir+rego+wasm; then
+	wait_up weir+rego+wasm http://127.0.0.1:19004/healthz "$work/weir-ext.log"
+	compare+=,weir+rego+wasm=http://127.0.0.1:19004
+fi
 
 cmd=(bench -access-key "$AK" -secret-key "$SK"
-	-compare weir=http://127.0.0.1:19000,minio=http://127.0.0.1:19001,versitygw=http://127.0.0.1:19003,weir+rego+wasm=http://127.0.0.1:19004
+	-compare "$compare"
 	-workload put,get,mixed,conditional-put:4KiB -size 4KiB,1MiB -concurrency "$CONC" -duration "$DURATION" -rounds "$ROUNDS"
 	-json-file "$OUT/peers.json" -plot "$OUT/peers.svg"
 	-pprof weir=http://127.0.0.1:19090 -pprof-dir "$work/prof" -pprof-workload put)
