@@ -44,10 +44,10 @@ func TestOperatorGuide(t *testing.T) {
 	got := string(out)
 	for _, want := range []string{
 		"weir: S3 endpoint http://127.0.0.1:18181", // started, printed its endpoint
-		"--- block 2\nok\n",                          // /healthz
-		`"msg":"policy loaded"`,                      // the policy loaded (from the JSON log)
-		"passed, 0 failed",                           // weir policy test
-		"--- block 5\n1\n",                           // a clean stop, logged once
+		"--- block 2\nok\n",                        // /healthz
+		`"msg":"policy loaded"`,                    // the policy loaded (from the JSON log)
+		"passed, 0 failed",                         // weir policy test
+		"--- block 5\n1\n",                         // a clean stop, logged once
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the guide's output lacks %q:\n%s", want, got)
