@@ -95,6 +95,11 @@ func (e *Engine) GetBucket(name string) (Bucket, error) {
 	if v, ok := e.buckets.Load(name); ok {
 		return v.(Bucket).clone(), nil
 	}
+	// A name that is not a bucket is answered without the lock: bucket locks live as long as
+	// the engine, and requests for made-up names must not leave one behind each.
+	if _, err := e.readBucket(name); err != nil {
+		return Bucket{}, err
+	}
 	l := e.bucketLock(name)
 	l.RLock()
 	defer l.RUnlock()

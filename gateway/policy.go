@@ -43,9 +43,9 @@ func (p *pipeline) Decide(ctx context.Context, in *DecisionInput) (Decision, err
 	if p.plugins != nil {
 		set = p.plugins.Set()
 	}
-	pin := &policies.Input{Input: requestDocument(in)}
+	// Plugins may read any field; the policy gets the headers only if it reads them.
+	pin := &policies.Input{Input: requestDocument(in, set != nil || policy.NeedsHeaders())}
 	if in.Key != "" && in.Bucket != nil {
-		// Plugins may read any field, so with plugins loaded the object is always filled in.
 		pin.Object = p.object(in, set != nil || policy.NeedsObject())
 	}
 	d := Decision{Strategy: engine.LastWriterWins, DecidedBy: "bucket"}
@@ -57,7 +57,7 @@ func (p *pipeline) Decide(ctx context.Context, in *DecisionInput) (Decision, err
 		var fault *plugins.FaultError
 		switch {
 		case errors.As(err, &fault):
-			return Decision{DecidedBy: "plugin:" + fault.Plugin}, &pluginError{plugin: fault.Plugin, err: errorf(errPluginFailed, "plugin %s failed (%s), so the request was refused: %v", fault.Plugin, fault.Kind, fault.Err)}
+			return Decision{DecidedBy: "plugin:" + fault.Plugin}, &pluginError{fault: fault}
 		case err != nil:
 			return Decision{DecidedBy: "plugin"}, err
 		case pd.Verdict == abi.Deny:
@@ -82,14 +82,14 @@ func (p *pipeline) Decide(ctx context.Context, in *DecisionInput) (Decision, err
 }
 
 // requestDocument builds the input document (without the object) that plugins and the policy
-// share.
-func requestDocument(in *DecisionInput) abi.Input {
+// share; request.headers only when someone will read them (copying them costs a map and a
+// lower-casing per header on every request).
+func requestDocument(in *DecisionInput, withHeaders bool) abi.Input {
 	r := in.Request
 	doc := abi.Input{
 		Action:    in.Action,
 		Principal: abi.Principal{AccessKey: in.User.AccessKey, Name: in.User.Name, Groups: in.User.Groups, Root: in.User.Root},
-		Request: abi.Request{Method: r.Method, Size: r.ContentLength, RemoteAddr: r.RemoteAddr, Time: time.Now(),
-			Headers: make(map[string]string, len(r.Header))},
+		Request:   abi.Request{Method: r.Method, Size: r.ContentLength, RemoteAddr: r.RemoteAddr, Time: time.Now()},
 	}
 	// An aws-chunked body (the SDKs' default for uploads) is larger on the wire than the
 	// object; the size that matters to a policy is the object's.
@@ -100,9 +100,12 @@ func requestDocument(in *DecisionInput) abi.Input {
 	}
 	// The header block is already bounded (MaxHeaderBytes); the document holds each header's
 	// first value under its lower-case name.
-	for name, vals := range r.Header {
-		if len(vals) > 0 && name != "Authorization" {
-			doc.Request.Headers[strings.ToLower(name)] = vals[0]
+	if withHeaders {
+		doc.Request.Headers = make(map[string]string, len(r.Header))
+		for name, vals := range r.Header {
+			if len(vals) > 0 && name != "Authorization" {
+				doc.Request.Headers[strings.ToLower(name)] = vals[0]
+			}
 		}
 	}
 	if b := in.Bucket; b != nil {
@@ -128,14 +131,16 @@ func (p *pipeline) object(in *DecisionInput, needed bool) abi.Object {
 	return obj
 }
 
-// pluginError names the failed plugin for the response (x-weir-plugin).
-type pluginError struct {
-	plugin string
-	err    error
+// pluginError is a plugin fault as the client sees it: the plugin and the kind of fault, in the
+// message and in x-weir-plugin. What the guest said (a trap's message, its stderr) stays in
+// the log.
+type pluginError struct{ fault *plugins.FaultError }
+
+func (e *pluginError) Error() string {
+	return "plugin " + e.fault.Plugin + " failed (" + e.fault.Kind + "), so the request was refused"
 }
 
-func (e *pluginError) Error() string { return e.err.Error() }
-func (e *pluginError) Unwrap() error { return e.err }
+func (e *pluginError) Unwrap() error { return errPluginFailed }
 
 func orDefault(s, def string) string {
 	if s == "" {

@@ -248,10 +248,9 @@ func (s *Server) writeError(rq *request, err error) {
 		s.log.Error("policy failed", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key, "err", err)
 		msg = "we encountered an internal error, please try again"
 	} else if pe := (*pluginError)(nil); errors.As(err, &pe) {
-		// The plugin host logged the fault with the guest's details; the client learns which
-		// plugin refused its request.
-		s.log.Error("plugin failed", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key, "plugin", pe.plugin, "err", err)
-		rq.w.Header().Set("x-weir-plugin", pe.plugin)
+		// The client learns which plugin refused its request; the guest's details are logged.
+		s.log.Error("plugin failed", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key, "plugin", pe.fault.Plugin, "err", pe.fault)
+		rq.w.Header().Set("x-weir-plugin", pe.fault.Plugin)
 	} else if e.status >= 500 && e.status != http.StatusNotImplemented {
 		s.log.Warn("request failed", "request_id", rq.id, "op", rq.op, "code", e.code, "err", err)
 	}

@@ -207,8 +207,20 @@ func TestInputAnalysis(t *testing.T) {
 			t.Errorf("%q: reads object %v, memoised %v; want %v, %v", c.src, p.NeedsObject(), p.memo != nil, c.object, c.stable)
 		}
 	}
+	for src, want := range map[string]bool{
+		"allow if input.principal.root":                    false,
+		"allow if input.request.size < 10":                 false,
+		"allow if input.request.headers[\"x-a\"] == \"1\"": true,
+		"allow if count(input.request) > 0":                true,
+		"allow if json.marshal(input) != \"\"":             true,
+	} {
+		p, err := Compile(context.Background(), map[string]string{"p.rego": "package weir\n" + src + "\n"})
+		if err != nil || p.NeedsHeaders() != want {
+			t.Errorf("%q: NeedsHeaders() = %v, want %v (%v)", src, p != nil && p.NeedsHeaders(), want, err)
+		}
+	}
 	p, err := Default(context.Background())
-	if err != nil || p.NeedsObject() || p.memo == nil {
+	if err != nil || p.NeedsObject() || p.NeedsHeaders() || p.memo == nil {
 		t.Fatalf("the built-in policy never reads input.object and is memoised: %v", err)
 	}
 	// Memoised answers follow the input: each combination is decided on its own, including the

@@ -59,8 +59,8 @@ type Decision struct {
 
 // Policy is a compiled, prepared policy. It is safe for concurrent use.
 type Policy struct {
-	query       rego.PreparedEvalQuery
-	needsObject bool
+	query                     rego.PreparedEvalQuery
+	needsObject, needsHeaders bool
 	// memo remembers the decisions of a policy whose answer depends only on the input paths
 	// it names (analyseInput), keyed by the values there: most requests then skip evaluation.
 	// nil otherwise.
@@ -71,6 +71,10 @@ type Policy struct {
 // fields from the engine only for a policy that reads them (or when the request has loaded
 // the object anyway), so a policy that never looks costs no store read.
 func (p *Policy) NeedsObject() bool { return p.needsObject }
+
+// NeedsHeaders reports whether the policy may read input.request.headers, so that the gateway
+// copies the request's headers into the input only for a policy that looks at them.
+func (p *Policy) NeedsHeaders() bool { return p.needsHeaders }
 
 // Default returns the built-in policy.
 func Default(ctx context.Context) (*Policy, error) {
@@ -102,12 +106,13 @@ func compileModules(ctx context.Context, modules []*ast.Module, data map[string]
 	if len(data) > 0 {
 		opts = append(opts, rego.Store(inmem.NewFromObject(data)))
 	}
-	needsObject, stable := false, true
+	needsObject, needsHeaders, stable := false, false, true
 	var paths [][]string
 	for _, m := range modules {
 		opts = append(opts, rego.ParsedModule(m))
 		use := analyseInput(m)
 		needsObject = needsObject || use.object
+		needsHeaders = needsHeaders || use.headers
 		stable = stable && use.stable
 		paths = append(paths, use.paths...)
 	}
@@ -115,7 +120,7 @@ func compileModules(ctx context.Context, modules []*ast.Module, data map[string]
 	if err != nil {
 		return nil, fmt.Errorf("compile policy: %w", err)
 	}
-	p := &Policy{query: q, needsObject: needsObject}
+	p := &Policy{query: q, needsObject: needsObject, needsHeaders: needsHeaders}
 	if stable {
 		p.memo = newDecisionMemo(paths)
 	}
@@ -130,6 +135,8 @@ type inputUse struct {
 	// calls no non-deterministic builtin: equal values at those paths give equal decisions.
 	stable bool
 	paths  [][]string // the constant paths it reads, for the memo key
+	// headers: it may read input.request.headers.
+	headers bool
 }
 
 // analyseInput walks m's references to input and its calls. Anything it cannot see through (a
@@ -150,6 +157,9 @@ func analyseInput(m *ast.Module) inputUse {
 			}
 			path = append(path, string(s))
 		}
+		if len(path) == 0 || path[0] == "request" && (len(path) == 1 || path[1] == "headers") {
+			use.headers = true
+		}
 		switch {
 		case len(path) == 0 || path[0] == "object":
 			use.object, use.stable = true, false
@@ -167,7 +177,7 @@ func analyseInput(m *ast.Module) inputUse {
 		return false
 	})
 	if inputVars > inputRefs {
-		use.object, use.stable = true, false
+		use.object, use.headers, use.stable = true, true, false
 	}
 	nondeterministic := func(op ast.Ref) {
 		if b, ok := ast.BuiltinMap[op.String()]; ok && b.Nondeterministic {
