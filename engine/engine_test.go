@@ -58,23 +58,33 @@ func read(t testing.TB, e *Engine, bucket, key string) []byte {
 	return b
 }
 
-// chunkCount counts every stored chunk and in-flight marker: what a failed write must not leave.
-func chunkCount(t testing.TB, e *Engine) (chunks, markers int) {
+// storedData counts every stored chunk and blob: what a failed write must not leave. It fails the
+// test when a blob file and its live record disagree (a leak, or a reference to nothing), or when
+// an in-flight marker remains.
+func storedData(t testing.TB, e *Engine) (chunks, blobs int) {
 	t.Helper()
-	for _, p := range []struct {
-		prefix []byte
-		n      *int
-	}{{[]byte("c/"), &chunks}, {keys.MarkerPrefix, &markers}} {
-		it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: p.prefix, UpperBound: keys.PrefixEnd(p.prefix)})
+	count := func(prefix []byte) int {
+		it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: keys.PrefixEnd(prefix)})
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer it.Close()
+		n := 0
 		for it.First(); it.Valid(); it.Next() {
-			*p.n++
+			n++
 		}
-		it.Close()
+		return n
 	}
-	return chunks, markers
+	if err := e.blobs.walk(func(uint64) error { blobs++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if live := count(keys.BlobPrefix); live != blobs {
+		t.Fatalf("%d blob files but %d live blob records", blobs, live)
+	}
+	if markers := count(keys.MarkerPrefix); markers != 0 {
+		t.Fatalf("%d in-flight markers remain", markers)
+	}
+	return count([]byte("c/")), blobs
 }
 
 func randBytes(n int, seed int64) []byte {
@@ -110,9 +120,13 @@ func TestRoundTripAndRanges(t *testing.T) {
 			}
 		}
 		o.Close()
-		// Only the current version's chunks remain.
-		if chunks, markers := chunkCount(t, e); chunks != max(1, (size+1023)/1024) || markers != 0 {
-			t.Fatalf("size %d: %d chunks and %d markers stored", size, chunks, markers)
+		// Only the current version's data remains: one inline chunk, or one blob.
+		wantChunks, wantBlobs := 1, 0
+		if size > 1024 {
+			wantChunks, wantBlobs = 0, 1
+		}
+		if chunks, blobs := storedData(t, e); chunks != wantChunks || blobs != wantBlobs {
+			t.Fatalf("size %d: %d chunks and %d blobs stored", size, chunks, blobs)
 		}
 	}
 }
@@ -177,14 +191,15 @@ func TestFailedWritesLeaveNothing(t *testing.T) {
 		if _, err := e.StatObject("bkt", "k"); !errors.Is(err, ErrNoSuchKey) {
 			t.Fatalf("%s: object visible after failure: %v", tc.name, err)
 		}
-		if chunks, markers := chunkCount(t, e); chunks != 0 || markers != 0 {
-			t.Fatalf("%s: %d chunks and %d markers left behind", tc.name, chunks, markers)
+		if chunks, blobs := storedData(t, e); chunks != 0 || blobs != 0 {
+			t.Fatalf("%s: %d chunks and %d blobs left behind", tc.name, chunks, blobs)
 		}
 	}
 }
 
-// TestInFlightDataReclaimedAtOpen: chunks staged by a write that never committed (the process
-// died) are deleted when the store opens again.
+// TestInFlightDataReclaimedAtOpen: data staged by writes that never committed (the process died)
+// is removed when the store opens again: a blob through the sweep of unreferenced blobs, and
+// chunks under an in-flight marker (how earlier versions staged large bodies) through the marker.
 func TestInFlightDataReclaimedAtOpen(t *testing.T) {
 	dir := t.TempDir()
 	e, err := Open(Options{Dir: dir, ChunkSize: 1024})
@@ -192,21 +207,35 @@ func TestInFlightDataReclaimedAtOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustBucket(t, e, "bkt")
+	kept, err := put(e, "bkt", "kept", randBytes(5000, 1), Guard{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := PutOptions{Size: -1}
 	s, err := e.stage(context.Background(), bytes.NewReader(randBytes(10000, 2)), &opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if chunks, markers := chunkCount(t, e); chunks == 0 || markers != 1 || !s.flushed {
-		t.Fatalf("staging wrote %d chunks and %d markers", chunks, markers)
+	if !s.blob {
+		t.Fatal("a 10,000-byte body with 1 KiB chunks was not staged as a blob")
+	}
+	b := e.db.NewBatch()
+	_ = b.Set(keys.Marker(999), nil, nil)
+	_ = b.Set(keys.Chunk(999, 0), []byte("half"), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
 	}
 	// No commit, no cleanup: as if killed here.
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
 	e = openTest(t, Options{Dir: dir, ChunkSize: 1024})
-	if chunks, markers := chunkCount(t, e); chunks != 0 || markers != 0 {
-		t.Fatalf("after reopen: %d chunks and %d markers", chunks, markers)
+	e.sweep.Wait()
+	if chunks, blobs := storedData(t, e); chunks != 0 || blobs != 1 {
+		t.Fatalf("after reopen: %d chunks and %d blobs (want only the committed object's blob)", chunks, blobs)
+	}
+	if got := read(t, e, "bkt", "kept"); !bytes.Equal(got, randBytes(5000, 1)) || kept.Size != 5000 {
+		t.Fatal("the committed object did not survive the sweep")
 	}
 }
 
@@ -346,6 +375,11 @@ func TestSnapshotReadWhileOverwritten(t *testing.T) {
 	if _, err := io.ReadFull(r, head); err != nil {
 		t.Fatal(err)
 	}
+	// A second reader that has not read a byte yet: its data must outlive the overwrites too.
+	unread, err := e.OpenObject("bkt", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
@@ -372,6 +406,15 @@ func TestSnapshotReadWhileOverwritten(t *testing.T) {
 	o.Close()
 	if !bytes.Equal(append(head, rest...), first) {
 		t.Fatal("the open reader did not return its version whole")
+	}
+	all, err := io.ReadAll(unread.NewReader(Range{0, unread.Info().Size}))
+	if err != nil || !bytes.Equal(all, first) {
+		t.Fatalf("the unread reader did not return its version whole: %d bytes, %v", len(all), err)
+	}
+	unread.Close()
+	// The readers closed, the replaced data is gone.
+	if chunks, blobs := storedData(t, e); chunks != 0 || blobs != 0 {
+		t.Fatalf("%d chunks and %d blobs remain after the last delete", chunks, blobs)
 	}
 }
 
@@ -435,7 +478,8 @@ func diskUse(t *testing.T, e *Engine) (total, tables int64) {
 	}
 	sst, _ := filepath.Glob(filepath.Join(e.dir, "*.sst"))
 	blob, _ := filepath.Glob(filepath.Join(e.dir, "*.blob"))
-	matches := append(sst, blob...)
+	ours, _ := filepath.Glob(filepath.Join(e.dir, "blobs", "*", "*"))
+	matches := append(append(sst, blob...), ours...)
 	for _, m := range matches {
 		if fi, err := os.Stat(m); err == nil {
 			tables += fi.Size()
@@ -473,8 +517,8 @@ func TestBucketRules(t *testing.T) {
 	if err := e.AbortMultipartUpload(ctx, "bkt", "mp", u.UploadID); err != nil {
 		t.Fatal(err)
 	}
-	if chunks, markers := chunkCount(t, e); chunks != 0 || markers != 0 {
-		t.Fatalf("abort left %d chunks and %d markers", chunks, markers)
+	if chunks, blobs := storedData(t, e); chunks != 0 || blobs != 0 {
+		t.Fatalf("abort left %d chunks and %d blobs", chunks, blobs)
 	}
 	if err := e.DeleteBucket(ctx, "bkt", Guard{}); err != nil {
 		t.Fatal(err)
@@ -524,8 +568,8 @@ func TestDeleteBucketRacesPuts(t *testing.T) {
 			}
 		}
 		wg.Wait()
-		if chunks, _ := chunkCount(t, e); chunks != 0 {
-			t.Fatalf("round %d: %d chunks of objects in a deleted bucket", round, chunks)
+		if chunks, blobs := storedData(t, e); chunks != 0 || blobs != 0 {
+			t.Fatalf("round %d: %d chunks and %d blobs of objects in a deleted bucket", round, chunks, blobs)
 		}
 	}
 }

@@ -24,9 +24,14 @@ type partMeta struct {
 	Mod  int64     `json:"m"`
 	Sums Checksums `json:"cs,omitempty"`
 	Data uint64    `json:"d"`
+	Blob bool      `json:"b,omitempty"`
 	// MD5 is the binary digest, kept for the multipart ETag.
 	MD5 []byte `json:"5"`
 }
+
+// ref is the part's data as an object references it. Parts stored as chunks keep no chunk size,
+// so their ref has none either and a deletion takes the range.
+func (p *partMeta) ref() dataRef { return dataRef{ID: p.Data, Size: p.Size, Blob: p.Blob} }
 
 func (p *partMeta) info(n int) PartInfo {
 	return PartInfo{Number: n, Size: p.Size, ETag: p.ETag, ModTime: time.Unix(0, p.Mod).UTC(), Checksums: p.Sums}
@@ -109,7 +114,7 @@ func (e *Engine) UploadPart(ctx context.Context, bucket, key, uploadID string, n
 		return PartInfo{}, err
 	}
 	defer e.release(s)
-	p := &partMeta{Size: s.size, ETag: quoteETag(s.md5), MD5: s.md5, Data: s.id}
+	p := &partMeta{Size: s.size, ETag: quoteETag(s.md5), MD5: s.md5, Data: s.id, Blob: s.blob}
 	if opts.Checksums != nil {
 		if p.Sums, err = opts.Checksums(); err != nil {
 			return PartInfo{}, err
@@ -138,13 +143,14 @@ func (e *Engine) UploadPart(ctx context.Context, bucket, key, uploadID string, n
 	defer b.Close()
 	_ = b.Set(keys.Part(uploadID, number), val, nil)
 	s.addTo(b)
+	var released []uint64
 	if hadOld {
-		deleteData(b, []dataRef{{ID: old.Data}}, 0)
+		released = deleteData(b, []dataRef{old.ref()}, 0)
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return PartInfo{}, err
 	}
-	s.flushed = false
+	e.reclaim.release(released)
 	return p.info(number), nil
 }
 
@@ -242,7 +248,7 @@ func (e *Engine) CompleteMultipartUpload(ctx context.Context, bucket, key, uploa
 			return ObjectInfo{}, wrapf(ErrEntityTooSmall, "part %d is %d bytes; every part but the last must be at least %d", cp.Number, p.Size, e.minPart)
 		}
 		used[p.Data] = true
-		m.Data = append(m.Data, dataRef{ID: p.Data, Size: p.Size})
+		m.Data = append(m.Data, p.ref())
 		m.Size += p.Size
 		md5s = append(md5s, p.MD5...)
 		// A composite checksum needs the same algorithm on every part.
@@ -262,14 +268,15 @@ func (e *Engine) CompleteMultipartUpload(ctx context.Context, bucket, key, uploa
 			m.Sums, m.SumType = Checksums{sumAlg: fmt.Sprintf("%s-%d", v, len(parts))}, "COMPOSITE"
 		}
 	}
-	_, err = e.commit(ctx, bucket, key, m, nil, guard, func(b *pebble.Batch) {
+	_, err = e.commit(ctx, bucket, key, m, nil, guard, func(b *pebble.Batch) (released []uint64) {
 		_ = b.Delete(keys.Upload(bucket, key, uploadID), nil)
 		for i, n := range nums {
 			_ = b.Delete(keys.Part(uploadID, n), nil)
 			if !used[all[i].Data] {
-				deleteData(b, []dataRef{{ID: all[i].Data}}, 0)
+				released = append(released, deleteData(b, []dataRef{all[i].ref()}, 0)...)
 			}
 		}
+		return released
 	})
 	if err != nil {
 		return ObjectInfo{}, err
@@ -295,11 +302,16 @@ func (e *Engine) AbortMultipartUpload(ctx context.Context, bucket, key, uploadID
 	b := e.db.NewBatch()
 	defer b.Close()
 	_ = b.Delete(keys.Upload(bucket, key, uploadID), nil)
+	var released []uint64
 	for i, n := range nums {
 		_ = b.Delete(keys.Part(uploadID, n), nil)
-		deleteData(b, []dataRef{{ID: all[i].Data}}, 0)
+		released = append(released, deleteData(b, []dataRef{all[i].ref()}, 0)...)
 	}
-	return b.Commit(pebble.Sync)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return err
+	}
+	e.reclaim.release(released)
+	return nil
 }
 
 // ListMultipartUploads lists a bucket's uploads in (key, initiated) order.

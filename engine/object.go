@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"strings"
 	"time"
@@ -34,10 +35,12 @@ type objectMeta struct {
 	Multipart bool              `json:"mp,omitempty"`
 }
 
-// dataRef names one run of chunks: a simple object has one, a multipart object one per part.
+// dataRef names one object's (or part's) data: a simple object has one, a multipart object one
+// per part. Blob data is a blob file; other data is chunks in pebble.
 type dataRef struct {
 	ID   uint64 `json:"i"`
 	Size int64  `json:"z"`
+	Blob bool   `json:"b,omitempty"`
 }
 
 func (m *objectMeta) info(bucket, key string) ObjectInfo {
@@ -84,20 +87,20 @@ func sameETag(a, b string) bool {
 	return strings.Trim(strings.TrimPrefix(a, "W/"), `"`) == strings.Trim(b, `"`)
 }
 
-// stagedData is a body streamed into chunks under a fresh data id. Every chunk but the last is
-// already written (NoSync); the last rides in the commit batch, so a small object costs one batch
-// and one fsync. Until the commit, a marker records the id so a crash reclaims the chunks.
+// stagedData is a body streamed in under a fresh data id. A body that fits in one chunk stays in
+// memory and rides in the commit batch, so a small object costs one batch and one fsync. A
+// larger body streams into a blob, written once and synced before the commit references it:
+// its bytes go to disk once, not to pebble's log and again to its tables.
 type stagedData struct {
 	id      uint64
 	size    int64
 	md5     []byte
-	last    *[]byte // the last chunk, written by the commit
-	lastLen int
-	lastIdx uint32
-	flushed bool // chunks (and the marker) are in the store
+	inline  *[]byte // the one chunk of a small body, written by the commit
+	blob    bool    // the body is blob id, durable
+	inBatch bool    // the commit batch references it: from here only the store decides its fate
 }
 
-// stage streams body into chunks. On error nothing of it remains.
+// stage streams body in. On error nothing of it remains.
 func (e *Engine) stage(ctx context.Context, body io.Reader, opts *PutOptions) (*stagedData, error) {
 	id, err := e.ids.alloc()
 	if err != nil {
@@ -105,39 +108,73 @@ func (e *Engine) stage(ctx context.Context, body io.Reader, opts *PutOptions) (*
 	}
 	s := &stagedData{id: id}
 	h := md5.New()
-	var idx uint32
-	cur := e.chunkPool.Get().(*[]byte)
-	n, eof, err := readChunk(body, *cur)
-	for {
-		if err != nil {
-			e.chunkPool.Put(cur)
-			e.discard(s)
-			return nil, err
+	buf := e.chunkPool.Get().(*[]byte)
+	n, eof, err := readChunk(body, *buf)
+	if err == nil && !eof {
+		// A full chunk: one byte more decides between inline and blob.
+		var one [1]byte
+		var k int
+		k, err = io.ReadFull(body, one[:])
+		switch {
+		case k == 1:
+			err = e.stageBlob(ctx, s, h, body, buf, n, one[0])
+			e.chunkPool.Put(buf)
+			if err != nil {
+				return nil, err
+			}
+			return s.finish(e, h, opts)
+		case err == io.EOF:
+			err = nil
 		}
-		h.Write((*cur)[:n])
-		s.size += int64(n)
+	}
+	if err != nil {
+		e.chunkPool.Put(buf)
+		return nil, err
+	}
+	h.Write((*buf)[:n])
+	s.size = int64(n)
+	s.inline = buf
+	*s.inline = (*s.inline)[:n]
+	return s.finish(e, h, opts)
+}
+
+// stageBlob writes buf[:n], then carry, then the rest of body to blob s.id and syncs it.
+func (e *Engine) stageBlob(ctx context.Context, s *stagedData, h hash.Hash, body io.Reader, buf *[]byte, n int, carry byte) error {
+	w, err := e.blobs.create(s.id)
+	if err != nil {
+		return err
+	}
+	data, eof, carried := (*buf)[:n], false, false
+	for {
+		h.Write(data)
+		s.size += int64(len(data))
+		if _, err := w.Write(data); err != nil {
+			w.abort()
+			return fmt.Errorf("engine: write blob: %w", err)
+		}
 		if eof {
 			break
 		}
-		// cur is full and more may follow: read ahead, so that the last chunk (however many
-		// there are) is the one that rides in the commit batch.
-		next := e.chunkPool.Get().(*[]byte)
-		m, eof2, err2 := readChunk(body, *next)
-		if err2 == nil && m == 0 && eof2 {
-			e.chunkPool.Put(next)
-			break
+		if err := ctx.Err(); err != nil {
+			w.abort()
+			return err
 		}
-		if cerr := ctx.Err(); cerr != nil {
-			err2 = cerr
-		} else if werr := e.writeChunk(s, idx, (*cur)[:n]); werr != nil {
-			err2 = werr
+		off := 0
+		if !carried {
+			(*buf)[0], off, carried = carry, 1, true
 		}
-		e.chunkPool.Put(cur)
-		idx++
-		cur, n, eof, err = next, m, eof2, err2
+		m, eof2, err := readChunk(body, (*buf)[off:])
+		if err != nil {
+			w.abort()
+			return err
+		}
+		data, eof = (*buf)[:off+m], eof2
 	}
-	s.last, s.lastLen, s.lastIdx = cur, n, idx
-	return s.finish(e, h, opts)
+	if err := w.finish(); err != nil {
+		return err
+	}
+	s.blob = true
+	return nil
 }
 
 // readChunk fills buf from r; eof reports that r ended (possibly with n < len(buf)).
@@ -153,7 +190,7 @@ func readChunk(r io.Reader, buf []byte) (n int, eof bool, err error) {
 }
 
 // finish checks what can only be checked once the whole body is in.
-func (s *stagedData) finish(e *Engine, h interface{ Sum([]byte) []byte }, opts *PutOptions) (*stagedData, error) {
+func (s *stagedData) finish(e *Engine, h hash.Hash, opts *PutOptions) (*stagedData, error) {
 	s.md5 = h.Sum(nil)
 	if opts.Size >= 0 && s.size != opts.Size {
 		e.release(s)
@@ -166,52 +203,47 @@ func (s *stagedData) finish(e *Engine, h interface{ Sum([]byte) []byte }, opts *
 	return s, nil
 }
 
-func (e *Engine) writeChunk(s *stagedData, idx uint32, data []byte) error {
-	b := e.db.NewBatch()
-	if !s.flushed {
-		_ = b.Set(keys.Marker(s.id), nil, nil)
-		s.flushed = true
-	}
-	_ = b.Set(keys.Chunk(s.id, idx), data, nil)
-	return b.Commit(pebble.NoSync)
-}
+// ref is the data reference a committed version keeps.
+func (s *stagedData) ref() dataRef { return dataRef{ID: s.id, Size: s.size, Blob: s.blob} }
 
-// addTo puts the last chunk into the commit batch and removes the marker.
+// addTo writes the inline chunk, or the record that makes the blob live, into the commit batch.
 func (s *stagedData) addTo(b *pebble.Batch) {
-	if s.lastLen > 0 || s.lastIdx == 0 {
-		_ = b.Set(keys.Chunk(s.id, s.lastIdx), (*s.last)[:s.lastLen], nil)
-	}
-	if s.flushed {
-		_ = b.Delete(keys.Marker(s.id), nil)
-	}
-}
-
-// release returns the staged buffer and deletes any chunks already written.
-func (e *Engine) release(s *stagedData) {
-	if s.last != nil {
-		e.chunkPool.Put(s.last)
-		s.last = nil
-	}
-	e.discard(s)
-}
-
-func (e *Engine) discard(s *stagedData) {
-	if !s.flushed {
+	s.inBatch = true
+	if s.blob {
+		_ = b.Set(keys.Blob(s.id), nil, nil)
 		return
 	}
-	b := e.db.NewBatch()
-	start, end := keys.ChunkRange(s.id)
-	_ = b.DeleteRange(start, end, nil)
-	_ = b.Delete(keys.Marker(s.id), nil)
-	_ = b.Commit(pebble.NoSync)
-	s.flushed = false
+	_ = b.Set(keys.Chunk(s.id, 0), *s.inline, nil)
 }
 
-// deleteData removes the chunks of refs. A ref whose chunk count is known (its size and the
-// chunk size it was written with) gets point deletes: an overwrite-heavy key would otherwise
-// pile up range tombstones that every later read of the key space must step through.
-func deleteData(b *pebble.Batch, refs []dataRef, chunkSize int) {
+// release returns the staged buffer and removes a blob that no commit batch referenced. A blob
+// whose commit failed stays: whether the batch reached the log is unknown, and the sweep at the
+// next Open removes it if it did not.
+func (e *Engine) release(s *stagedData) {
+	if s.inline != nil {
+		*s.inline = (*s.inline)[:cap(*s.inline)]
+		e.chunkPool.Put(s.inline)
+		s.inline = nil
+	}
+	if s.blob && !s.inBatch {
+		if err := e.blobs.remove(s.id); err != nil {
+			e.log.Error("engine: remove unused blob", "id", s.id, "err", err)
+		}
+	}
+	s.blob = false
+}
+
+// deleteData drops the data of refs in b and returns the blobs to release once b has committed.
+// Chunks whose count is known (size and the chunk size they were written with) get point
+// deletes: an overwrite-heavy key would otherwise pile up range tombstones that every later read
+// of the key space must step through.
+func deleteData(b *pebble.Batch, refs []dataRef, chunkSize int) (blobs []uint64) {
 	for _, d := range refs {
+		if d.Blob {
+			_ = b.Delete(keys.Blob(d.ID), nil)
+			blobs = append(blobs, d.ID)
+			continue
+		}
 		if n := chunksOf(d.Size, chunkSize); n > 0 && n <= maxPointDeletes {
 			for i := uint32(0); i < uint32(n); i++ {
 				_ = b.Delete(keys.Chunk(d.ID, i), nil)
@@ -221,6 +253,7 @@ func deleteData(b *pebble.Batch, refs []dataRef, chunkSize int) {
 		start, end := keys.ChunkRange(d.ID)
 		_ = b.DeleteRange(start, end, nil)
 	}
+	return blobs
 }
 
 // maxPointDeletes: past this many chunks, one range deletion is cheaper than many points.
@@ -288,8 +321,9 @@ func (e *Engine) loadMeta(r pebble.Reader, bucket, key string) (*objectMeta, err
 // commit is the single commit path of every object write: under the bucket's read lock and the
 // key's lock it reads the current version, checks the guard, and writes the new version (or the
 // deletion, when m is nil) in one synced batch that also drops the replaced version's data.
-// extra adds records that must change atomically with it (multipart bookkeeping).
-func (e *Engine) commit(ctx context.Context, bucket, key string, m *objectMeta, staged *stagedData, g Guard, extra func(*pebble.Batch)) (prev *objectMeta, err error) {
+// extra adds records that must change atomically with it (multipart bookkeeping) and returns the
+// blobs whose references it dropped.
+func (e *Engine) commit(ctx context.Context, bucket, key string, m *objectMeta, staged *stagedData, g Guard, extra func(*pebble.Batch) []uint64) (prev *objectMeta, err error) {
 	bl := e.bucketLock(bucket)
 	bl.RLock()
 	defer bl.RUnlock()
@@ -337,8 +371,9 @@ func (e *Engine) commit(ctx context.Context, bucket, key string, m *objectMeta, 
 	if staged != nil {
 		staged.addTo(b)
 	}
+	var released []uint64
 	if cur != nil {
-		deleteData(b, cur.Data, cur.ChunkSize)
+		released = deleteData(b, cur.Data, cur.ChunkSize)
 	}
 	// A delete ends any lease; a write ends one that is no longer active (Azure keeps an
 	// expired or broken lease's id only until the object is modified). An active lease stays.
@@ -346,11 +381,12 @@ func (e *Engine) commit(ctx context.Context, bucket, key string, m *objectMeta, 
 		_ = b.Delete(keys.ObjectLease(bucket, key), nil)
 	}
 	if extra != nil {
-		extra(b)
+		released = append(released, extra(b)...)
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return cur, fmt.Errorf("engine: commit %s/%s: %w", bucket, key, err)
 	}
+	e.reclaim.release(released)
 	return cur, nil
 }
 
@@ -375,7 +411,7 @@ func (e *Engine) PutObject(ctx context.Context, bucket, key string, body io.Read
 	}
 	defer e.release(s)
 	m := &objectMeta{Size: s.size, ETag: quoteETag(s.md5), CT: opts.ContentType, Meta: opts.Metadata, Hdr: opts.Headers,
-		ChunkSize: e.chunkSize, Data: []dataRef{{ID: s.id, Size: s.size}}}
+		ChunkSize: e.chunkSize, Data: []dataRef{s.ref()}}
 	if opts.Checksums != nil {
 		sums, err := opts.Checksums()
 		if err != nil {
@@ -388,7 +424,6 @@ func (e *Engine) PutObject(ctx context.Context, bucket, key string, body io.Read
 	if _, err := e.commit(ctx, bucket, key, m, s, opts.Guard, nil); err != nil {
 		return ObjectInfo{}, err
 	}
-	s.flushed = false // committed: the chunks are the object's now
 	return m.info(bucket, key), nil
 }
 
@@ -451,29 +486,36 @@ func (e *Engine) OpenObject(bucket, key string) (ObjectReader, error) {
 	if err := e.check(); err != nil {
 		return nil, err
 	}
+	// Pin before the snapshot: no blob the snapshot can see is removed until Close.
+	pin := e.reclaim.pin()
 	snap := e.db.NewSnapshot()
+	o := &objectReader{e: e, pin: pin, snap: snap}
 	m, err := e.loadMeta(snap, bucket, key)
 	if err != nil {
-		snap.Close()
+		o.Close()
 		return nil, err
 	}
 	if m == nil {
-		snap.Close()
+		o.Close()
 		return nil, e.missing(bucket, key)
 	}
 	info, err := e.withLease(snap, m.info(bucket, key))
 	if err != nil {
-		snap.Close()
+		o.Close()
 		return nil, err
 	}
-	return &objectReader{snap: snap, meta: m, info: info}, nil
+	o.meta, o.info = m, info
+	return o, nil
 }
 
 type objectReader struct {
+	e     *Engine
+	pin   uint64
 	snap  *pebble.Snapshot
 	meta  *objectMeta
 	info  ObjectInfo
 	iters []*pebble.Iterator
+	blobs map[uint64]blobReader
 }
 
 func (o *objectReader) Info() ObjectInfo { return o.info }
@@ -483,7 +525,29 @@ func (o *objectReader) Close() error {
 		it.Close()
 	}
 	o.iters = nil
-	return o.snap.Close()
+	for _, b := range o.blobs {
+		b.Close()
+	}
+	o.blobs = nil
+	err := o.snap.Close()
+	o.e.reclaim.unpin(o.pin)
+	return err
+}
+
+// blob opens blob id once per reader.
+func (o *objectReader) blob(id uint64) (blobReader, error) {
+	if b, ok := o.blobs[id]; ok {
+		return b, nil
+	}
+	b, err := o.e.blobs.open(id)
+	if err != nil {
+		return nil, err
+	}
+	if o.blobs == nil {
+		o.blobs = map[uint64]blobReader{}
+	}
+	o.blobs[id] = b
+	return b, nil
 }
 
 // NewReader returns a reader of the given range of the version's data.
@@ -516,6 +580,12 @@ func (r *rangeReader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	if len(r.cur) == 0 {
+		if err := r.seekPart(); err != nil {
+			return 0, err
+		}
+		if d := r.o.meta.Data[r.part]; d.Blob {
+			return r.readBlob(p, d)
+		}
 		if err := r.load(); err != nil {
 			return 0, err
 		}
@@ -530,11 +600,9 @@ func (r *rangeReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// load positions r.cur at r.off.
-func (r *rangeReader) load() error {
+// seekPart moves r.part to the part holding r.off.
+func (r *rangeReader) seekPart() error {
 	m := r.o.meta
-	cs := int64(m.ChunkSize)
-	// Find the part holding r.off.
 	for r.part < len(m.Data) && r.off >= r.partOff+m.Data[r.part].Size {
 		r.partOff += m.Data[r.part].Size
 		r.part++
@@ -543,6 +611,30 @@ func (r *rangeReader) load() error {
 	if r.part >= len(m.Data) {
 		return errCorrupt
 	}
+	return nil
+}
+
+// readBlob reads from blob part d straight into p.
+func (r *rangeReader) readBlob(p []byte, d dataRef) (int, error) {
+	b, err := r.o.blob(d.ID)
+	if err != nil {
+		return 0, err
+	}
+	within := r.off - r.partOff
+	p = p[:min(int64(len(p)), r.left, d.Size-within)]
+	n, err := b.ReadAt(p, within)
+	if n < len(p) {
+		return n, errors.Join(errCorrupt, err)
+	}
+	r.off += int64(n)
+	r.left -= int64(n)
+	return n, nil
+}
+
+// load positions r.cur at r.off, inside chunk part r.part.
+func (r *rangeReader) load() error {
+	m := r.o.meta
+	cs := int64(m.ChunkSize)
 	d := m.Data[r.part]
 	within := r.off - r.partOff
 	idx := uint32(within / cs)

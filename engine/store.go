@@ -46,6 +46,10 @@ type Engine struct {
 	buckets   sync.Map
 	seed      maphash.Seed
 	chunkPool sync.Pool
+	blobs     blobStore
+	reclaim   reclaimer
+	log       *slog.Logger
+	sweep     sync.WaitGroup
 }
 
 const lockStripes = 4096
@@ -75,6 +79,7 @@ func Open(opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	e.log = log
 	size := e.chunkSize
 	e.chunkPool.New = func() any { b := make([]byte, size); return &b }
 	cache := pebble.NewCache(blockCacheSize)
@@ -119,6 +124,23 @@ func Open(opts Options) (*Engine, error) {
 		db.Close()
 		return nil, err
 	}
+	blobs, err := openFileBlobs(filepath.Join(opts.Dir, "blobs"))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("engine: open blobs: %w", err)
+	}
+	e.blobs = blobs
+	e.reclaim = reclaimer{blobs: blobs, readers: map[uint64]int{}, onError: func(err error) {
+		log.Error("engine: remove blob", "err", err)
+	}}
+	first := e.ids.next
+	e.sweep.Add(1)
+	go func() {
+		defer e.sweep.Done()
+		if err := e.sweepOrphans(first, e.closed.Load); err != nil {
+			log.Error("engine: sweep unreferenced blobs", "err", err)
+		}
+	}()
 	return e, nil
 }
 
@@ -127,6 +149,9 @@ func (e *Engine) Close() error {
 	if !e.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
+	e.sweep.Wait()
+	e.reclaim.drain()
+	e.blobs.close()
 	return e.db.Close()
 }
 

@@ -6,6 +6,7 @@
 //	o/<bucket>/<key>                current version of an object (bucket names have no '/')
 //	c/<data id:8><chunk index:4>    a chunk of object or part data, big-endian
 //	u/<data id:8>                   marker of data still being written (reclaimed at startup)
+//	f/<data id:8>                   data id whose bytes are a blob (a file), referenced and live
 //	m/<bucket>/<key>\x00<upload id> multipart upload record (keys never contain NUL)
 //	p/<upload id>/<part number:4>   uploaded part record
 //	l/<bucket>/<key>                lease on an object
@@ -69,6 +70,18 @@ func ChunkRange(id uint64) (start, end []byte) {
 	end = PrefixEnd(start)
 	return start, end
 }
+
+// Blob is the key that keeps blob id live: set by the commit that first references the blob,
+// deleted by the one that drops its last reference.
+func Blob(id uint64) []byte {
+	k := make([]byte, 10)
+	k[0], k[1] = 'f', '/'
+	binary.BigEndian.PutUint64(k[2:], id)
+	return k
+}
+
+// BlobPrefix is the prefix of every live blob record.
+var BlobPrefix = []byte("f/")
 
 // Marker is the in-flight marker of data id.
 func Marker(id uint64) []byte {

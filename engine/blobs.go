@@ -1,0 +1,295 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/weirproject/weir/engine/internal/keys"
+)
+
+// blobStore keeps the data of objects (and parts) larger than one chunk: one blob per data id,
+// written once from start to end, made durable by finish, then only read and finally removed.
+// It is the seam of DESIGN §9: pebble keeps metadata and small objects, a blobStore keeps
+// large data, and a store beyond one machine can put an S3 backend behind the same methods.
+//
+// A blobStore knows nothing of references. The engine makes a blob live by committing its
+// f/<id> record in the batch that references it, and removes it only once that record is gone
+// and no reader that could still see it remains (see reclaimer).
+type blobStore interface {
+	// create starts blob id; it must not exist.
+	create(id uint64) (blobWriter, error)
+	// open opens blob id for reading.
+	open(id uint64) (blobReader, error)
+	// remove deletes blob id; a missing blob is not an error.
+	remove(id uint64) error
+	// walk calls fn with the id of every stored blob.
+	walk(fn func(id uint64) error) error
+	close()
+}
+
+type blobWriter interface {
+	io.Writer
+	// finish makes the blob durable: after it returns, a crash keeps every byte written.
+	finish() error
+	// abort closes and deletes the unfinished blob.
+	abort()
+}
+
+type blobReader interface {
+	io.ReaderAt
+	io.Closer
+}
+
+// fileBlobs stores each blob as a file, <dir>/<low byte of id>/<id>: 256 directories keep any one
+// small, and consecutive ids spread over them.
+type fileBlobs struct {
+	dir  string
+	dirs [256]*os.File // open for the directory fsync that makes a new file's name durable
+}
+
+func openFileBlobs(dir string) (*fileBlobs, error) {
+	s := &fileBlobs{dir: dir}
+	for i := range s.dirs {
+		d := filepath.Join(dir, fmt.Sprintf("%02x", i))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			s.close()
+			return nil, err
+		}
+		f, err := os.Open(d)
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		s.dirs[i] = f
+	}
+	if err := syncDir(dir); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+func (s *fileBlobs) close() {
+	for _, d := range s.dirs {
+		if d != nil {
+			d.Close()
+		}
+	}
+}
+
+func (s *fileBlobs) path(id uint64) string {
+	return filepath.Join(s.dir, fmt.Sprintf("%02x", byte(id)), fmt.Sprintf("%016x", id))
+}
+
+func (s *fileBlobs) create(id uint64) (blobWriter, error) {
+	f, err := os.OpenFile(s.path(id), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("engine: create blob: %w", err)
+	}
+	return &fileBlobWriter{f: f, dir: s.dirs[byte(id)]}, nil
+}
+
+type fileBlobWriter struct {
+	f   *os.File
+	dir *os.File
+}
+
+func (w *fileBlobWriter) Write(p []byte) (int, error) { return w.f.Write(p) }
+
+func (w *fileBlobWriter) finish() error {
+	err := w.f.Sync()
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		// The file's name lives in its directory: sync that too. On ext4 the file's own sync
+		// has usually committed the same journal transaction, so this one returns at once.
+		err = w.dir.Sync()
+	}
+	if err != nil {
+		os.Remove(w.f.Name())
+		return fmt.Errorf("engine: sync blob: %w", err)
+	}
+	return nil
+}
+
+func (w *fileBlobWriter) abort() {
+	w.f.Close()
+	os.Remove(w.f.Name())
+}
+
+func (s *fileBlobs) open(id uint64) (blobReader, error) {
+	f, err := os.Open(s.path(id))
+	if err != nil {
+		return nil, errors.Join(errCorrupt, err)
+	}
+	return f, nil
+}
+
+func (s *fileBlobs) remove(id uint64) error {
+	if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func (s *fileBlobs) walk(fn func(id uint64) error) error {
+	for i := range s.dirs {
+		names, err := s.dirs[i].Readdirnames(-1)
+		if _, serr := s.dirs[i].Seek(0, io.SeekStart); err == nil {
+			err = serr
+		}
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			id, err := strconv.ParseUint(n, 16, 64)
+			if err != nil || len(n) != 16 {
+				continue // not ours
+			}
+			if err := fn(id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// reclaimer removes blobs whose reference is gone, but only once every reader that may still
+// see them has closed. Readers pin the current epoch before they take their snapshot; a removal
+// bumps the epoch after its commit and waits for the readers pinned before the bump. A reader
+// pinned later took its snapshot after the commit, so it cannot see the removed blob.
+type reclaimer struct {
+	blobs   blobStore
+	mu      sync.Mutex
+	epoch   uint64
+	readers map[uint64]int // pinned epoch → open readers
+	pending []pendingRemoval
+	onError func(error)
+}
+
+type pendingRemoval struct {
+	epoch uint64
+	ids   []uint64
+}
+
+func (r *reclaimer) pin() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.readers[r.epoch]++
+	return r.epoch
+}
+
+func (r *reclaimer) unpin(epoch uint64) {
+	r.mu.Lock()
+	if r.readers[epoch]--; r.readers[epoch] == 0 {
+		delete(r.readers, epoch)
+	}
+	ready := r.takeReady()
+	r.mu.Unlock()
+	r.removeNow(ready)
+}
+
+// release queues ids, whose references a commit has just dropped, for removal.
+func (r *reclaimer) release(ids []uint64) {
+	if len(ids) == 0 {
+		return
+	}
+	r.mu.Lock()
+	r.epoch++
+	r.pending = append(r.pending, pendingRemoval{epoch: r.epoch, ids: ids})
+	ready := r.takeReady()
+	r.mu.Unlock()
+	r.removeNow(ready)
+}
+
+// takeReady pops the removals no pinned reader can see. Called with mu held.
+func (r *reclaimer) takeReady() []uint64 {
+	oldest := r.epoch + 1
+	for ep := range r.readers {
+		oldest = min(oldest, ep)
+	}
+	var ready []uint64
+	n := 0
+	for _, p := range r.pending {
+		if p.epoch > oldest {
+			break
+		}
+		ready = append(ready, p.ids...)
+		n++
+	}
+	r.pending = r.pending[n:]
+	return ready
+}
+
+func (r *reclaimer) removeNow(ids []uint64) {
+	for _, id := range ids {
+		if err := r.blobs.remove(id); err != nil && r.onError != nil {
+			r.onError(err)
+		}
+	}
+}
+
+// drain removes everything still queued (at Close, when no reader may remain).
+func (r *reclaimer) drain() {
+	r.mu.Lock()
+	var ids []uint64
+	for _, p := range r.pending {
+		ids = append(ids, p.ids...)
+	}
+	r.pending = nil
+	r.mu.Unlock()
+	r.removeNow(ids)
+}
+
+// sweepOrphans removes blobs an earlier process left without a reference: data of writes that
+// never committed, and replaced data whose removal the process did not live to make. Only ids
+// below first (the first id this process may allocate) are candidates, so no write of this
+// process is touched. It runs in the background at Open; stop ends it early.
+func (e *Engine) sweepOrphans(first uint64, stop func() bool) error {
+	var orphans []uint64
+	err := e.blobs.walk(func(id uint64) error {
+		if stop() {
+			return errStopped
+		}
+		if id >= first {
+			return nil
+		}
+		_, closer, err := e.db.Get(keys.Blob(id))
+		switch {
+		case err == nil:
+			closer.Close()
+		case errors.Is(err, pebble.ErrNotFound):
+			orphans = append(orphans, id)
+		default:
+			return err
+		}
+		return nil
+	})
+	if errors.Is(err, errStopped) {
+		return nil
+	}
+	// Through the reclaimer: a blob whose reference a commit of this process dropped is also
+	// unreferenced here, and a reader may still hold it.
+	e.reclaim.release(orphans)
+	return err
+}
+
+var errStopped = errors.New("engine: stopped")
