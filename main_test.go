@@ -23,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/weirproject/weir/engine"
 )
 
 // These tests drive the real weir binary as a user would: build it, start it, talk S3 to it,
@@ -195,7 +197,7 @@ func TestCrashSafety(t *testing.T) {
 				t.Fatalf("round %d: acknowledged PUT %s reads back differently (%d bytes, %v)", round, key, len(got), err)
 			}
 		}
-		listed := 0
+		listed, large := 0, 0
 		pg := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String("crash")})
 		for pg.HasMorePages() {
 			page, err := pg.NextPage(ctx)
@@ -204,6 +206,9 @@ func TestCrashSafety(t *testing.T) {
 			}
 			for _, o := range page.Contents {
 				listed++
+				if aws.ToInt64(o.Size) > engine.DefaultChunkSize {
+					large++ // stored as one blob file
+				}
 				key := aws.ToString(o.Key)
 				if _, ok := acked[key]; ok {
 					continue
@@ -220,7 +225,19 @@ func TestCrashSafety(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("round %d: %d acknowledged PUTs survived SIGKILL, %d objects listed", round, len(acked), listed)
+		// Blobs of PUTs cut off by the kill are swept in the background after the restart: in
+		// the end one file per listed large object remains.
+		files := 0
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			names, _ := filepath.Glob(filepath.Join(dir, "store", "blobs", "*", "*"))
+			if files = len(names); files == large || time.Now().After(deadline) {
+				break
+			}
+		}
+		if files != large {
+			t.Fatalf("round %d: %d blob files for %d listed large objects: the crash's leftovers were not swept", round, files, large)
+		}
+		t.Logf("round %d: %d acknowledged PUTs survived SIGKILL, %d objects listed, %d blob files", round, len(acked), listed, files)
 		if len(acked) < 50 {
 			t.Fatalf("only %d PUTs acknowledged before the kill: the test did not exercise a crash under load", len(acked))
 		}

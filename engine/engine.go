@@ -1,13 +1,15 @@
 // Package engine is weir's storage engine: buckets, objects, multipart uploads and the single
 // commit path every write goes through, on an embedded pebble store.
 //
-// The engine owns durability and visibility. Object data is stored in chunks under a data id that
-// is never reused; a write streams its chunks in without holding any lock, then commits its
-// metadata in one synced batch inside a per-key critical section. A version therefore becomes
-// visible whole, at its commit, and a failed or rejected write leaves nothing behind. Readers open
-// a pebble snapshot, so a read that has started returns exactly the version it found, whole, even
-// if the key is overwritten or deleted meanwhile. Data a commit replaces is deleted in that same
-// commit; compaction reclaims the space once no snapshot still needs it.
+// The engine owns durability and visibility. Object data is stored under a data id that is never
+// reused: a body that fits in one chunk rides in the commit batch; a larger one streams into a
+// blob (a file under <dir>/blobs, written once and synced) without holding any lock. The write
+// then commits its metadata in one synced batch inside a per-key critical section. A version
+// therefore becomes visible whole, at its commit, and a failed or rejected write leaves nothing
+// behind. Readers open a pebble snapshot, so a read that has started returns exactly the version
+// it found, whole, even if the key is overwritten or deleted meanwhile: data a commit replaces is
+// dropped in that same commit, and its blob is removed once the readers that might still see it
+// have closed (chunks: once compaction finds no snapshot that needs them).
 //
 // The engine knows nothing of HTTP, S3 XML or authentication. It takes plain Go values, returns
 // plain Go values, and reports failures as the sentinel errors in errors.go, wrapped with

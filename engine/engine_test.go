@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -128,6 +129,48 @@ func TestRoundTripAndRanges(t *testing.T) {
 		if chunks, blobs := storedData(t, e); chunks != wantChunks || blobs != wantBlobs {
 			t.Fatalf("size %d: %d chunks and %d blobs stored", size, chunks, blobs)
 		}
+	}
+}
+
+// TestChunkedDataStillReadable: stores written before blobs kept a large object as a run of
+// chunks in pebble; such an object reads back whole and by range, and its overwrite drops them.
+func TestChunkedDataStillReadable(t *testing.T) {
+	e := openTest(t, Options{ChunkSize: 1024})
+	mustBucket(t, e, "bkt")
+	body := randBytes(2500, 7)
+	sum := md5.Sum(body)
+	m := objectMeta{Size: 2500, ETag: quoteETag(sum[:]), Gen: 1, ChunkSize: 1024, Data: []dataRef{{ID: 777, Size: 2500}}}
+	val, err := json.Marshal(&m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.db.NewBatch()
+	for i := 0; i*1024 < len(body); i++ {
+		_ = b.Set(keys.Chunk(777, uint32(i)), body[i*1024:min(len(body), (i+1)*1024)], nil)
+	}
+	_ = b.Set(keys.Object("bkt", "old"), val, nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, e, "bkt", "old"); !bytes.Equal(got, body) {
+		t.Fatalf("read back %d bytes of 2500", len(got))
+	}
+	o, err := e.OpenObject("bkt", "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []Range{{1000, 100}, {1023, 2}, {2047, 453}} {
+		got, err := io.ReadAll(o.NewReader(r))
+		if err != nil || !bytes.Equal(got, body[r.Start:r.Start+r.Length]) {
+			t.Fatalf("range %+v: %d bytes, %v", r, len(got), err)
+		}
+	}
+	o.Close()
+	if _, err := put(e, "bkt", "old", []byte("new"), Guard{}); err != nil {
+		t.Fatal(err)
+	}
+	if chunks, blobs := storedData(t, e); chunks != 1 || blobs != 0 {
+		t.Fatalf("after the overwrite %d chunks and %d blobs remain (want the new inline chunk)", chunks, blobs)
 	}
 }
 
