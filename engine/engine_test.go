@@ -721,3 +721,49 @@ func TestBucketCache(t *testing.T) {
 		t.Fatalf("deleted bucket: %v", err)
 	}
 }
+
+// TestManyPartsFewFiles: reading a multipart object keeps one part's blob open at a time, so an
+// object of thousands of parts cannot run the process out of file descriptors.
+func TestManyPartsFewFiles(t *testing.T) {
+	if _, err := os.ReadDir("/proc/self/fd"); err != nil {
+		t.Skip("needs /proc/self/fd")
+	}
+	e := openTest(t, Options{ChunkSize: 1024, MinPartSize: 2048})
+	mustBucket(t, e, "bkt")
+	ctx := context.Background()
+	u, err := e.CreateMultipartUpload(ctx, Upload{Bucket: "bkt", Key: "mp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []CompletePart
+	var want []byte
+	for n := 1; n <= 200; n++ {
+		body := randBytes(2048, int64(n))
+		p, err := e.UploadPart(ctx, "bkt", "mp", u.UploadID, n, bytes.NewReader(body), PutOptions{Size: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, CompletePart{Number: n, ETag: p.ETag})
+		want = append(want, body...)
+	}
+	if _, err := e.CompleteMultipartUpload(ctx, "bkt", "mp", u.UploadID, parts, Guard{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, blobs := storedData(t, e); blobs != 200 {
+		t.Fatalf("%d blobs for 200 parts", blobs)
+	}
+	fds := func() int { d, _ := os.ReadDir("/proc/self/fd"); return len(d) }
+	before := fds()
+	o, err := e.OpenObject("bkt", "mp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(o.NewReader(Range{0, o.Info().Size}))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read %d of %d bytes: %v", len(got), len(want), err)
+	}
+	if open := fds() - before; open > 2 {
+		t.Fatalf("%d files open after reading 200 parts", open)
+	}
+	o.Close()
+}

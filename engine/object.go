@@ -515,7 +515,9 @@ type objectReader struct {
 	meta  *objectMeta
 	info  ObjectInfo
 	iters []*pebble.Iterator
-	blobs map[uint64]blobReader
+	// readers hold at most one open blob each (the part they are in), so a GET of an object of
+	// 10,000 parts does not hold 10,000 files open.
+	readers []*rangeReader
 }
 
 func (o *objectReader) Info() ObjectInfo { return o.info }
@@ -525,29 +527,13 @@ func (o *objectReader) Close() error {
 		it.Close()
 	}
 	o.iters = nil
-	for _, b := range o.blobs {
-		b.Close()
+	for _, r := range o.readers {
+		r.closeBlob()
 	}
-	o.blobs = nil
+	o.readers = nil
 	err := o.snap.Close()
 	o.e.reclaim.unpin(o.pin)
 	return err
-}
-
-// blob opens blob id once per reader.
-func (o *objectReader) blob(id uint64) (blobReader, error) {
-	if b, ok := o.blobs[id]; ok {
-		return b, nil
-	}
-	b, err := o.e.blobs.open(id)
-	if err != nil {
-		return nil, err
-	}
-	if o.blobs == nil {
-		o.blobs = map[uint64]blobReader{}
-	}
-	o.blobs[id] = b
-	return b, nil
 }
 
 // NewReader returns a reader of the given range of the version's data.
@@ -555,7 +541,9 @@ func (o *objectReader) NewReader(r Range) io.Reader {
 	if r.Start < 0 || r.Length < 0 || r.Start+r.Length > o.meta.Size {
 		return errReader{fmt.Errorf("engine: range %d+%d outside object of %d bytes", r.Start, r.Length, o.meta.Size)}
 	}
-	return &rangeReader{o: o, off: r.Start, left: r.Length}
+	rr := &rangeReader{o: o, off: r.Start, left: r.Length}
+	o.readers = append(o.readers, rr)
+	return rr
 }
 
 type errReader struct{ err error }
@@ -571,6 +559,15 @@ type rangeReader struct {
 	part    int
 	partOff int64 // object offset where the current part starts
 	cur     []byte
+	blob    blobReader // open blob of the current part, if it is one
+	blobID  uint64
+}
+
+func (r *rangeReader) closeBlob() {
+	if r.blob != nil {
+		r.blob.Close()
+		r.blob = nil
+	}
 }
 
 var errCorrupt = errors.New("engine: object data missing or corrupt")
@@ -616,13 +613,17 @@ func (r *rangeReader) seekPart() error {
 
 // readBlob reads from blob part d straight into p.
 func (r *rangeReader) readBlob(p []byte, d dataRef) (int, error) {
-	b, err := r.o.blob(d.ID)
-	if err != nil {
-		return 0, err
+	if r.blob == nil || r.blobID != d.ID {
+		r.closeBlob()
+		b, err := r.o.e.blobs.open(d.ID)
+		if err != nil {
+			return 0, err
+		}
+		r.blob, r.blobID = b, d.ID
 	}
 	within := r.off - r.partOff
 	p = p[:min(int64(len(p)), r.left, d.Size-within)]
-	n, err := b.ReadAt(p, within)
+	n, err := r.blob.ReadAt(p, within)
 	if n < len(p) {
 		return n, errors.Join(errCorrupt, err)
 	}
