@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/weirproject/weir/engine"
@@ -247,8 +246,6 @@ func parseRange(v string, size int64) (r engine.Range, ok bool, err error) {
 	return engine.Range{Start: start, Length: end - start + 1}, true, nil
 }
 
-var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
-
 func (s *Server) getObject(rq *request) error  { return s.readObject(rq, "s3:GetObject", true) }
 func (s *Server) headObject(rq *request) error { return s.readObject(rq, "s3:GetObject", false) }
 
@@ -314,9 +311,10 @@ func (s *Server) readObject(rq *request, action string, withBody bool) error {
 	if !withBody || rng.Length == 0 {
 		return nil
 	}
-	buf := copyBufPool.Get().(*[]byte)
-	defer copyBufPool.Put(buf)
-	n, err := io.CopyBuffer(struct{ io.Writer }{rq.w}, obj.NewReader(rng), *buf)
+	// Straight to the connection's writer: the engine's reader hands blob data to its ReadFrom,
+	// which is sendfile(2) on TCP. Echo does not see those bytes, so count them here.
+	n, err := io.Copy(rq.w.Writer, obj.NewReader(rng))
+	rq.w.Size += n
 	s.metrics.bytesOut.Add(float64(n))
 	if err != nil && n < rng.Length {
 		// Headers are gone; abort so the client sees a short body, never a silent truncation.
