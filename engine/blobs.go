@@ -172,16 +172,21 @@ func (s *fileBlobs) walk(fn func(id uint64) error) error {
 	return nil
 }
 
-// reclaimer removes blobs whose reference is gone, but only once every reader that may still
-// see them has closed. Readers pin the current epoch before they take their snapshot; a removal
-// bumps the epoch after its commit and waits for the readers pinned before the bump. A reader
-// pinned later took its snapshot after the commit, so it cannot see the removed blob.
+// reclaimer removes blobs whose reference is gone, but only once no reader that may still read
+// them remains. A reader holds exactly the blobs of the version it opened, so a slow GET holds
+// back no other object's garbage. Between taking its snapshot and registering those blobs, an
+// opening reader pins the current epoch; a removal bumps the epoch after its commit and first
+// waits for the pins taken before the bump (their snapshots may predate the commit and their
+// holds are not yet known), then for the holds on its blobs. A reader pinned later took its
+// snapshot after the commit, so it cannot see the removed blob.
 type reclaimer struct {
 	blobs   blobStore
 	mu      sync.Mutex
 	epoch   uint64
-	readers map[uint64]int // pinned epoch → open readers
+	pins    map[uint64]int // epoch → readers between snapshot and hold
+	holds   map[uint64]int // blob id → open readers of it
 	pending []pendingRemoval
+	held    map[uint64]bool // released blobs waiting for their holds to end
 	onError func(error)
 }
 
@@ -190,21 +195,58 @@ type pendingRemoval struct {
 	ids   []uint64
 }
 
+func newReclaimer(blobs blobStore, onError func(error)) *reclaimer {
+	return &reclaimer{blobs: blobs, pins: map[uint64]int{}, holds: map[uint64]int{}, held: map[uint64]bool{}, onError: onError}
+}
+
+// pin is taken before a reader's snapshot.
 func (r *reclaimer) pin() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.readers[r.epoch]++
+	r.pins[r.epoch]++
 	return r.epoch
 }
 
-func (r *reclaimer) unpin(epoch uint64) {
+// hold registers the blobs a pinned reader will read and ends its pin.
+func (r *reclaimer) hold(epoch uint64, ids []uint64) {
 	r.mu.Lock()
-	if r.readers[epoch]--; r.readers[epoch] == 0 {
-		delete(r.readers, epoch)
+	for _, id := range ids {
+		r.holds[id]++
 	}
-	ready := r.takeReady()
+	ready := r.unpinLocked(epoch)
 	r.mu.Unlock()
 	r.removeNow(ready)
+}
+
+// unpin ends a pin without a hold (the reader found nothing to read).
+func (r *reclaimer) unpin(epoch uint64) { r.hold(epoch, nil) }
+
+// unhold ends a reader's hold on ids.
+func (r *reclaimer) unhold(ids []uint64) {
+	if len(ids) == 0 {
+		return
+	}
+	r.mu.Lock()
+	var ready []uint64
+	for _, id := range ids {
+		if r.holds[id]--; r.holds[id] > 0 {
+			continue
+		}
+		delete(r.holds, id)
+		if r.held[id] {
+			delete(r.held, id)
+			ready = append(ready, id)
+		}
+	}
+	r.mu.Unlock()
+	r.removeNow(ready)
+}
+
+func (r *reclaimer) unpinLocked(epoch uint64) []uint64 {
+	if r.pins[epoch]--; r.pins[epoch] == 0 {
+		delete(r.pins, epoch)
+	}
+	return r.takeReady()
 }
 
 // release queues ids, whose references a commit has just dropped, for removal.
@@ -220,10 +262,11 @@ func (r *reclaimer) release(ids []uint64) {
 	r.removeNow(ready)
 }
 
-// takeReady pops the removals no pinned reader can see. Called with mu held.
+// takeReady moves the removals no pin predates on: to the caller if no reader holds them, else
+// to held. Called with mu held.
 func (r *reclaimer) takeReady() []uint64 {
 	oldest := r.epoch + 1
-	for ep := range r.readers {
+	for ep := range r.pins {
 		oldest = min(oldest, ep)
 	}
 	var ready []uint64
@@ -232,7 +275,13 @@ func (r *reclaimer) takeReady() []uint64 {
 		if p.epoch > oldest {
 			break
 		}
-		ready = append(ready, p.ids...)
+		for _, id := range p.ids {
+			if r.holds[id] > 0 {
+				r.held[id] = true
+			} else {
+				ready = append(ready, id)
+			}
+		}
 		n++
 	}
 	r.pending = r.pending[n:]
@@ -254,7 +303,10 @@ func (r *reclaimer) drain() {
 	for _, p := range r.pending {
 		ids = append(ids, p.ids...)
 	}
-	r.pending = nil
+	for id := range r.held {
+		ids = append(ids, id)
+	}
+	r.pending, r.held = nil, map[uint64]bool{}
 	r.mu.Unlock()
 	r.removeNow(ids)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -94,9 +96,7 @@ func storedData(t testing.TB, e *Engine) (chunks, blobs int) {
 		}
 		return n
 	}
-	if err := e.blobs.walk(func(uint64) error { blobs++; return nil }); err != nil {
-		t.Fatal(err)
-	}
+	blobs = countBlobFiles(t, e)
 	if live := count(keys.BlobPrefix); live != blobs {
 		t.Fatalf("%d blob files but %d live blob records", blobs, live)
 	}
@@ -784,4 +784,72 @@ func TestManyPartsFewFiles(t *testing.T) {
 		t.Fatalf("%d files open after reading 200 parts", open)
 	}
 	o.Close()
+}
+
+// TestReaderHoldsOnlyItsVersion: an open GET keeps the blob of the version it reads, and no
+// other: a client that stops reading one object does not hold back the garbage of the rest.
+func TestReaderHoldsOnlyItsVersion(t *testing.T) {
+	e := openTest(t, Options{ChunkSize: 1024})
+	mustBucket(t, e, "bkt")
+	body := randBytes(5000, 1)
+	for _, k := range []string{"busy", "stalled"} {
+		if _, err := put(e, "bkt", k, body, Guard{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stalled, err := e.OpenObject("bkt", "stalled")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := put(e, "bkt", "busy", body, Guard{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, blobs := storedData(t, e); blobs != 2 {
+		t.Fatalf("%d blobs with a reader open on another key: overwritten data was held back", blobs)
+	}
+	if _, err := put(e, "bkt", "stalled", body, Guard{}); err != nil {
+		t.Fatal(err)
+	}
+	// The reader's version is replaced but still held: its file stays, without a live record.
+	if n := countBlobFiles(t, e); n != 3 {
+		t.Fatalf("%d blob files while the replaced version is being read (want 3)", n)
+	}
+	got, err := readRange(t, stalled, Range{0, stalled.Info().Size})
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("the held version read back %d bytes: %v", len(got), err)
+	}
+	stalled.Close()
+	if _, blobs := storedData(t, e); blobs != 2 {
+		t.Fatalf("%d blobs after the reader closed", blobs)
+	}
+}
+
+func countBlobFiles(t testing.TB, e *Engine) int {
+	n := 0
+	if err := e.blobs.walk(func(uint64) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestNewerStoreRefused: a store stamped by a newer engine is refused with a message that says so,
+// rather than misread.
+func TestNewerStoreRefused(t *testing.T) {
+	dir := t.TempDir()
+	e, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], storeFormat+1)
+	if err := e.db.Set(keys.Format, v[:], pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	_, err = Open(Options{Dir: dir})
+	if err == nil || !strings.Contains(err.Error(), "newer weir") {
+		t.Fatalf("opening a newer store: %v", err)
+	}
 }

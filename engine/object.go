@@ -487,31 +487,36 @@ func (e *Engine) OpenObject(bucket, key string) (ObjectReader, error) {
 	if err := e.check(); err != nil {
 		return nil, err
 	}
-	// Pin before the snapshot: no blob the snapshot can see is removed until Close.
+	// Pin before the snapshot, hold the version's blobs before the pin ends: no blob the
+	// snapshot can see is removed between the two, and the version's blobs stay until Close.
 	pin := e.reclaim.pin()
 	snap := e.db.NewSnapshot()
-	o := &objectReader{e: e, pin: pin, snap: snap}
 	m, err := e.loadMeta(snap, bucket, key)
+	if err == nil && m == nil {
+		err = e.missing(bucket, key)
+	}
+	var info ObjectInfo
+	if err == nil {
+		info, err = e.withLease(snap, m.info(bucket, key))
+	}
 	if err != nil {
-		o.Close()
+		snap.Close()
+		e.reclaim.unpin(pin)
 		return nil, err
 	}
-	if m == nil {
-		o.Close()
-		return nil, e.missing(bucket, key)
+	o := &objectReader{e: e, snap: snap, meta: m, info: info}
+	for _, d := range m.Data {
+		if d.Blob {
+			o.held = append(o.held, d.ID)
+		}
 	}
-	info, err := e.withLease(snap, m.info(bucket, key))
-	if err != nil {
-		o.Close()
-		return nil, err
-	}
-	o.meta, o.info = m, info
+	e.reclaim.hold(pin, o.held)
 	return o, nil
 }
 
 type objectReader struct {
 	e     *Engine
-	pin   uint64
+	held  []uint64 // the version's blobs, held against removal until Close
 	snap  *pebble.Snapshot
 	meta  *objectMeta
 	info  ObjectInfo
@@ -533,7 +538,8 @@ func (o *objectReader) Close() error {
 	}
 	o.readers = nil
 	err := o.snap.Close()
-	o.e.reclaim.unpin(o.pin)
+	o.e.reclaim.unhold(o.held)
+	o.held = nil
 	return err
 }
 

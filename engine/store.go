@@ -47,7 +47,7 @@ type Engine struct {
 	seed      maphash.Seed
 	chunkPool sync.Pool
 	blobs     blobStore
-	reclaim   reclaimer
+	reclaim   *reclaimer
 	log       *slog.Logger
 	sweep     sync.WaitGroup
 }
@@ -115,6 +115,10 @@ func Open(opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("engine: open %s: %w", opts.Dir, err)
 	}
 	e.db = db
+	if err := checkFormat(db, opts.Dir); err != nil {
+		db.Close()
+		return nil, err
+	}
 	e.ids.db = db
 	if err := e.ids.load(); err != nil {
 		db.Close()
@@ -125,14 +129,15 @@ func Open(opts Options) (*Engine, error) {
 		return nil, err
 	}
 	blobs, err := openFileBlobs(filepath.Join(opts.Dir, "blobs"))
+	if err == nil {
+		err = syncDir(opts.Dir) // the blobs directory's own name
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("engine: open blobs: %w", err)
 	}
 	e.blobs = blobs
-	e.reclaim = reclaimer{blobs: blobs, readers: map[uint64]int{}, onError: func(err error) {
-		log.Error("engine: remove blob", "err", err)
-	}}
+	e.reclaim = newReclaimer(blobs, func(err error) { log.Error("engine: remove blob", "err", err) })
 	first := e.ids.next
 	e.sweep.Add(1)
 	go func() {
@@ -186,6 +191,34 @@ func (e *Engine) DiskUsage() (int64, error) {
 		return nil
 	})
 	return total, err
+}
+
+// storeFormat is the version of the records this engine writes. 1: large data in blob files
+// (f/<id> records); stores written before it carry no version and hold only chunks, which this
+// engine reads as well.
+const storeFormat = 1
+
+// checkFormat refuses a store written by a newer engine, whose records this one would misread,
+// and stamps an older one with storeFormat. (Engines before format 1 do not check: do not open
+// a store with one once a format-1 engine has written it.)
+func checkFormat(db *pebble.DB, dir string) error {
+	val, closer, err := db.Get(keys.Format)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], storeFormat)
+		return db.Set(keys.Format, v[:], pebble.Sync)
+	case err != nil:
+		return err
+	}
+	defer closer.Close()
+	if len(val) != 8 {
+		return fmt.Errorf("engine: %s: unreadable store format record", dir)
+	}
+	if v := binary.BigEndian.Uint64(val); v > storeFormat {
+		return fmt.Errorf("engine: %s was written by a newer weir (store format %d; this binary reads up to %d): run that version or newer", dir, v, storeFormat)
+	}
+	return nil
 }
 
 // reclaimInFlight deletes the data of writes that were streaming when the process stopped: their

@@ -12,9 +12,13 @@
 //	l/<bucket>/<key>                lease on an object
 //	L/<bucket>                      lease on a bucket
 //	s/gen                           id and generation allocator reservation
+//	s/format                        the store's format version (what records a reader must know)
 package keys
 
 import "encoding/binary"
+
+// Format is the key of the store's format version.
+var Format = []byte("s/format")
 
 // GenReservation is the key of the id allocator's persisted high-water mark.
 var GenReservation = []byte("s/gen")
