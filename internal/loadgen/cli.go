@@ -165,15 +165,13 @@ func ParseJobs(workloadList, sizeList string) ([]Job, error) {
 	return jobs, nil
 }
 
-// RunRecord is one run: one workload at one size on one endpoint in one round.
-type RunRecord struct {
-	Endpoint   string  `json:"endpoint"`
-	Round      int     `json:"round"`
+// Measures are what a run measured, or the medians of several runs of one workload at one size
+// on one endpoint.
+type Measures struct {
 	Workload   string  `json:"workload"`
 	SizeLabel  string  `json:"size_label"`
 	Size       int     `json:"size"`
-	Ops        int64   `json:"ops"`
-	Seconds    float64 `json:"seconds"`
+	Endpoint   string  `json:"endpoint"`
 	OpsPerSec  float64 `json:"ops_per_sec"`
 	MiBPerSec  float64 `json:"mib_per_sec"`
 	P50ms      float64 `json:"p50_ms"`
@@ -184,23 +182,20 @@ type RunRecord struct {
 	WinShare   float64 `json:"win_share,omitempty"`
 }
 
+// RunRecord is one run: one workload at one size on one endpoint in one round.
+type RunRecord struct {
+	Measures
+	Round   int     `json:"round"`
+	Ops     int64   `json:"ops"`
+	Seconds float64 `json:"seconds"`
+}
+
 // Summary is one workload at one size on one endpoint over every round: medians of each
 // metric, errors summed, and the first endpoint's ops/s divided by this one's.
 type Summary struct {
-	Workload   string    `json:"workload"`
-	SizeLabel  string    `json:"size_label"`
-	Size       int       `json:"size"`
-	Endpoint   string    `json:"endpoint"`
+	Measures
 	Rounds     int       `json:"rounds"`
-	OpsPerSec  float64   `json:"ops_per_sec"`
 	OpsByRound []float64 `json:"ops_per_sec_by_round"`
-	MiBPerSec  float64   `json:"mib_per_sec"`
-	P50ms      float64   `json:"p50_ms"`
-	P90ms      float64   `json:"p90_ms"`
-	P99ms      float64   `json:"p99_ms"`
-	Errors     int64     `json:"errors"`
-	FirstError string    `json:"first_error,omitempty"`
-	WinShare   float64   `json:"win_share,omitempty"`
 	// FirstOverThis is the first endpoint's median ops/s over this one's (0 for the first
 	// endpoint itself, or when this one did nothing).
 	FirstOverThis float64 `json:"first_over_this,omitempty"`
@@ -251,7 +246,7 @@ func Summarize(jobs []Job, endpoints []string, runs []RunRecord) []Summary {
 	for _, j := range jobs {
 		var first float64
 		for i, ep := range endpoints {
-			s := Summary{Workload: j.Workload, SizeLabel: j.SizeLabel, Size: j.Size, Endpoint: ep}
+			s := Summary{Measures: Measures{Workload: j.Workload, SizeLabel: j.SizeLabel, Size: j.Size, Endpoint: ep}}
 			var mib, p50, p90, p99, win []float64
 			for _, r := range runs {
 				if r.Workload != j.Workload || r.Size != j.Size || r.Endpoint != ep {
@@ -429,8 +424,8 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 					case <-time.After(5 * time.Second): // OnStart never ran (setup failed)
 					}
 				}
-				rec := RunRecord{Endpoint: e.Name, Round: round, Workload: j.Workload, SizeLabel: j.SizeLabel, Size: j.Size,
-					Ops: res.Ops, Errors: res.Errors, FirstError: res.FirstError}
+				rec := RunRecord{Round: round, Ops: res.Ops, Measures: Measures{Endpoint: e.Name, Workload: j.Workload,
+					SizeLabel: j.SizeLabel, Size: j.Size, Errors: res.Errors, FirstError: res.FirstError}}
 				if res.Elapsed > 0 {
 					rec.Seconds, rec.OpsPerSec, rec.MiBPerSec = res.Elapsed.Seconds(), res.OpsPerSec(), res.MiBPerSec()
 					rec.P50ms, rec.P90ms, rec.P99ms = ms(res.P50), ms(res.P90), ms(res.P99)

@@ -38,7 +38,7 @@ func TestSummarize(t *testing.T) {
 	jobs := []Job{{"put", "4KiB", 4096}, {"get", "4KiB", 4096}}
 	var runs []RunRecord
 	add := func(ep string, round int, w string, ops, p50 float64, errs int64) {
-		runs = append(runs, RunRecord{Endpoint: ep, Round: round, Workload: w, SizeLabel: "4KiB", Size: 4096, OpsPerSec: ops, P50ms: p50, P99ms: 2 * p50, Errors: errs})
+		runs = append(runs, RunRecord{Round: round, Measures: Measures{Endpoint: ep, Workload: w, SizeLabel: "4KiB", Size: 4096, OpsPerSec: ops, P50ms: p50, P99ms: 2 * p50, Errors: errs}})
 	}
 	// A B A B, with a third round for the median to pick the middle.
 	add("weir", 1, "put", 3000, 5, 0)
@@ -117,12 +117,12 @@ func TestWriteSVG(t *testing.T) {
 	rep := Report{Time: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC), Host: "2 cores <&> test", Concurrency: 16, Duration: "10s", Rounds: 2,
 		Endpoints: []Endpoint{{Name: "weir"}, {Name: "minio"}, {Name: "versity<gw>"}}}
 	rep.Summary = Summarize([]Job{{"put", "4KiB", 4096}, {"get", "1MiB", 1 << 20}}, []string{"weir", "minio", "versity<gw>"}, []RunRecord{
-		{Endpoint: "weir", Workload: "put", Size: 4096, SizeLabel: "4KiB", OpsPerSec: 3060, P50ms: 4.7, P99ms: 12},
-		{Endpoint: "minio", Workload: "put", Size: 4096, SizeLabel: "4KiB", OpsPerSec: 789, P50ms: 19.3, P99ms: 40},
-		{Endpoint: "versity<gw>", Workload: "put", Size: 4096, SizeLabel: "4KiB", OpsPerSec: 1234, P50ms: 9, P99ms: 30, Errors: 3},
-		{Endpoint: "weir", Workload: "get", Size: 1 << 20, SizeLabel: "1MiB", OpsPerSec: 1053, P50ms: 14, P99ms: 30},
-		{Endpoint: "minio", Workload: "get", Size: 1 << 20, SizeLabel: "1MiB", OpsPerSec: 821, P50ms: 18, P99ms: 35},
-		{Endpoint: "versity<gw>", Workload: "get", Size: 1 << 20, SizeLabel: "1MiB"},
+		{Measures: Measures{Endpoint: "weir", Workload: "put", Size: 4096, SizeLabel: "4KiB", OpsPerSec: 3060, P50ms: 4.7, P99ms: 12}},
+		{Measures: Measures{Endpoint: "minio", Workload: "put", Size: 4096, SizeLabel: "4KiB", OpsPerSec: 789, P50ms: 19.3, P99ms: 40}},
+		{Measures: Measures{Endpoint: "versity<gw>", Workload: "put", Size: 4096, SizeLabel: "4KiB", OpsPerSec: 1234, P50ms: 9, P99ms: 30, Errors: 3}},
+		{Measures: Measures{Endpoint: "weir", Workload: "get", Size: 1 << 20, SizeLabel: "1MiB", OpsPerSec: 1053, P50ms: 14, P99ms: 30}},
+		{Measures: Measures{Endpoint: "minio", Workload: "get", Size: 1 << 20, SizeLabel: "1MiB", OpsPerSec: 821, P50ms: 18, P99ms: 35}},
+		{Measures: Measures{Endpoint: "versity<gw>", Workload: "get", Size: 1 << 20, SizeLabel: "1MiB"}},
 	})
 	var b bytes.Buffer
 	if err := WriteSVG(&b, rep); err != nil {
