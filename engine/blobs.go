@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -316,31 +318,53 @@ func (r *reclaimer) drain() {
 // below first (the first id this process may allocate) are candidates, so no write of this
 // process is touched. It runs in the background at Open; stop ends it early.
 func (e *Engine) sweepOrphans(first uint64, stop func() bool) error {
-	var orphans []uint64
+	var ids []uint64
 	err := e.blobs.walk(func(id uint64) error {
 		if stop() {
 			return errStopped
 		}
-		if id >= first {
-			return nil
-		}
-		_, closer, err := e.db.Get(keys.Blob(id))
-		switch {
-		case err == nil:
-			closer.Close()
-		case errors.Is(err, pebble.ErrNotFound):
-			orphans = append(orphans, id)
-		default:
-			return err
+		if id < first {
+			ids = append(ids, id)
 		}
 		return nil
 	})
-	if errors.Is(err, errStopped) {
-		return nil
+	if err != nil {
+		return ignoreStopped(err)
+	}
+	// One ordered pass over the live records against the sorted files, not a lookup per file.
+	slices.Sort(ids)
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: keys.BlobPrefix, UpperBound: keys.Blob(first)})
+	if err != nil {
+		return err
+	}
+	var orphans []uint64
+	valid := it.First()
+	for _, id := range ids {
+		if stop() {
+			it.Close()
+			return nil
+		}
+		for valid && binary.BigEndian.Uint64(it.Key()[len(keys.BlobPrefix):]) < id {
+			valid = it.Next()
+		}
+		if !valid || binary.BigEndian.Uint64(it.Key()[len(keys.BlobPrefix):]) != id {
+			orphans = append(orphans, id)
+		}
+	}
+	// An iterator that failed ends early: everything after would look unreferenced.
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return err
 	}
 	// Through the reclaimer: a blob whose reference a commit of this process dropped is also
 	// unreferenced here, and a reader may still hold it.
 	e.reclaim.release(orphans)
+	return nil
+}
+
+func ignoreStopped(err error) error {
+	if errors.Is(err, errStopped) {
+		return nil
+	}
 	return err
 }
 

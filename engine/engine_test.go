@@ -268,17 +268,20 @@ func TestInFlightDataReclaimedAtOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustBucket(t, e, "bkt")
-	kept, err := put(e, "bkt", "kept", randBytes(5000, 1), Guard{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := PutOptions{Size: -1}
-	s, err := e.stage(context.Background(), bytes.NewReader(randBytes(10000, 2)), &opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !s.blob {
-		t.Fatal("a 10,000-byte body with 1 KiB chunks was not staged as a blob")
+	// Committed and abandoned blobs interleaved, so the sweep's merge of files and records
+	// meets both on either side of each other.
+	for i := 0; i < 5; i++ {
+		if _, err := put(e, "bkt", fmt.Sprintf("kept%d", i), randBytes(5000, int64(i)), Guard{}); err != nil {
+			t.Fatal(err)
+		}
+		opts := PutOptions{Size: -1}
+		s, err := e.stage(context.Background(), bytes.NewReader(randBytes(10000, 2)), &opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s.blob {
+			t.Fatal("a 10,000-byte body with 1 KiB chunks was not staged as a blob")
+		}
 	}
 	b := e.db.NewBatch()
 	_ = b.Set(keys.Marker(999), nil, nil)
@@ -292,11 +295,13 @@ func TestInFlightDataReclaimedAtOpen(t *testing.T) {
 	}
 	e = openTest(t, Options{Dir: dir, ChunkSize: 1024})
 	e.sweep.Wait()
-	if chunks, blobs := storedData(t, e); chunks != 0 || blobs != 1 {
-		t.Fatalf("after reopen: %d chunks and %d blobs (want only the committed object's blob)", chunks, blobs)
+	if chunks, blobs := storedData(t, e); chunks != 0 || blobs != 5 {
+		t.Fatalf("after reopen: %d chunks and %d blobs (want only the 5 committed objects' blobs)", chunks, blobs)
 	}
-	if got := read(t, e, "bkt", "kept"); !bytes.Equal(got, randBytes(5000, 1)) || kept.Size != 5000 {
-		t.Fatal("the committed object did not survive the sweep")
+	for i := 0; i < 5; i++ {
+		if got := read(t, e, "bkt", fmt.Sprintf("kept%d", i)); !bytes.Equal(got, randBytes(5000, int64(i))) {
+			t.Fatalf("committed object %d did not survive the sweep", i)
+		}
 	}
 }
 
