@@ -129,7 +129,14 @@ func (b Bucket) clone() Bucket {
 	return b
 }
 
+// bucketExists answers from the bucket cache when it can: a cached bucket exists (DeleteBucket
+// drops it from the cache under the bucket's write lock, so a caller holding the read lock never
+// sees a stale entry). Every object write asks twice, and under load the record's block is often
+// out of pebble's cache: reading it cost a tenth of the CPU of a 4 KiB PUT.
 func (e *Engine) bucketExists(name string) error {
+	if _, ok := e.buckets.Load(name); ok {
+		return nil
+	}
 	_, closer, err := e.db.Get(keys.Bucket(name))
 	if err == pebble.ErrNotFound {
 		return wrapf(ErrNoSuchBucket, "bucket %s does not exist", name)
