@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -120,13 +121,15 @@ func (s *Server) copyObject(rq *request) error {
 }
 
 type deleteRequest struct {
-	XMLName xml.Name `xml:"Delete"`
-	Quiet   bool     `xml:"Quiet"`
-	Objects []struct {
-		Key       string `xml:"Key"`
-		VersionID string `xml:"VersionId"`
-		ETag      string `xml:"ETag"`
-	} `xml:"Object"`
+	XMLName xml.Name       `xml:"Delete"`
+	Quiet   bool           `xml:"Quiet"`
+	Objects []deleteObject `xml:"Object"`
+}
+
+type deleteObject struct {
+	Key       string `xml:"Key"`
+	VersionID string `xml:"VersionId"`
+	ETag      string `xml:"ETag"`
 }
 
 type deletedEntry struct {
@@ -146,8 +149,11 @@ type deleteResult struct {
 	Errors  []deleteError  `xml:"Error"`
 }
 
+// deleteObjects decides each key on its own, as DeleteObject would: a policy or plugin that rules
+// by key (a protected prefix, a strategy per key) cannot be bypassed by deleting in bulk. A key
+// that is refused gets its <Error> in the result, like any other per-key failure.
 func (s *Server) deleteObjects(rq *request) error {
-	d, base, err := s.decideWrite(rq, "s3:DeleteObject")
+	b, err := s.eng.GetBucket(rq.bucket)
 	if err != nil {
 		return err
 	}
@@ -159,13 +165,11 @@ func (s *Server) deleteObjects(rq *request) error {
 		return errorf(errMalformedXML, "DeleteObjects takes at most 1000 keys, got %d", len(req.Objects))
 	}
 	res := deleteResult{NS: s3NS}
+	var decided []Decision
 	for _, o := range req.Objects {
-		g := engine.Guard{Strategy: base.Strategy, LeaseID: base.LeaseID, IfMatch: o.ETag}
-		var err error
-		if o.VersionID != "" && o.VersionID != "null" {
-			err = errorf(errNotImplemented, "weir buckets are not versioned; versionId is not supported")
-		} else {
-			_, err = s.eng.DeleteObject(rq.r.Context(), rq.bucket, o.Key, g)
+		d, err := s.deleteOne(rq, &b, o)
+		if d.DecidedBy != "" && !slices.Contains(decided, d) {
+			decided = append(decided, d)
 		}
 		if err != nil {
 			e, known := lookupS3Error(err)
@@ -181,6 +185,20 @@ func (s *Server) deleteObjects(rq *request) error {
 			res.Deleted = append(res.Deleted, deletedEntry{Key: o.Key})
 		}
 	}
-	announce(rq, d)
+	announceAll(rq, decided)
 	return writeXML(rq, http.StatusOK, res)
+}
+
+// deleteOne is one key of DeleteObjects: its own decision, then its delete.
+func (s *Server) deleteOne(rq *request, b *engine.Bucket, o deleteObject) (Decision, error) {
+	d, err := s.runDecision(rq, &DecisionInput{Action: "s3:DeleteObject", User: rq.user, Bucket: b, Key: o.Key, Request: rq.r})
+	if err != nil {
+		return d, err
+	}
+	if o.VersionID != "" && o.VersionID != "null" {
+		return d, errorf(errNotImplemented, "weir buckets are not versioned; versionId is not supported")
+	}
+	g := engine.Guard{Strategy: d.Strategy, LeaseID: rq.r.Header.Get("x-weir-lease-id"), IfMatch: o.ETag}
+	_, err = s.eng.DeleteObject(rq.r.Context(), rq.bucket, o.Key, g)
+	return d, err
 }

@@ -3,6 +3,8 @@ package gateway
 import (
 	"errors"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/weirproject/weir/engine"
@@ -105,6 +107,24 @@ func (s *Server) runDecision(rq *request, in *DecisionInput) (Decision, error) {
 func announce(rq *request, d Decision) {
 	rq.w.Header().Set("x-weir-concurrency", string(d.Strategy))
 	rq.w.Header().Set("x-weir-decided-by", d.DecidedBy)
+}
+
+// announceAll announces the decisions of a request that wrote several keys (DeleteObjects): one
+// value when they agree, else each distinct value once, comma-separated, in the order first met.
+func announceAll(rq *request, ds []Decision) {
+	var strategies, by []string
+	for _, d := range ds {
+		if !slices.Contains(strategies, string(d.Strategy)) {
+			strategies = append(strategies, string(d.Strategy))
+		}
+		if !slices.Contains(by, d.DecidedBy) {
+			by = append(by, d.DecidedBy)
+		}
+	}
+	if len(ds) > 0 {
+		rq.w.Header().Set("x-weir-concurrency", strings.Join(strategies, ","))
+		rq.w.Header().Set("x-weir-decided-by", strings.Join(by, ","))
+	}
 }
 
 // decideWrite runs the decision step for a write and reads the conditions it carries: the

@@ -219,3 +219,66 @@ func TestPolicyInputBounded(t *testing.T) {
 		t.Fatalf("51 bucket tags: %v", err)
 	}
 }
+
+// A policy that rules by key: protected/ is never deleted, *.json needs a condition.
+const keyRulesPolicy = `package weir
+
+default allow := false
+
+allow if {
+	owner_or_root
+	not protected_delete
+}
+
+owner_or_root if input.principal.root
+owner_or_root if input.bucket.owner == input.principal.access_key
+
+protected_delete if {
+	input.action == "s3:DeleteObject"
+	startswith(input.object.key, "protected/")
+}
+
+strategy := "etag" if endswith(input.object.key, ".json")
+
+reason := "protected/ is never deleted" if protected_delete
+`
+
+// TestDeleteObjectsDecidedPerKey: a bulk delete gets the same decision per key as DeleteObject,
+// so rules by key cannot be bypassed by deleting in bulk.
+func TestDeleteObjectsDecidedPerKey(t *testing.T) {
+	ts := startServer(t, serverOptions{Policy: map[string]string{"keys.rego": keyRulesPolicy}})
+	c := ts.root()
+	ctx := context.Background()
+	mustCreateBucket(t, c, "keyrules")
+	for _, k := range []string{"protected/a", "plain"} {
+		mustPut(t, c, "keyrules", k, []byte("v"))
+	}
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("keyrules"), Key: aws.String("x.json"), Body: strings.NewReader("{}"), IfNoneMatch: aws.String("*")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("keyrules"), Key: aws.String("protected/a")})
+	expectDenied(t, err, "protected/ is never deleted")
+	out, err := c.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("keyrules"), Delete: &types.Delete{Objects: []types.ObjectIdentifier{
+		{Key: aws.String("protected/a")}, {Key: aws.String("x.json")}, {Key: aws.String("plain")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := map[string]string{}
+	for _, e := range out.Errors {
+		codes[aws.ToString(e.Key)] = aws.ToString(e.Code)
+	}
+	if len(out.Deleted) != 1 || aws.ToString(out.Deleted[0].Key) != "plain" || codes["protected/a"] != "AccessDenied" || codes["x.json"] != "PreconditionRequired" {
+		t.Fatalf("DeleteObjects: deleted %d (%v), errors %v", len(out.Deleted), out.Deleted, codes)
+	}
+	for _, k := range []string{"protected/a", "x.json"} {
+		if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("keyrules"), Key: aws.String(k)}); err != nil {
+			t.Fatalf("%s was deleted in bulk despite the policy: %v", k, err)
+		}
+	}
+	head, _ := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("keyrules"), Key: aws.String("x.json")})
+	out, err = c.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("keyrules"), Delete: &types.Delete{Objects: []types.ObjectIdentifier{
+		{Key: aws.String("x.json"), ETag: head.ETag}}}})
+	if err != nil || len(out.Deleted) != 1 || len(out.Errors) != 0 {
+		t.Fatalf("DeleteObjects of x.json with its ETag: %+v %v", out, err)
+	}
+}
