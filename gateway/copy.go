@@ -56,18 +56,15 @@ func (s *Server) openCopySource(rq *request) (engine.ObjectReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.eng.GetBucket(sb)
+	src, d, err := s.decideReadOf(rq, "s3:GetObject", sb, sk)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.runDecision(rq, &DecisionInput{Action: "s3:GetObject", User: rq.user, Bucket: &b, Key: sk, Request: rq.r}); err != nil {
-		return nil, err
+	err = checkReadLease(d, src.Info(), rq.r.Header.Get("x-weir-source-lease-id"), "x-weir-source-lease-id")
+	if err == nil {
+		err = checkCopySourcePreconditions(rq.r.Header, src.Info())
 	}
-	src, err := s.eng.OpenObject(sb, sk)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkCopySourcePreconditions(rq.r.Header, src.Info()); err != nil {
 		src.Close()
 		return nil, err
 	}

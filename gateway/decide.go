@@ -48,12 +48,17 @@ func (s *Server) decide(rq *request, action string) (engine.Bucket, Decision, er
 // version the read returns without a second lookup. A denial wins over NoSuchKey: a caller
 // who may not read learns nothing about which keys exist.
 func (s *Server) decideRead(rq *request, action string) (engine.ObjectReader, Decision, error) {
-	b, err := s.eng.GetBucket(rq.bucket)
+	return s.decideReadOf(rq, action, rq.bucket, rq.key)
+}
+
+// decideReadOf is decideRead of another object than the request's own (a copy source).
+func (s *Server) decideReadOf(rq *request, action, bucket, key string) (engine.ObjectReader, Decision, error) {
+	b, err := s.eng.GetBucket(bucket)
 	if err != nil {
 		return nil, Decision{}, err
 	}
-	in := &DecisionInput{Action: action, User: rq.user, Bucket: &b, Key: rq.key, Request: rq.r}
-	obj, openErr := s.eng.OpenObject(rq.bucket, rq.key)
+	in := &DecisionInput{Action: action, User: rq.user, Bucket: &b, Key: key, Request: rq.r}
+	obj, openErr := s.eng.OpenObject(bucket, key)
 	if openErr == nil {
 		info := obj.Info()
 		in.Object = &info

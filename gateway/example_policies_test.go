@@ -102,9 +102,17 @@ func TestExampleExclusiveReads(t *testing.T) {
 	tag(t, c, "vault", "exclusive", "true")
 	expectError(t, ts, ts.signed(t, http.MethodGet, "/vault/k", nil, nil, "", time.Now()), 412, "LeaseNotPresentWithBlobOperation")
 	resp, _ := ts.lease(t, "/vault/k", map[string]string{"x-weir-lease-action": "acquire", "x-weir-lease-duration": "15"})
-	resp, _, body := ts.do(t, ts.signed(t, http.MethodGet, "/vault/k", nil, map[string]string{"x-weir-lease-id": resp.Header.Get("x-weir-lease-id")}, "", time.Now()))
+	leaseID := resp.Header.Get("x-weir-lease-id")
+	resp, _, body := ts.do(t, ts.signed(t, http.MethodGet, "/vault/k", nil, map[string]string{"x-weir-lease-id": leaseID}, "", time.Now()))
 	if resp.StatusCode != 200 || string(body) != "secret" {
 		t.Fatalf("read with the lease: %d %q", resp.StatusCode, body)
+	}
+	// A copy reads its source: the same rule holds, with the source's lease in its own header.
+	mustCreateBucket(t, c, "open")
+	expectError(t, ts, ts.signed(t, http.MethodPut, "/open/copy", nil, map[string]string{"x-amz-copy-source": "/vault/k"}, "", time.Now()), 412, "LeaseIdMissing")
+	resp, _, body = ts.do(t, ts.signed(t, http.MethodPut, "/open/copy", nil, map[string]string{"x-amz-copy-source": "/vault/k", "x-weir-source-lease-id": leaseID}, "", time.Now()))
+	if resp.StatusCode != 200 {
+		t.Fatalf("copy with the source's lease: %d %s", resp.StatusCode, body)
 	}
 }
 

@@ -249,6 +249,19 @@ func parseRange(v string, size int64) (r engine.Range, ok bool, err error) {
 func (s *Server) getObject(rq *request) error  { return s.readObject(rq, "s3:GetObject", true) }
 func (s *Server) headObject(rq *request) error { return s.readObject(rq, "s3:GetObject", false) }
 
+// checkReadLease applies a read's lease rules to the version read: a lease id given (in header)
+// must be the active lease's, and a policy that made reads exclusive (ReadRequiresLease) admits
+// only the lease holder. A copy source is a read too, named by x-weir-source-lease-id.
+func checkReadLease(d Decision, info engine.ObjectInfo, leaseID, header string) error {
+	if d.ReadRequiresLease && leaseID == "" {
+		if info.Lease.State.Locked() {
+			return fmt.Errorf("%w: reads of %s require the object's lease id (%s)", engine.ErrLeaseIDMissing, info.Key, header)
+		}
+		return fmt.Errorf("%w: reads of %s require holding the object's lease", engine.ErrLeaseNotPresentWithObjectOperation, info.Key)
+	}
+	return info.CheckLeaseID(leaseID)
+}
+
 func (s *Server) readObject(rq *request, action string, withBody bool) error {
 	obj, d, err := s.decideRead(rq, action)
 	if err != nil {
@@ -256,15 +269,7 @@ func (s *Server) readObject(rq *request, action string, withBody bool) error {
 	}
 	defer obj.Close()
 	info := obj.Info()
-	leaseID := rq.r.Header.Get("x-weir-lease-id")
-	if d.ReadRequiresLease && leaseID == "" {
-		// The policy made reads of this object exclusive: only the lease holder may read.
-		if info.Lease.State.Locked() {
-			return fmt.Errorf("%w: reads here require the object's lease id (x-weir-lease-id)", engine.ErrLeaseIDMissing)
-		}
-		return fmt.Errorf("%w: reads here require holding the object's lease", engine.ErrLeaseNotPresentWithObjectOperation)
-	}
-	if err := info.CheckLeaseID(leaseID); err != nil {
+	if err := checkReadLease(d, info, rq.r.Header.Get("x-weir-lease-id"), "x-weir-lease-id"); err != nil {
 		return err
 	}
 	if err := checkReadPreconditions(rq.r.Header, info); err != nil {
