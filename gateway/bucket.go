@@ -27,7 +27,13 @@ type listAllMyBucketsResult struct {
 	} `xml:"Buckets>Bucket"`
 }
 
+// listBuckets is decided as s3:ListAllMyBuckets; then it shows the buckets the caller owns (all
+// of them for root) and those the policy lets the caller list (s3:ListBucket on that bucket):
+// a tenant's member sees the tenant's buckets, not only the ones they created.
 func (s *Server) listBuckets(rq *request) error {
+	if _, err := s.runDecision(rq, &DecisionInput{Action: "s3:ListAllMyBuckets", User: rq.user, Request: rq.r}); err != nil {
+		return err
+	}
 	all, err := s.eng.ListBuckets()
 	if err != nil {
 		return err
@@ -35,7 +41,10 @@ func (s *Server) listBuckets(rq *request) error {
 	res := listAllMyBucketsResult{NS: s3NS, Owner: owner{ID: rq.user.AccessKey, DisplayName: rq.user.Name}}
 	for _, b := range all {
 		if !rq.user.Root && b.Owner != rq.user.AccessKey {
-			continue
+			_, err := s.decider.Decide(rq.r.Context(), &DecisionInput{Action: "s3:ListBucket", User: rq.user, Bucket: &b, Request: rq.r})
+			if err != nil {
+				continue // not listable by this caller (or its decision failed): not shown
+			}
 		}
 		res.Buckets = append(res.Buckets, struct {
 			Name         string `xml:"Name"`

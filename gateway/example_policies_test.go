@@ -55,6 +55,25 @@ func TestExampleTenantIsolation(t *testing.T) {
 	}
 	_, err = alice.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("shared"), Key: aws.String("x"), Body: strings.NewReader("x")})
 	expectDenied(t, err, "the shared bucket is read-only")
+	// ListBuckets shows what each may list: their tenant's buckets, whoever created them, and shared.
+	mustCreateBucket(t, root, "team-b-data")
+	for _, tc := range []struct {
+		name string
+		c    *s3.Client
+		want string
+	}{{"alice", alice, "shared team-a-logs"}, {"bob", bob, "shared team-b-data"}, {"root", root, "shared team-a-logs team-b-data"}} {
+		out, err := tc.c.ListBuckets(ctx, &s3.ListBucketsInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, b := range out.Buckets {
+			names = append(names, aws.ToString(b.Name))
+		}
+		if got := strings.Join(names, " "); got != tc.want {
+			t.Errorf("%s lists %q, want %q", tc.name, got, tc.want)
+		}
+	}
 }
 
 func TestExampleStrategyByTag(t *testing.T) {

@@ -282,3 +282,14 @@ func TestDeleteObjectsDecidedPerKey(t *testing.T) {
 		t.Fatalf("DeleteObjects of x.json with its ETag: %+v %v", out, err)
 	}
 }
+
+// TestListBucketsDecided: ListBuckets goes through the policy like every request; a policy that
+// lets only root in refuses it to everyone else.
+func TestListBucketsDecided(t *testing.T) {
+	ts := startServer(t, serverOptions{Policy: map[string]string{"root.rego": "package weir\n\ndefault allow := false\n\nallow if input.principal.root\n\nreason := \"root only\" if not allow\n"}})
+	if _, err := ts.root().ListBuckets(context.Background(), &s3.ListBucketsInput{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ts.client3(userAK, userSK).ListBuckets(context.Background(), &s3.ListBucketsInput{})
+	expectDenied(t, err, "root only")
+}
