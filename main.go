@@ -73,16 +73,20 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.bundleKeyFile, "policies-bundle-key", env("policies-bundle-key", ""), "file holding the PEM public key (or HMAC secret) that signed the policy bundle; with it, unsigned or tampered bundles are rejected (WEIR_POLICIES_BUNDLE_KEY)")
 	fs.StringVar(&c.bundleKeyAlg, "policies-bundle-key-alg", env("policies-bundle-key-alg", "RS256"), "JWT algorithm of --policies-bundle-key: RS256, ES256, PS256, HS256, ... (WEIR_POLICIES_BUNDLE_KEY_ALG)")
 	fs.StringVar(&c.pluginsDir, "plugins", env("plugins", ""), "directory with plugins.json and the WebAssembly plugins it names; they run before the policy and may deny or propose a strategy; hot-reloaded, and a change with a bad module is rejected (WEIR_PLUGINS)")
-	fs.BoolVar(&c.decisionLog, "decision-log", env("decision-log", "true") == "true", "log one line per decision at info level (WEIR_DECISION_LOG)")
+	fs.BoolVar(&c.decisionLog, "decision-log", true, "log one line per decision at info level (WEIR_DECISION_LOG)")
 	fs.StringVar(&c.region, "region", env("region", "us-east-1"), "region reported to clients (WEIR_REGION)")
 	fs.StringVar(&c.logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error (WEIR_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", env("log-format", "text"), "text or json (WEIR_LOG_FORMAT)")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", env("pprof-addr", ""), "serve Go's /debug/pprof on this (separate, keep it private) address (WEIR_PPROF_ADDR)")
 	fs.Int64Var(&c.memoryLimitMiB, "memory-limit-mib", 100, "soft limit of the Go heap in MiB (0: none; GOMEMLIMIT, when set, wins); raise it with a bigger cache or many concurrent large transfers (WEIR_MEMORY_LIMIT_MIB)")
-	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
-	if v := env("memory-limit-mib", ""); v != "" {
-		if err := fs.Set("memory-limit-mib", v); err != nil {
-			return c, fmt.Errorf("WEIR_MEMORY_LIMIT_MIB: %w", err)
+	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long in-flight requests may take to finish on shutdown (WEIR_SHUTDOWN_GRACE)")
+	// The flags that are not strings take their variable through the flag's own parser, so a
+	// bad value is refused with the variable's name, never read as the default.
+	for _, name := range []string{"decision-log", "memory-limit-mib", "shutdown-grace"} {
+		if v := env(name, ""); v != "" {
+			if err := fs.Set(name, v); err != nil {
+				return c, fmt.Errorf("WEIR_%s: %w", strings.ToUpper(strings.ReplaceAll(name, "-", "_")), err)
+			}
 		}
 	}
 	return c, fs.Parse(args)

@@ -594,3 +594,31 @@ func TestPolicyTestCommand(t *testing.T) {
 		t.Fatalf("a failing policy test passed: %v\n%s", err, out.String())
 	}
 }
+
+// TestFlagDefaultsAndEnvironment: with nothing set, weir serves :8080 from ./weir-data; every
+// flag reads its WEIR_* variable, a flag given on the command line wins, and a variable that
+// does not parse is refused by name.
+func TestFlagDefaultsAndEnvironment(t *testing.T) {
+	for _, v := range []string{"WEIR_ADDR", "WEIR_DATA", "WEIR_DECISION_LOG", "WEIR_SHUTDOWN_GRACE", "WEIR_MEMORY_LIMIT_MIB"} {
+		t.Setenv(v, "")
+		os.Unsetenv(v)
+	}
+	c, err := parseFlags(nil, io.Discard)
+	if err != nil || c.addr != ":8080" || c.data != "./weir-data" || !c.decisionLog || c.grace != 30*time.Second || c.memoryLimitMiB != 100 {
+		t.Fatalf("defaults: %+v %v", c, err)
+	}
+	t.Setenv("WEIR_DECISION_LOG", "0")
+	t.Setenv("WEIR_SHUTDOWN_GRACE", "5s")
+	t.Setenv("WEIR_MEMORY_LIMIT_MIB", "256")
+	c, err = parseFlags(nil, io.Discard)
+	if err != nil || c.decisionLog || c.grace != 5*time.Second || c.memoryLimitMiB != 256 {
+		t.Fatalf("from the environment: %+v %v", c, err)
+	}
+	if c, err = parseFlags([]string{"--shutdown-grace", "7s"}, io.Discard); err != nil || c.grace != 7*time.Second {
+		t.Fatalf("the flag over the environment: %v %v", c.grace, err)
+	}
+	t.Setenv("WEIR_DECISION_LOG", "sometimes")
+	if _, err = parseFlags(nil, io.Discard); err == nil || !strings.Contains(err.Error(), "WEIR_DECISION_LOG") {
+		t.Fatalf("a bad WEIR_DECISION_LOG: %v", err)
+	}
+}

@@ -78,6 +78,10 @@ var (
 	ErrLeaseIDMissing                     = errors.New("there is currently a lease on the object and no lease ID was specified in the request")
 	ErrLeaseIDMismatchWithObjectOperation = errors.New("the lease ID specified did not match the lease ID for the object")
 	ErrLeaseNotPresentWithObjectOperation = errors.New("there is currently no lease on the object")
+	// The same two failures on a bucket's own operation (DeleteBucket): Azure's
+	// ...WithContainerOperation codes.
+	ErrLeaseIDMismatchWithBucketOperation = errors.New("the lease ID specified did not match the lease ID for the bucket")
+	ErrLeaseNotPresentWithBucketOperation = errors.New("there is currently no lease on the bucket")
 	ErrInvalidLeaseRequest                = errors.New("invalid lease request")
 )
 

@@ -71,6 +71,8 @@ var s3ErrorTable = []struct {
 	{engine.ErrLeaseIDMissing, s3Error{"LeaseIdMissing", http.StatusPreconditionFailed}},
 	{engine.ErrLeaseIDMismatchWithObjectOperation, s3Error{"LeaseIdMismatchWithBlobOperation", http.StatusPreconditionFailed}},
 	{engine.ErrLeaseNotPresentWithObjectOperation, s3Error{"LeaseNotPresentWithBlobOperation", http.StatusPreconditionFailed}},
+	{engine.ErrLeaseIDMismatchWithBucketOperation, s3Error{"LeaseIdMismatchWithContainerOperation", http.StatusPreconditionFailed}},
+	{engine.ErrLeaseNotPresentWithBucketOperation, s3Error{"LeaseNotPresentWithContainerOperation", http.StatusPreconditionFailed}},
 	{engine.ErrInvalidLeaseRequest, s3Error{"InvalidArgument", http.StatusBadRequest}},
 	{engine.ErrClosed, s3Error{"ServiceUnavailable", http.StatusServiceUnavailable}},
 	// authentication and payload

@@ -108,6 +108,9 @@ func TestLeaseAPI(t *testing.T) {
 		t.Fatalf("bucket acquire: %d", resp.StatusCode)
 	}
 	expectError(t, ts, ts.signed(t, http.MethodDelete, "/leased-bucket", nil, nil, "", time.Now()), 412, "LeaseIdMissing")
+	expectError(t, ts, ts.signed(t, http.MethodDelete, "/leased-bucket", nil, map[string]string{"x-weir-lease-id": "7b4e9c5a-4c1f-4a59-9b7e-2f6d1c3a8e90"}, "", time.Now()), 412, "LeaseIdMismatchWithContainerOperation")
+	mustCreateBucket(t, c, "unleased-bucket")
+	expectError(t, ts, ts.signed(t, http.MethodDelete, "/unleased-bucket", nil, map[string]string{"x-weir-lease-id": bid}, "", time.Now()), 412, "LeaseNotPresentWithContainerOperation")
 	if resp, _, _ := ts.do(t, ts.signed(t, http.MethodDelete, "/leased-bucket", nil, map[string]string{"x-weir-lease-id": bid}, "", time.Now())); resp.StatusCode != 204 {
 		t.Fatalf("delete leased bucket with its lease: %d", resp.StatusCode)
 	}
