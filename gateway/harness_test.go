@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -204,4 +206,24 @@ func readAll(t testing.TB, r io.ReadCloser) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// metric returns the value of the /metrics sample named exactly series (name and labels as
+// Prometheus prints them), or -1 when there is none.
+func (ts *testServer) metric(t testing.TB, series string) float64 {
+	t.Helper()
+	resp, err := http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(readAll(t, resp.Body)), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %q", series, v)
+			}
+			return f
+		}
+	}
+	return -1
 }

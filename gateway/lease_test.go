@@ -114,6 +114,16 @@ func TestLeaseAPI(t *testing.T) {
 	if resp, _, _ := ts.do(t, ts.signed(t, http.MethodDelete, "/leased-bucket", nil, map[string]string{"x-weir-lease-id": bid}, "", time.Now())); resp.StatusCode != 204 {
 		t.Fatalf("delete leased bucket with its lease: %d", resp.StatusCode)
 	}
+	// Operators see the refusals in /metrics: by S3 code, and lease operations by action.
+	if n := ts.metric(t, `weir_precondition_failures_total{code="LeaseIdMismatchWithContainerOperation"}`); n != 1 {
+		t.Errorf("precondition failures counted for the wrong bucket lease id: %v", n)
+	}
+	if n := ts.metric(t, `weir_precondition_failures_total{code="LeaseIdMissing"}`); n < 2 {
+		t.Errorf("precondition failures counted for writes without the lease id: %v", n)
+	}
+	if n := ts.metric(t, `weir_lease_failures_total{action="acquire"}`); n < 1 {
+		t.Errorf("refused lease acquisitions counted: %v", n)
+	}
 }
 
 // TestPessimisticCounter: 16 clients contend for one object's lease under the lease strategy

@@ -20,6 +20,7 @@ type metrics struct {
 	inflight     prometheus.Gauge
 	decisions    *prometheus.CounterVec
 	decisionTime prometheus.Histogram
+	policyTime   prometheus.Histogram
 	// preconditionFailures and leaseFailures count refused writes and lease operations.
 	preconditionFailures *prometheus.CounterVec
 	leaseFailures        *prometheus.CounterVec
@@ -37,9 +38,11 @@ func newMetrics() *metrics {
 	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_decisions_total", Help: "Decision-step outcomes (allow, deny, error) by source (bucket, policy, plugin:<name>)."}, []string{"source", "outcome"})
 	m.decisionTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weir_decision_duration_seconds", Help: "Time the decision step (plugins and policy) took.",
 		Buckets: []float64{5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2}})
+	m.policyTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weir_policy_eval_duration_seconds", Help: "Time the Rego policy took per decision (a memoised decision included); plugins have weir_plugin_call_seconds_total.",
+		Buckets: []float64{1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2}})
 	m.preconditionFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_precondition_failures_total", Help: "Requests refused by a precondition or a lease (412, 428), by S3 code."}, []string{"code"})
 	m.leaseFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_lease_failures_total", Help: "Lease operations refused, by action."}, []string{"action"})
-	m.reg.MustRegister(m.decisionTime, m.preconditionFailures, m.leaseFailures, m.requests, m.latency, m.bytesIn, m.bytesOut, m.inflight, m.decisions,
+	m.reg.MustRegister(m.decisionTime, m.policyTime, m.preconditionFailures, m.leaseFailures, m.requests, m.latency, m.bytesIn, m.bytesOut, m.inflight, m.decisions,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m
@@ -73,6 +76,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 type pluginCollector struct {
 	src                                            PluginSource
 	resident, residentMax, instances, load, faults *prometheus.Desc
+	calls, callTime                                *prometheus.Desc
 }
 
 func newPluginCollector(src PluginSource) *pluginCollector {
@@ -83,11 +87,13 @@ func newPluginCollector(src PluginSource) *pluginCollector {
 		instances:   prometheus.NewDesc("weir_plugin_instances", "Live instances of the plugin, idle or in a call.", l, nil),
 		load:        prometheus.NewDesc("weir_plugin_load_seconds", "Time to compile the plugin's module and start its first instance.", l, nil),
 		faults:      prometheus.NewDesc("weir_plugin_faults_total", "Calls of the plugin that trapped, timed out, ran out of memory or answered garbage, since it was loaded.", l, nil),
+		calls:       prometheus.NewDesc("weir_plugin_calls_total", "Calls into the plugin since it was loaded.", l, nil),
+		callTime:    prometheus.NewDesc("weir_plugin_call_seconds_total", "Wall-clock time of the plugin's calls since it was loaded (divide by weir_plugin_calls_total for the mean).", l, nil),
 	}
 }
 
 func (c *pluginCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.resident, c.residentMax, c.instances, c.load, c.faults} {
+	for _, d := range []*prometheus.Desc{c.resident, c.residentMax, c.instances, c.load, c.faults, c.calls, c.callTime} {
 		ch <- d
 	}
 }
@@ -103,5 +109,7 @@ func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.instances, prometheus.GaugeValue, float64(st.Live), st.Name)
 		ch <- prometheus.MustNewConstMetric(c.load, prometheus.GaugeValue, st.LoadTime.Seconds(), st.Name)
 		ch <- prometheus.MustNewConstMetric(c.faults, prometheus.CounterValue, float64(st.Faults), st.Name)
+		ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(st.Calls), st.Name)
+		ch <- prometheus.MustNewConstMetric(c.callTime, prometheus.CounterValue, st.CallTime.Seconds(), st.Name)
 	}
 }

@@ -119,6 +119,7 @@ func TestExamplePluginsEndToEnd(t *testing.T) {
 	metrics := string(readAll(t, resp.Body))
 	for _, want := range []string{`weir_plugin_resident_bytes{plugin="by-key"}`, `weir_plugin_resident_bytes_max{plugin="guard"} 3.3554432e+07`,
 		`weir_plugin_instances{plugin="readonly"}`, `weir_plugin_load_seconds{plugin="by-key"}`, `weir_plugin_faults_total{plugin="guard"} 0`,
+		`weir_plugin_calls_total{plugin="guard"}`, `weir_plugin_call_seconds_total{plugin="by-key"}`, `weir_policy_eval_duration_seconds_count`,
 		`weir_decisions_total{outcome="deny",source="plugin:guard"} 2`, `weir_decisions_total{outcome="allow",source="plugin:by-key"}`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)

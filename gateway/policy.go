@@ -32,9 +32,10 @@ type PluginSource interface{ Set() *plugins.Set }
 // or propose a strategy; then the Rego policy, which sees their proposal, has the final word
 // on allow and on the strategy. A plugin's deny is a veto: the policy is not asked.
 type pipeline struct {
-	policy  PolicySource
-	plugins PluginSource // nil: no plugins
-	eng     *engine.Engine
+	policy     PolicySource
+	plugins    PluginSource // nil: no plugins
+	eng        *engine.Engine
+	policyTime interface{ Observe(float64) } // nil: not measured
 }
 
 func (p *pipeline) Decide(ctx context.Context, in *DecisionInput) (Decision, error) {
@@ -67,7 +68,11 @@ func (p *pipeline) Decide(ctx context.Context, in *DecisionInput) (Decision, err
 			d.Strategy, d.DecidedBy = engine.Strategy(pd.Strategy), "plugin:"+pd.Plugin
 		}
 	}
+	start := time.Now()
 	dec, err := policy.Decide(ctx, pin)
+	if p.policyTime != nil {
+		p.policyTime.Observe(time.Since(start).Seconds())
+	}
 	if err != nil {
 		return Decision{DecidedBy: "policy"}, errorf(errPolicy, "%v", err)
 	}

@@ -134,6 +134,7 @@ func New(cfg Config) (*Server, error) {
 	_, _ = rand.Read(b[:])
 	s.reqBase = strings.ToUpper(hex.EncodeToString(b[:]))
 	s.metrics = newMetrics()
+	s.decider.policyTime = s.metrics.policyTime
 	if cfg.Plugins != nil {
 		s.metrics.reg.MustRegister(newPluginCollector(cfg.Plugins))
 	}

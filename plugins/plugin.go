@@ -36,6 +36,8 @@ type plugin struct {
 
 	resident atomic.Int64 // bytes of linear memory of the live instances
 	faults   atomic.Uint64
+	calls    atomic.Uint64
+	callTime atomic.Int64 // nanoseconds, wall clock, of every call into the guest
 }
 
 // instance is one instantiated module. It is used by one goroutine at a time: whoever took it
@@ -175,6 +177,7 @@ func (p *plugin) call(ctx context.Context, rec []byte) (abi.Result, string, erro
 	// run this thread (other goroutines, other processes), which on a busy machine failed
 	// healthy calls. The thread is pinned so its CPU clock measures the call alone; the
 	// wall-clock deadline still stops a guest that never returns.
+	start := time.Now()
 	runtime.LockOSThread()
 	cpu0 := threadCPU()
 	cctx, cancel := context.WithTimeout(ctx, wallDeadline(p.e.timeout))
@@ -182,6 +185,8 @@ func (p *plugin) call(ctx context.Context, rec []byte) (abi.Result, string, erro
 	cancel()
 	used := threadCPU() - cpu0
 	runtime.UnlockOSThread()
+	p.calls.Add(1)
+	p.callTime.Add(int64(time.Since(start)))
 	in.rec = nil
 	if err != nil && ctx.Err() != nil {
 		// The caller gave up (client gone, request deadline): not the plugin's fault, but the

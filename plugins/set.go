@@ -32,6 +32,10 @@ type Stats struct {
 	ResidentBytes    int64
 	MaxResidentBytes int64
 	Faults           uint64 // calls that faulted since the Set was loaded
+	// Calls into the guest since the Set was loaded, and their total wall-clock time: their
+	// ratio is the plugin's mean call time.
+	Calls    uint64
+	CallTime time.Duration
 }
 
 // Set is one loaded generation of a plugins directory: compiled modules with their instance
@@ -128,6 +132,8 @@ func (s *Set) Stats() []Stats {
 			ResidentBytes:    p.resident.Load(),
 			MaxResidentBytes: int64(p.e.PoolSize) * int64(p.e.MemoryPages) * pageSize,
 			Faults:           p.faults.Load(),
+			Calls:            p.calls.Load(),
+			CallTime:         time.Duration(p.callTime.Load()),
 		}
 	}
 	return out
