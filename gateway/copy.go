@@ -83,6 +83,9 @@ func (s *Server) copyObject(rq *request) error {
 	if err != nil {
 		return err
 	}
+	// From here every answer, a refusal by the source's conditions included, says what guards
+	// the destination.
+	announce(rq, d)
 	src, err := s.openCopySource(rq)
 	if err != nil {
 		return err
@@ -109,7 +112,6 @@ func (s *Server) copyObject(rq *request) error {
 		opts.Checksums = func() (engine.Checksums, error) { return sums, nil }
 	}
 	out, err := s.eng.PutObject(rq.r.Context(), rq.bucket, rq.key, src.NewReader(engine.Range{Start: 0, Length: info.Size}), opts)
-	announce(rq, d)
 	if err != nil {
 		return err
 	}

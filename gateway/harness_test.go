@@ -61,6 +61,8 @@ type serverOptions struct {
 	Plugins gateway.PluginSource
 	// Log, when set, receives the server's info-level log, with decision logging on.
 	Log *syncBuffer
+	// Region is the region the server reports; empty means the gateway's default.
+	Region string
 }
 
 // syncBuffer is a log sink the test reads while the server writes.
@@ -109,6 +111,7 @@ func startServer(t testing.TB, o serverOptions) *testServer {
 			{Name: "bob", AccessKey: bobAK, SecretKey: bobSK, Groups: []string{"team-b"}},
 		},
 		Domains:     o.Domains,
+		Region:      o.Region,
 		Now:         o.Now,
 		Logger:      logger,
 		DecisionLog: o.Log != nil,
