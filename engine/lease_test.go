@@ -264,7 +264,7 @@ func TestBucketLeaseGuardsDeleteBucket(t *testing.T) {
 	if err := e.DeleteBucket(ctx, "leased", Guard{}); !errors.Is(err, ErrLeaseIDMissing) {
 		t.Fatalf("delete without the lease: %v", err)
 	}
-	if err := e.DeleteBucket(ctx, "leased", Guard{LeaseID: idB}); !errors.Is(err, ErrLeaseIDMismatchWithObjectOperation) {
+	if err := e.DeleteBucket(ctx, "leased", Guard{LeaseID: idB}); !errors.Is(err, ErrLeaseIDMismatchWithBucketOperation) {
 		t.Fatalf("delete with another lease: %v", err)
 	}
 	if err := e.DeleteBucket(ctx, "leased", Guard{LeaseID: idA}); err != nil {

@@ -136,6 +136,11 @@ func startServer(t testing.TB, o serverOptions) *testServer {
 		go func() { <-ctx.Done(); hts.Close(); done <- nil }()
 	} else {
 		ts.URL = "http://" + l.Addr().String()
+		// Raw requests get their own transport, closed at the end like the SDK clients': on
+		// http.DefaultTransport a connection dialled but never used kept Shutdown waiting.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		ts.client = &http.Client{Transport: tr}
+		ts.transports = append(ts.transports, tr)
 		go func() { done <- srv.Serve(ctx, l, 5*time.Second) }()
 	}
 	t.Cleanup(func() {
