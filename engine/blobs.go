@@ -154,14 +154,14 @@ func (s *fileBlobs) remove(id uint64) error {
 
 func (s *fileBlobs) walk(fn func(id uint64) error) error {
 	for i := range s.dirs {
-		names, err := s.dirs[i].Readdirnames(-1)
-		if _, serr := s.dirs[i].Seek(0, io.SeekStart); err == nil {
-			err = serr
-		}
+		// Its own descriptor: the shared ones are synced by writers meanwhile, and an
+		// *os.File's directory position is not safe for concurrent use.
+		entries, err := os.ReadDir(s.dirs[i].Name())
 		if err != nil {
 			return err
 		}
-		for _, n := range names {
+		for _, ent := range entries {
+			n := ent.Name()
 			id, err := strconv.ParseUint(n, 16, 64)
 			if err != nil || len(n) != 16 {
 				continue // not ours
