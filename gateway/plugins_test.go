@@ -3,7 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
-
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,8 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/weirproject/weir/engine"
 	"github.com/weirproject/weir/plugins"
 	"github.com/weirproject/weir/plugins/pluginstest"
+	"github.com/weirproject/weir/sdk/abi"
 )
 
 // examplePlugins loads examples/plugins/plugins.json with the three example plugins, built (Go)
@@ -216,6 +218,41 @@ func TestPluginFaultsFailOnlyTheirRequests(t *testing.T) {
 		l, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(b)})
 		if err != nil || len(l.Contents) != 0 {
 			t.Fatalf("%s: a failed plugin let a write through: %+v %v", b, l.Contents, err)
+		}
+	}
+}
+
+// TestPluginReadsOnlyWhatItDeclares: a plugin's manifest "reads" decides what weir fills in for
+// it: without "object" the object's metadata is not read (object.exists stays false), without
+// "headers" no header is copied. Absent, the plugin gets everything. The echo guest denies
+// with its input as JSON, so the client's 403 shows what the plugin saw.
+func TestPluginReadsOnlyWhatItDeclares(t *testing.T) {
+	modes := pluginstest.Build(t, "../plugins/testdata/guests/modes")
+	d := loadPlugins(t, `{"plugins": [
+		{"name": "all", "wasm": "modes.wasm", "buckets": ["reads-all"], "config": "echo"},
+		{"name": "object", "wasm": "modes.wasm", "buckets": ["reads-object"], "config": "echo", "reads": ["object"]},
+		{"name": "none", "wasm": "modes.wasm", "buckets": ["reads-none"], "config": "echo", "reads": []}
+	]}`, map[string][]byte{"modes.wasm": modes})
+	ts := startServer(t, serverOptions{Plugins: d})
+	c := ts.root()
+	for _, tc := range []struct {
+		bucket          string
+		exists, headers bool
+	}{{"reads-all", true, true}, {"reads-object", true, false}, {"reads-none", false, false}} {
+		mustCreateBucket(t, c, tc.bucket)
+		if _, err := ts.Engine.PutObject(context.Background(), tc.bucket, "k", strings.NewReader("v"), engine.PutOptions{Size: 1}); err != nil {
+			t.Fatal(err)
+		}
+		resp, e, _ := ts.do(t, ts.signed(t, http.MethodPut, "/"+tc.bucket+"/k", []byte("v2"), nil, "", time.Now()))
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("%s: %d %s", tc.bucket, resp.StatusCode, e.Code)
+		}
+		var seen abi.Input
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(e.Message, "access denied: ")), &seen); err != nil {
+			t.Fatalf("%s: the echo is not the input: %v (%q)", tc.bucket, err, e.Message)
+		}
+		if seen.Object.Key != "k" || seen.Object.Exists != tc.exists || (seen.Request.Headers["x-amz-date"] != "") != tc.headers {
+			t.Errorf("%s: the plugin saw object %+v, headers %v", tc.bucket, seen.Object, seen.Request.Headers)
 		}
 	}
 }

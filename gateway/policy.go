@@ -44,10 +44,16 @@ func (p *pipeline) Decide(ctx context.Context, in *DecisionInput) (Decision, err
 	if p.plugins != nil {
 		set = p.plugins.Set()
 	}
-	// Plugins may read any field; the policy gets the headers only if it reads them.
-	pin := &policies.Input{Input: requestDocument(in, set != nil || policy.NeedsHeaders())}
+	// The headers and the object's metadata cost a copy and a store read: they are filled only
+	// when the policy or a matching plugin reads them.
+	var bucket string
+	if in.Bucket != nil {
+		bucket = in.Bucket.Name
+	}
+	plugObj, plugHdr := set.Needs(bucket, in.Key)
+	pin := &policies.Input{Input: requestDocument(in, plugHdr || policy.NeedsHeaders())}
 	if in.Key != "" && in.Bucket != nil {
-		pin.Object = p.object(in, set != nil || policy.NeedsObject())
+		pin.Object = p.object(in, plugObj || policy.NeedsObject())
 	}
 	d := Decision{Strategy: engine.LastWriterWins, DecidedBy: "bucket"}
 	if in.Bucket != nil && in.Bucket.Strategy != "" {

@@ -17,7 +17,7 @@
 //	   "buckets": ["*"], "prefixes": ["locks/"],
 //	   "config": {"any": "JSON"},
 //	   "timeout": "10ms", "memory_pages": 64, "pool_size": 8,
-//	   "fail_open": false, "grants": []}
+//	   "fail_open": false, "grants": [], "reads": ["object", "headers"]}
 //	]}
 //
 //	name          unique; reported in Decision.Plugin, logs and Stats
@@ -33,6 +33,8 @@
 //	pool_size     most instances at once (default GOMAXPROCS); more callers wait for one
 //	fail_open     a fault counts as pass instead of failing the request (still logged)
 //	grants        "clock" (the host's real clock), "random" (crypto/rand); default neither
+//	reads         "object" (the object's metadata, a store read), "headers" (a copy of the
+//	              request's headers); absent: both; a part not named is left empty
 //
 // Unknown fields are an error, so typos do not go unnoticed.
 //

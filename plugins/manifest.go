@@ -39,10 +39,16 @@ type entry struct {
 	PoolSize    int             `json:"pool_size"`
 	FailOpen    bool            `json:"fail_open"`
 	Grants      []string        `json:"grants"`
+	// Reads names the parts of the input beyond the request line that the plugin reads:
+	// "object" (the object's current metadata) and "headers" (request.headers). Absent means
+	// both; a part not named is left empty, and weir skips the work of filling it.
+	Reads []string `json:"reads"`
 
-	timeout time.Duration
-	clock   bool
-	random  bool
+	timeout      time.Duration
+	clock        bool
+	random       bool
+	readsObject  bool
+	readsHeaders bool
 }
 
 // parseManifest decodes and validates plugins.json, fills defaults and returns the entries in
@@ -100,6 +106,17 @@ func parseManifest(data []byte) ([]entry, error) {
 				e.random = true
 			default:
 				return nil, bad("unknown grant %q (known: clock, random)", g)
+			}
+		}
+		e.readsObject, e.readsHeaders = e.Reads == nil, e.Reads == nil
+		for _, r := range e.Reads {
+			switch r {
+			case "object":
+				e.readsObject = true
+			case "headers":
+				e.readsHeaders = true
+			default:
+				return nil, bad("unknown reads %q (known: object, headers)", r)
 			}
 		}
 		for _, b := range e.Buckets {

@@ -318,6 +318,7 @@ func TestLoadErrors(t *testing.T) {
 		{"escape", `{"plugins": [{"name": "m", "wasm": "../m.wasm"}]}`, good.bytes(), plugins.ErrManifest, "inside the plugins directory"},
 		{"timeout", `{"plugins": [{"name": "m", "wasm": "m.wasm", "timeout": "soon"}]}`, good.bytes(), plugins.ErrManifest, "timeout"},
 		{"grant", `{"plugins": [{"name": "m", "wasm": "m.wasm", "grants": ["network"]}]}`, good.bytes(), plugins.ErrManifest, `unknown grant "network"`},
+		{"reads", `{"plugins": [{"name": "m", "wasm": "m.wasm", "reads": ["body"]}]}`, good.bytes(), plugins.ErrManifest, `unknown reads "body"`},
 		{"no file", `{"plugins": [{"name": "m", "wasm": "other.wasm"}]}`, good.bytes(), plugins.ErrModule, "other.wasm"},
 		{"not wasm", `{"plugins": [{"name": "m", "wasm": "m.wasm"}]}`, []byte("hello"), plugins.ErrModule, `plugin "m"`},
 		{"missing exports", `{"plugins": [{"name": "m", "wasm": "m.wasm"}]}`,

@@ -55,6 +55,21 @@ type Set struct {
 	done      chan struct{}
 }
 
+// Needs reports whether any plugin that matches bucket and key reads the object's metadata or
+// the request's headers (the manifest's "reads"), so the caller fills only what will be read.
+func (s *Set) Needs(bucket, key string) (object, headers bool) {
+	if s == nil {
+		return false, false
+	}
+	for _, p := range s.plugins {
+		if p.e.matches(bucket, key) {
+			object = object || p.e.readsObject
+			headers = headers || p.e.readsHeaders
+		}
+	}
+	return object, headers
+}
+
 // Decide runs the plugins that match in's bucket and key, in order. The first deny ends the
 // run and is returned; otherwise the last proposal stands (a later plugin overrides an
 // earlier one); otherwise the verdict is Pass. A nil Set, or one where no plugin matches,

@@ -49,7 +49,7 @@ mkdir -p "$OUT" "$work/plugins" "$work/prof" "$work/versitygw"
 echo "building weir and the by-key plugin" >&2
 go build -o "$work/weir" .
 GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o "$work/plugins/by-key.wasm" ./examples/plugins/by-key
-echo '{"plugins":[{"name":"by-key","wasm":"by-key.wasm"}]}' >"$work/plugins/plugins.json"
+echo '{"plugins":[{"name":"by-key","wasm":"by-key.wasm","reads":[]}]}' >"$work/plugins/plugins.json"
 
 AK=benchkey SK=benchsecret123
 WEIR_ACCESS_KEY=$AK WEIR_SECRET_KEY=$SK "$work/weir" --addr 127.0.0.1:19000 --data "$work/weir-data" --log-level warn \
