@@ -85,7 +85,7 @@ func syncDir(dir string) error {
 		return err
 	}
 	defer f.Close()
-	return f.Sync()
+	return syncDirectory(f)
 }
 
 func (s *fileBlobs) close() {
@@ -123,7 +123,7 @@ func (w *fileBlobWriter) finish() error {
 	if err == nil {
 		// The file's name lives in its directory: sync that too. On ext4 the file's own sync
 		// has usually committed the same journal transaction, so this one returns at once.
-		err = w.dir.Sync()
+		err = syncDirectory(w.dir)
 	}
 	if err != nil {
 		os.Remove(w.f.Name())

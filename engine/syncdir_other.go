@@ -1,0 +1,8 @@
+//go:build !windows
+
+package engine
+
+import "os"
+
+// syncDirectory makes the names created in dir durable.
+func syncDirectory(dir *os.File) error { return dir.Sync() }

@@ -1,0 +1,9 @@
+//go:build windows
+
+package engine
+
+import "os"
+
+// syncDirectory does nothing on Windows: a directory handle cannot be flushed there, and NTFS
+// journals a new file's name with the rest of the file system's metadata.
+func syncDirectory(*os.File) error { return nil }
