@@ -57,7 +57,9 @@ type fileBlobs struct {
 	dirs [256]*os.File // open for the directory fsync that makes a new file's name durable
 }
 
-func openFileBlobs(dir string) (*fileBlobs, error) {
+// openFileBlobs opens (or creates) the blobs directory inside the store directory.
+func openFileBlobs(storeDir string) (*fileBlobs, error) {
+	dir := filepath.Join(storeDir, "blobs")
 	s := &fileBlobs{dir: dir}
 	for i := range s.dirs {
 		d := filepath.Join(dir, fmt.Sprintf("%02x", i))
@@ -72,9 +74,12 @@ func openFileBlobs(dir string) (*fileBlobs, error) {
 		}
 		s.dirs[i] = f
 	}
-	if err := syncDir(dir); err != nil {
-		s.close()
-		return nil, err
+	// The subdirectories' names live in blobs/, and blobs/'s own name in the store directory.
+	for _, d := range []string{dir, storeDir} {
+		if err := syncDir(d); err != nil {
+			s.close()
+			return nil, err
+		}
 	}
 	return s, nil
 }

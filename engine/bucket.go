@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"maps"
 	"net"
 	"strings"
@@ -187,15 +186,7 @@ func (e *Engine) DeleteBucket(ctx context.Context, name string, guard Guard) err
 	if err != nil {
 		return err
 	}
-	if err := checkLease(lease, e.clock(), guard.LeaseID, false); err != nil {
-		switch {
-		case errors.Is(err, ErrLeaseIDMismatchWithObjectOperation):
-			return wrapf(ErrLeaseIDMismatchWithBucketOperation, "the lease id %s is not the bucket's active lease", guard.LeaseID)
-		case errors.Is(err, ErrLeaseNotPresentWithObjectOperation):
-			return wrapf(ErrLeaseNotPresentWithBucketOperation, "a lease id was given but bucket %s has no active lease", name)
-		case errors.Is(err, ErrLeaseIDMissing):
-			return wrapf(ErrLeaseIDMissing, "bucket %s is leased: send x-weir-lease-id", name)
-		}
+	if err := checkLease(lease, bucketLease, e.clock(), guard.LeaseID, false); err != nil {
 		return err
 	}
 	for _, p := range [][]byte{keys.ObjectPrefix(name), keys.UploadPrefix(name)} {

@@ -124,20 +124,32 @@ func loadLease(r pebble.Reader, key []byte) (*leaseRecord, error) {
 	return &l, nil
 }
 
-// checkLease applies Azure's data-operation table (semantics.md §2.5) for a write or read that
+// leaseHolder is what a lease guards, with Azure's codes for failing its guard: an object's data
+// operations (the Blob codes) or a bucket's deletion (the Container codes).
+type leaseHolder struct {
+	what                 string
+	mismatch, notPresent error
+}
+
+var (
+	objectLease = leaseHolder{"object", ErrLeaseIDMismatchWithObjectOperation, ErrLeaseNotPresentWithObjectOperation}
+	bucketLease = leaseHolder{"bucket", ErrLeaseIDMismatchWithBucketOperation, ErrLeaseNotPresentWithBucketOperation}
+)
+
+// checkLease applies Azure's data-operation table (semantics.md §2.5) for an operation on h that
 // carries id ("" for none). mandatory says the object exists under the lease strategy, where a
 // write must hold the active lease.
-func checkLease(l *leaseRecord, now time.Time, id string, mandatory bool) error {
+func checkLease(l *leaseRecord, h leaseHolder, now time.Time, id string, mandatory bool) error {
 	st := l.state(now)
 	switch {
 	case id != "" && st.Locked() && id != l.ID:
-		return wrapf(ErrLeaseIDMismatchWithObjectOperation, "the lease id %s is not the active lease's", id)
+		return wrapf(h.mismatch, "the lease id %s is not the %s's active lease", id, h.what)
 	case id != "" && !st.Locked():
-		return wrapf(ErrLeaseNotPresentWithObjectOperation, "a lease id was given but the object's lease is %s", st)
+		return wrapf(h.notPresent, "a lease id was given but the %s's lease is %s", h.what, st)
 	case id == "" && st.Locked():
-		return wrapf(ErrLeaseIDMissing, "the object is leased (%s): send x-weir-lease-id", st)
+		return wrapf(ErrLeaseIDMissing, "the %s is leased (%s): send x-weir-lease-id", h.what, st)
 	case id == "" && mandatory:
-		return wrapf(ErrLeaseNotPresentWithObjectOperation, "this bucket's strategy is lease: acquire the object's lease and send x-weir-lease-id to change it")
+		return wrapf(h.notPresent, "this bucket's strategy is lease: acquire the object's lease and send x-weir-lease-id to change it")
 	}
 	return nil
 }

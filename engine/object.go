@@ -273,7 +273,7 @@ func chunksOf(size int64, chunkSize int) int64 {
 // checkGuard is the one place where a write's conditions meet the current version, inside the
 // key's critical section. cur is nil when the key does not exist.
 func checkGuard(cur *objectMeta, lease *leaseRecord, now time.Time, g Guard, isDelete bool) error {
-	if err := checkLease(lease, now, g.LeaseID, g.Strategy == Leased && cur != nil); err != nil {
+	if err := checkLease(lease, objectLease, now, g.LeaseID, g.Strategy == Leased && cur != nil); err != nil {
 		return err
 	}
 	// S3's DeleteObject knows no If-None-Match: on a delete it is ignored, so it cannot be the

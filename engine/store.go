@@ -128,10 +128,7 @@ func Open(opts Options) (*Engine, error) {
 		db.Close()
 		return nil, err
 	}
-	blobs, err := openFileBlobs(filepath.Join(opts.Dir, "blobs"))
-	if err == nil {
-		err = syncDir(opts.Dir) // the blobs directory's own name
-	}
+	blobs, err := openFileBlobs(opts.Dir)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("engine: open blobs: %w", err)

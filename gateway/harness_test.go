@@ -220,7 +220,7 @@ func readAll(t testing.TB, r io.ReadCloser) []byte {
 // Prometheus prints them), or -1 when there is none.
 func (ts *testServer) metric(t testing.TB, series string) float64 {
 	t.Helper()
-	resp, err := http.Get(ts.URL + "/metrics")
+	resp, err := ts.client.Get(ts.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,20 +77,18 @@ func ChunkRange(id uint64) (start, end []byte) {
 
 // Blob is the key that keeps blob id live: set by the commit that first references the blob,
 // deleted by the one that drops its last reference.
-func Blob(id uint64) []byte {
-	k := make([]byte, 10)
-	k[0], k[1] = 'f', '/'
-	binary.BigEndian.PutUint64(k[2:], id)
-	return k
-}
+func Blob(id uint64) []byte { return idKey('f', id) }
 
 // BlobPrefix is the prefix of every live blob record.
 var BlobPrefix = []byte("f/")
 
 // Marker is the in-flight marker of data id.
-func Marker(id uint64) []byte {
+func Marker(id uint64) []byte { return idKey('u', id) }
+
+// idKey is <prefix>/<id:8>, big-endian so that ids sort in order.
+func idKey(prefix byte, id uint64) []byte {
 	k := make([]byte, 10)
-	k[0], k[1] = 'u', '/'
+	k[0], k[1] = prefix, '/'
 	binary.BigEndian.PutUint64(k[2:], id)
 	return k
 }
