@@ -19,7 +19,7 @@ import (
 
 // blobStore keeps the data of objects (and parts) larger than one chunk: one blob per data id,
 // written once from start to end, made durable by finish, then only read and finally removed.
-// It is the seam of DESIGN §9: pebble keeps metadata and small objects, a blobStore keeps
+// It is the seam toward stores beyond one machine (docs/guarantees.md): pebble keeps metadata and small objects, a blobStore keeps
 // large data, and a store beyond one machine can put an S3 backend behind the same methods.
 //
 // A blobStore knows nothing of references. The engine makes a blob live by committing its

@@ -88,7 +88,7 @@ func (e *Engine) putBucket(b Bucket) error {
 // GetBucket returns the bucket or ErrNoSuchBucket. Every request reads its bucket, and bucket
 // records change rarely: they are cached in memory. Writers update the cache under the bucket's
 // lock and readers fill it under the same lock (for reading), so it never goes stale. That holds
-// because one process owns the store; gateways sharing a store (DESIGN §9) would each need the
+// because one process owns the store; gateways sharing a store would each need the
 // record's version checked at commit, or no cache.
 func (e *Engine) GetBucket(name string) (Bucket, error) {
 	if err := e.check(); err != nil {

@@ -22,7 +22,7 @@ import (
 	"time"
 )
 
-// Strategy is a concurrency strategy token (DESIGN §5).
+// Strategy is a concurrency strategy token (docs/concurrency.md).
 type Strategy string
 
 const (
@@ -85,7 +85,7 @@ type ObjectInfo struct {
 	Key          string
 	Size         int64
 	ETag         string // quoted, as S3 returns it: "\"<hex md5>\"" or "\"<hex>-N\""
-	Generation   uint64 // grows with every write of the key, never reused (DESIGN §5)
+	Generation   uint64 // grows with every write of the key, never reused, also across delete and re-create
 	ModTime      time.Time
 	ContentType  string
 	Metadata     map[string]string // x-amz-meta-* (lower-case names without the prefix)
@@ -99,7 +99,7 @@ type ObjectInfo struct {
 	leaseID string // the active lease's id, for CheckLeaseID; never shown
 }
 
-// CheckLeaseID applies the lease rules to a read that carries a lease id (semantics.md §2.5):
+// CheckLeaseID applies the lease rules to a read that carries a lease id (Azure's rule for reads):
 // the id must be the active lease's.
 func (i ObjectInfo) CheckLeaseID(id string) error {
 	switch {
@@ -116,7 +116,7 @@ func (i ObjectInfo) CheckLeaseID(id string) error {
 // Guard holds the conditions a write must meet at its commit, checked inside the per-key
 // critical section against the current version.
 type Guard struct {
-	// Strategy decides which condition is mandatory (DESIGN §5).
+	// Strategy decides which condition is mandatory (docs/concurrency.md).
 	Strategy Strategy
 	// IfMatch: "" none, "*" any existing object, otherwise a quoted or bare ETag.
 	IfMatch string

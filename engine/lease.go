@@ -12,7 +12,7 @@ import (
 	"github.com/weirproject/weir/engine/internal/keys"
 )
 
-// Leases follow Azure Blob's model (semantics.md §2): a lease on an object (or a bucket) is
+// Leases follow Azure Blob's model (docs/concurrency.md, "Leases"): a lease on an object (or a bucket) is
 // acquired for 15–60 s or forever, renewed, changed, released or broken, and while it is active
 // every write of the object must carry its id. States are computed lazily from stored expiry
 // and break times against the engine's clock, so two gateways sharing a store would agree.
@@ -136,7 +136,7 @@ var (
 	bucketLease = leaseHolder{"bucket", ErrLeaseIDMismatchWithBucketOperation, ErrLeaseNotPresentWithBucketOperation}
 )
 
-// checkLease applies Azure's data-operation table (semantics.md §2.5) for an operation on h that
+// checkLease applies Azure's data-operation table (Azure's "Lease Blob" reference) for an operation on h that
 // carries id ("" for none). mandatory says the object exists under the lease strategy, where a
 // write must hold the active lease.
 func checkLease(l *leaseRecord, h leaseHolder, now time.Time, id string, mandatory bool) error {
@@ -161,7 +161,7 @@ func validLeaseID(id string) error {
 	return nil
 }
 
-// applyLease is Azure's lease state machine (semantics.md §2.4): it returns the record to store
+// applyLease is Azure's lease state machine (Azure's "Lease Blob" reference): it returns the record to store
 // (nil: delete it) and the result, or the error the table gives.
 func applyLease(l *leaseRecord, now time.Time, req LeaseRequest) (*leaseRecord, LeaseResult, error) {
 	st := l.state(now)

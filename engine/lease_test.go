@@ -67,7 +67,7 @@ func leaseIn(t *testing.T, state LeaseState) (*Engine, *fakeClock) {
 
 var allStates = []LeaseState{LeaseAvailable, LeaseLeased, LeaseBreaking, LeaseBroken, LeaseExpired}
 
-// TestLeaseActionTable checks every lease action in every state against semantics.md §2.4.
+// TestLeaseActionTable checks every lease action in every state against Azure's lease state table (docs/concurrency.md).
 func TestLeaseActionTable(t *testing.T) {
 	type want struct {
 		state LeaseState // resulting state when err is nil
@@ -140,7 +140,7 @@ func TestLeaseActionTable(t *testing.T) {
 }
 
 // TestLeaseDataOperationTable checks writes and reads with lease A, lease B or no lease id in
-// every state against semantics.md §2.5 (weir answers 412 for "using (B)" on a leased object,
+// every state against Azure's data-operation table (weir answers 412 for "using (B)" on a leased object,
 // as Azure's error list and Azurite do).
 func TestLeaseDataOperationTable(t *testing.T) {
 	rows := []struct {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/weirproject/weir/engine"
 )
@@ -33,8 +34,8 @@ func copySource(h http.Header) (bucket, key string, err error) {
 }
 
 // checkCopySourcePreconditions applies x-amz-copy-source-if-*: the read rules of RFC 9110, but
-// every failure is 412 (semantics.md §1.6).
-func checkCopySourcePreconditions(h http.Header, info engine.ObjectInfo) error {
+// every failure is 412, as S3 answers.
+func checkCopySourcePreconditions(h http.Header, info engine.ObjectInfo, now time.Time) error {
 	conds := http.Header{}
 	for _, n := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
 		if v := h.Get("x-amz-copy-source-" + n); v != "" {
@@ -44,7 +45,7 @@ func checkCopySourcePreconditions(h http.Header, info engine.ObjectInfo) error {
 	if len(conds) == 0 {
 		return nil
 	}
-	if err := checkReadPreconditions(conds, info); err != nil {
+	if err := checkReadPreconditions(conds, info, now); err != nil {
 		return errorf(engine.ErrPreconditionFailed, "At least one of the copy-source preconditions you specified did not hold")
 	}
 	return nil
@@ -62,7 +63,7 @@ func (s *Server) openCopySource(rq *request) (engine.ObjectReader, error) {
 	}
 	err = checkReadLease(d, src.Info(), rq.r.Header.Get("x-weir-source-lease-id"), "x-weir-source-lease-id")
 	if err == nil {
-		err = checkCopySourcePreconditions(rq.r.Header, src.Info())
+		err = checkCopySourcePreconditions(rq.r.Header, src.Info(), s.cfg.Now())
 	}
 	if err != nil {
 		src.Close()

@@ -7,7 +7,7 @@ import (
 	"github.com/weirproject/weir/engine"
 )
 
-// leaseRequest reads DESIGN §6's lease headers.
+// leaseRequest reads the lease headers of docs/concurrency.md ("Leases").
 func leaseRequest(h http.Header) (engine.LeaseRequest, error) {
 	req := engine.LeaseRequest{
 		Action:     engine.LeaseAction(h.Get("x-weir-lease-action")),

@@ -18,7 +18,7 @@ import (
 )
 
 // A per-key register with compare-and-swap, the sequential model S3's conditional operations
-// promise (semantics.md §6, model 1). The state of a key is its body; "" means absent.
+// promise (docs/concurrency.md, "Linearizability"). The state of a key is its body; "" means absent.
 
 type regInput struct {
 	op   string // get, put, put-if-match, put-if-none-match, delete, delete-if-match
@@ -220,7 +220,7 @@ func TestRegisterModelCatchesViolations(t *testing.T) {
 	}
 }
 
-// The lease model (semantics.md §6, model 2), with infinite leases so that time plays no part:
+// The lease model (docs/concurrency.md, "Linearizability"), with infinite leases so that time plays no part:
 // per key, who holds the lease and what the object holds.
 
 type leaseState struct{ holder, value string }

@@ -157,33 +157,33 @@ var responseOverrides = map[string]string{
 	"response-content-encoding":    "Content-Encoding",
 }
 
-// checkReadPreconditions applies RFC 9110 §13.2.2 in the order S3 documents (semantics.md §1.5).
-func checkReadPreconditions(h http.Header, info engine.ObjectInfo) error {
+// checkReadPreconditions applies RFC 9110 §13.2.2 in the order S3 documents.
+func checkReadPreconditions(h http.Header, info engine.ObjectInfo, now time.Time) error {
 	im, ius, inm, ims := h.Get("If-Match"), h.Get("If-Unmodified-Since"), h.Get("If-None-Match"), h.Get("If-Modified-Since")
 	mod := info.ModTime.UTC().Truncate(time.Second)
 	if im != "" {
 		if !etagListMatches(im, info.ETag) {
 			return errorf(engine.ErrPreconditionFailed, "At least one of the preconditions you specified did not hold (If-Match)")
 		}
-	} else if t, ok := parseHTTPDate(ius); ok && mod.After(t) {
+	} else if t, ok := parseHTTPDate(ius, now); ok && mod.After(t) {
 		return errorf(engine.ErrPreconditionFailed, "At least one of the preconditions you specified did not hold (If-Unmodified-Since)")
 	}
 	if inm != "" {
 		if etagListMatches(inm, info.ETag) {
 			return errNotModified
 		}
-	} else if t, ok := parseHTTPDate(ims); ok && !mod.After(t) {
+	} else if t, ok := parseHTTPDate(ims, now); ok && !mod.After(t) {
 		return errNotModified
 	}
 	return nil
 }
 
-func parseHTTPDate(v string) (time.Time, bool) {
+func parseHTTPDate(v string, now time.Time) (time.Time, bool) {
 	if v == "" {
 		return time.Time{}, false
 	}
 	t, err := http.ParseTime(v)
-	if err != nil || t.After(time.Now()) {
+	if err != nil || t.After(now) {
 		return time.Time{}, false // S3 ignores unparseable and future dates
 	}
 	return t, true
@@ -272,7 +272,7 @@ func (s *Server) readObject(rq *request, action string, withBody bool) error {
 	if err := checkReadLease(d, info, rq.r.Header.Get("x-weir-lease-id"), "x-weir-lease-id"); err != nil {
 		return err
 	}
-	if err := checkReadPreconditions(rq.r.Header, info); err != nil {
+	if err := checkReadPreconditions(rq.r.Header, info, s.cfg.Now()); err != nil {
 		if err == errNotModified {
 			rq.w.Header().Set("ETag", info.ETag)
 			rq.w.Header().Set("Last-Modified", info.ModTime.UTC().Format(http.TimeFormat))

@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-// TestReadPreconditionTable runs the GET/HEAD truth table of semantics.md §1.5 (RFC 9110
-// §13.2.2 as S3 documents it).
+// TestReadPreconditionTable runs the GET/HEAD truth table of RFC 9110 §13.2.2, in the order S3
+// documents it.
 func TestReadPreconditionTable(t *testing.T) {
 	ts := startServer(t, serverOptions{})
 	c := ts.root()
@@ -81,8 +81,8 @@ func TestReadPreconditionTable(t *testing.T) {
 	}
 }
 
-// TestWritePreconditionRows: the write and delete rows of semantics.md §1.3–§1.4 and the copy
-// source rows of §1.6, against the real server.
+// TestWritePreconditionRows: the write and delete rows of docs/concurrency.md and the copy
+// source rows (x-amz-copy-source-if-*: every failure 412), against the real server.
 func TestWritePreconditionRows(t *testing.T) {
 	ts := startServer(t, serverOptions{})
 	c := ts.root()

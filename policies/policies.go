@@ -1,6 +1,6 @@
 // Package policies evaluates weir's Rego policies (OPA, Rego v1, package weir): for each request
 // they decide whether it may proceed and may choose the concurrency strategy that guards it
-// (DESIGN §7).
+// (docs/policies.md).
 //
 // A Policy is compiled and prepared once and evaluated many times: nothing is parsed or compiled
 // on the request path, and the input document is handed to OPA as a prebuilt ast.Value. The
@@ -38,7 +38,7 @@ var ErrPolicy = errors.New("policy error")
 // Strategies a policy may choose.
 var strategies = map[string]bool{"last-writer-wins": true, "etag": true, "lease": true}
 
-// Input is the document a policy sees as `input` (DESIGN §7): the request as plugins see it
+// Input is the document a policy sees as `input` (docs/policies.md): the request as plugins see it
 // (abi.Input, one shape for both), plus the plugins' proposal. A zero Bucket.Name means the
 // request names no bucket; a zero Object.Key, no object.
 type Input struct {

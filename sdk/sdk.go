@@ -146,7 +146,7 @@ func (r *Request) ObjectContentType() string { return r.str(abi.FieldContentType
 // Generation returns the current object's generation.
 func (r *Request) Generation() uint64 { return r.rec.Generation() }
 
-// LeaseState returns the object's lease state ("", "free", "leased", …).
+// LeaseState returns the object's lease state ("", "available", "leased", "expired", "breaking", "broken").
 func (r *Request) LeaseState() string { return r.str(abi.FieldLeaseState) }
 
 // Principal returns the caller's name.

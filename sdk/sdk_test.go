@@ -18,7 +18,7 @@ func TestRequestAccessors(t *testing.T) {
 		Action:    "s3:PutObject",
 		Principal: abi.Principal{AccessKey: "AK", Name: "alice", Groups: []string{"dev"}, Root: false},
 		Bucket:    abi.Bucket{Name: "b", Owner: "alice", Strategy: "etag", Tags: map[string]string{"tier": "gold"}},
-		Object:    abi.Object{Key: "k", Exists: true, ETag: `"e"`, Size: 3, Generation: 9, ContentType: "text/plain", LeaseState: "free"},
+		Object:    abi.Object{Key: "k", Exists: true, ETag: `"e"`, Size: 3, Generation: 9, ContentType: "text/plain", LeaseState: "available"},
 		Request:   abi.Request{Method: "PUT", Headers: map[string]string{"content-type": "image/png"}, Size: 10, RemoteAddr: "1.2.3.4:5", Time: at},
 	}
 	var got []string
@@ -36,7 +36,7 @@ func TestRequestAccessors(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"s3:PutObject", "PUT", "b", "alice", "etag", "gold", "true false", "k", "true", `"e"`, "3",
-		"text/plain", "9", "free", "alice", "AK", "false true false", "image/png", "10", "1.2.3.4:5",
+		"text/plain", "9", "available", "alice", "AK", "false true false", "image/png", "10", "1.2.3.4:5",
 		"2026-11-24T12:00:00Z", `{"x":1}`, "k"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("got  %q\nwant %q", got, want)

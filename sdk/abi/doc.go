@@ -79,7 +79,7 @@
 //	            88 object.key        empty: the request names no object
 //	            96 object.etag       quoted, as S3 sends it
 //	           104 object.content_type
-//	           112 object.lease_state "", "free", "leased", …
+//	           112 object.lease_state "", "available", "leased", "expired", "breaking", "broken"
 //	           120 request.method    "PUT", "GET", …
 //	           128 request.remote_addr
 //	136   3×8  list slots, each u32 offset of the first entry then u32 count:

@@ -42,7 +42,7 @@ type Object struct {
 	Size        int64
 	Generation  uint64
 	ContentType string
-	LeaseState  string // "", "free", "leased", …
+	LeaseState  string // "", "available", "leased", "expired", "breaking", "broken"
 }
 
 // Request is what the client sent.
