@@ -24,7 +24,10 @@ type metrics struct {
 	// preconditionFailures and leaseFailures count refused writes and lease operations.
 	preconditionFailures *prometheus.CounterVec
 	leaseFailures        *prometheus.CounterVec
-	handler              http.Handler
+	// aborted counts responses cut short: the client went away, or an error came after the
+	// body had begun and the connection was aborted.
+	aborted *prometheus.CounterVec
+	handler http.Handler
 }
 
 func newMetrics() *metrics {
@@ -42,14 +45,18 @@ func newMetrics() *metrics {
 		Buckets: []float64{1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2}})
 	m.preconditionFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_precondition_failures_total", Help: "Requests refused by a precondition or a lease (412, 428), by S3 code."}, []string{"code"})
 	m.leaseFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_lease_failures_total", Help: "Lease operations refused, by action."}, []string{"action"})
-	m.reg.MustRegister(m.decisionTime, m.policyTime, m.preconditionFailures, m.leaseFailures, m.requests, m.latency, m.bytesIn, m.bytesOut, m.inflight, m.decisions,
+	m.aborted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_responses_aborted_total", Help: "Responses cut short (client gone, or an error after the body began), by operation; also counted in weir_requests_total with the status sent."}, []string{"op"})
+	m.reg.MustRegister(m.aborted, m.decisionTime, m.policyTime, m.preconditionFailures, m.leaseFailures, m.requests, m.latency, m.bytesIn, m.bytesOut, m.inflight, m.decisions,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m
 }
 
-func (m *metrics) observe(op string, status int, d time.Duration, _ int64, _ int64) {
+func (m *metrics) observe(op string, status int, d time.Duration, aborted bool) {
 	m.requests.WithLabelValues(op, strconv.Itoa(status)).Inc()
+	if aborted {
+		m.aborted.WithLabelValues(op).Inc()
+	}
 	m.latency.WithLabelValues(op).Observe(d.Seconds())
 }
 

@@ -324,7 +324,7 @@ func (s *Server) readObject(rq *request, action string, withBody bool) error {
 	if err != nil && n < rng.Length {
 		// Headers are gone; abort so the client sees a short body, never a silent truncation.
 		s.log.Debug("GET aborted mid-body", "request_id", rq.id, "bucket", rq.bucket, "key", rq.key, "sent", n, "err", err)
-		panic(http.ErrAbortHandler)
+		abort(rq)
 	}
 	return nil
 }

@@ -28,6 +28,8 @@ type request struct {
 	query  url.Values
 	user   *User
 	auth   *sigv4.Auth
+	// aborted: the response was cut short (client gone, or an error after the body began).
+	aborted bool
 }
 
 type handler func(*request) error
@@ -49,6 +51,9 @@ func (s *Server) serveS3(c echo.Context) error {
 	rq.w.Header().Set("Server", "weir")
 	s.metrics.inflight.Inc()
 	defer s.metrics.inflight.Dec()
+	// Deferred, so that a response aborted by a panic (writeError after the body began) is
+	// still counted and logged.
+	defer s.observe(rq, start)
 
 	h, err := s.route(rq)
 	if err == nil {
@@ -60,7 +65,6 @@ func (s *Server) serveS3(c echo.Context) error {
 	if err != nil {
 		s.writeError(rq, err)
 	}
-	s.observe(rq, start)
 	return nil
 }
 
@@ -233,6 +237,7 @@ func (s *Server) writeError(rq *request, err error) {
 	if rq.r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 		// The client hung up: there is nobody to answer and nothing went wrong here.
 		s.log.Debug("client went away", "request_id", rq.id, "op", rq.op, "err", err)
+		rq.aborted = true
 		rq.w.Status = 499
 		return
 	}
@@ -258,7 +263,7 @@ func (s *Server) writeError(rq *request, err error) {
 		// The body has begun; the status is gone. Abort the connection so the client sees a
 		// truncated response rather than a silently short one.
 		s.log.Warn("error after response started", "request_id", rq.id, "op", rq.op, "err", err)
-		panic(http.ErrAbortHandler)
+		abort(rq)
 	}
 	drainRejectedBody(rq.r)
 	h := rq.w.Header()
@@ -278,6 +283,14 @@ func (s *Server) writeError(rq *request, err error) {
 	body, _ := xml.Marshal(errorResponse{Code: e.code, Message: msg, Resource: resource, RequestID: rq.id})
 	_, _ = rq.w.Write([]byte(xml.Header))
 	_, _ = rq.w.Write(body)
+}
+
+// abort ends a response whose body has begun: the status is gone, so the connection is cut and
+// the client sees a truncated response rather than a silently short one. serveS3's deferred
+// observe still counts it.
+func abort(rq *request) {
+	rq.aborted = true
+	panic(http.ErrAbortHandler)
 }
 
 // maxRejectedBodyDrain bounds how much of a refused request's body the gateway reads and
@@ -313,10 +326,10 @@ func writeXML(rq *request, status int, v any) error {
 func (s *Server) observe(rq *request, start time.Time) {
 	status := rq.w.Status
 	d := time.Since(start)
-	s.metrics.observe(rq.op, status, d, rq.r.ContentLength, rq.w.Size)
+	s.metrics.observe(rq.op, status, d, rq.aborted)
 	if s.log.Enabled(rq.r.Context(), slog.LevelDebug) {
 		s.log.Debug("request", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key,
-			"status", status, "bytes_out", rq.w.Size, "duration", d, "remote", rq.r.RemoteAddr)
+			"status", status, "aborted", rq.aborted, "bytes_out", rq.w.Size, "duration", d, "remote", rq.r.RemoteAddr)
 	}
 }
 
