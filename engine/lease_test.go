@@ -4,23 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/weirproject/weir/internal/fakeclock"
 )
-
-// fakeClock is the engine's clock in lease tests: time moves only when the test says so.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 const (
 	idA = "11111111-1111-4111-8111-111111111111"
@@ -31,9 +19,9 @@ const (
 func intp(n int) *int { return &n }
 
 // leaseIn puts key's lease in state (held by idA where there is one) and returns the engine.
-func leaseIn(t *testing.T, state LeaseState) (*Engine, *fakeClock) {
+func leaseIn(t *testing.T, state LeaseState) (*Engine, *fakeclock.Clock) {
 	t.Helper()
-	clock := &fakeClock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	clock := fakeclock.New(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	e := openTest(t, Options{Clock: clock.Now})
 	mustBucket(t, e, "bkt")
 	if _, err := put(e, "bkt", "k", []byte("v"), Guard{}); err != nil {
@@ -250,7 +238,7 @@ func TestLeaseTimeline(t *testing.T) {
 }
 
 func TestBucketLeaseGuardsDeleteBucket(t *testing.T) {
-	clock := &fakeClock{t: time.Now()}
+	clock := fakeclock.New(time.Now())
 	e := openTest(t, Options{Clock: clock.Now})
 	ctx := context.Background()
 	mustBucket(t, e, "leased")

@@ -12,19 +12,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/weirproject/weir/internal/fakeclock"
 )
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // lease sends PUT ?lease with the given headers and returns the response and its S3 error.
 func (ts *testServer) lease(t *testing.T, path string, hdr map[string]string) (*http.Response, s3ErrorBody) {
@@ -44,7 +34,7 @@ func (ts *testServer) putWithLease(t *testing.T, path, leaseID string, body []by
 }
 
 func TestLeaseAPI(t *testing.T) {
-	clock := &fakeClock{t: time.Now()}
+	clock := fakeclock.New(time.Now())
 	ts := startServer(t, serverOptions{Clock: clock.Now})
 	c := ts.root()
 	mustCreateBucket(t, c, "leases")
@@ -130,7 +120,7 @@ func TestLeaseAPI(t *testing.T) {
 // and increment it only while holding the lease: no update is lost. A holder that stops renewing
 // loses the lease at expiry (fake clock), and a break with a period hands it over.
 func TestPessimisticCounter(t *testing.T) {
-	clock := &fakeClock{t: time.Now()}
+	clock := fakeclock.New(time.Now())
 	ts := startServer(t, serverOptions{Clock: clock.Now})
 	c := ts.root()
 	if _, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("locked")}, withHeader("x-weir-concurrency", "lease")); err != nil {

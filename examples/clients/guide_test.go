@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weirproject/weir/examples/clients/internal/weirtest"
+	"github.com/weirproject/weir/gateway/gatewaytest"
 )
 
 // guidePath is the guide whose code blocks TestClientsGuide runs.
@@ -133,7 +133,7 @@ func TestClientsGuide(t *testing.T) {
 		}
 	}
 
-	endpoint := weirtest.Start(t)
+	endpoint := gatewaytest.Start(t, gatewaytest.Options{}).URL
 	work := t.TempDir()
 	env := guideEnv(endpoint, work)
 
@@ -245,8 +245,8 @@ func guideEnv(endpoint, work string) []string {
 	}
 	return append(env,
 		"AWS_ENDPOINT_URL="+endpoint,
-		"AWS_ACCESS_KEY_ID="+weirtest.AccessKey,
-		"AWS_SECRET_ACCESS_KEY="+weirtest.SecretKey,
+		"AWS_ACCESS_KEY_ID="+gatewaytest.RootAccessKey,
+		"AWS_SECRET_ACCESS_KEY="+gatewaytest.RootSecretKey,
 		"AWS_DEFAULT_REGION=us-east-1",
 		"AWS_CONFIG_FILE="+filepath.Join(work, ".aws-config"),
 		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(work, ".aws-credentials"),

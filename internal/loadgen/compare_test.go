@@ -173,7 +173,7 @@ func TestCompareAgainstWeir(t *testing.T) {
 	ep := startWeir(t)
 	dir := t.TempDir()
 	var out bytes.Buffer
-	args := []string{"-access-key", "AK", "-secret-key", "SK", "-compare", "a=" + ep, "-compare", "b=" + ep + "@AK:SK",
+	args := []string{"-access-key", testAK, "-secret-key", testSK, "-compare", "a=" + ep, "-compare", "b=" + ep + "@" + testAK + ":" + testSK,
 		"-workload", "put,get:1KiB", "-size", "4KiB", "-duration", "300ms", "-concurrency", "2", "-objects", "8",
 		"-json-file", filepath.Join(dir, "r.json"), "-plot", filepath.Join(dir, "r.svg")}
 	if err := Main(context.Background(), args, &out); err != nil {
@@ -190,7 +190,7 @@ func TestCompareAgainstWeir(t *testing.T) {
 	if err != nil || json.Unmarshal(b, &rep) != nil {
 		t.Fatalf("json: %v %s", err, b)
 	}
-	if len(rep.Runs) != 2*2*2 || len(rep.Summary) != 4 || rep.Rounds != 2 || strings.Contains(string(b), `"SK"`) {
+	if len(rep.Runs) != 2*2*2 || len(rep.Summary) != 4 || rep.Rounds != 2 || strings.Contains(string(b), testSK) {
 		t.Fatalf("json: %d runs, %d rows, secrets? %s", len(rep.Runs), len(rep.Summary), b)
 	}
 	// A B A B: runs alternate endpoints within a workload.
@@ -207,7 +207,7 @@ func TestCompareAgainstWeir(t *testing.T) {
 	}
 
 	out.Reset()
-	err = Main(context.Background(), []string{"-access-key", "AK", "-secret-key", "SK", "-compare", "good=" + ep + ",bad=" + ep + "@AK:wrong",
+	err = Main(context.Background(), []string{"-access-key", testAK, "-secret-key", testSK, "-compare", "good=" + ep + ",bad=" + ep + "@" + testAK + ":wrong",
 		"-workload", "put", "-size", "1KiB", "-duration", "200ms", "-concurrency", "1", "-rounds", "1"}, &out)
 	if err == nil || !strings.Contains(err.Error(), "bad") || !strings.Contains(out.String(), "ERRORS put 1KiB on bad") {
 		t.Fatalf("wrong secret: err %v\n%s", err, out.String())

@@ -5,43 +5,28 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/weirproject/weir/engine"
-	"github.com/weirproject/weir/gateway"
+	"github.com/weirproject/weir/gateway/gatewaytest"
 )
 
 func init() { progressOut = io.Discard }
 
-func startWeir(t *testing.T) string {
-	eng, err := engine.Open(engine.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := gateway.New(gateway.Config{Engine: eng, Users: []gateway.User{{Name: "root", AccessKey: "AK", SecretKey: "SK", Root: true}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, l, time.Second) }()
-	t.Cleanup(func() { cancel(); <-done; eng.Close() })
-	return "http://" + l.Addr().String()
-}
+func startWeir(t *testing.T) string { return gatewaytest.Start(t, gatewaytest.Options{}).URL }
+
+const (
+	testAK = gatewaytest.RootAccessKey
+	testSK = gatewaytest.RootSecretKey
+)
 
 // TestBenchAgainstWeir runs every workload briefly against a real server and checks the report
 // counts real, error-free operations.
 func TestBenchAgainstWeir(t *testing.T) {
 	ep := startWeir(t)
 	for _, w := range []string{"put", "get", "mixed", "list", "conditional-put", "hot-key", "lease-cycle"} {
-		res, err := Run(context.Background(), Config{Endpoint: ep, AccessKey: "AK", SecretKey: "SK", Bucket: "bench-test",
+		res, err := Run(context.Background(), Config{Endpoint: ep, AccessKey: testAK, SecretKey: testSK, Bucket: "bench-test",
 			Workload: w, ObjectSize: 4096, Concurrency: 4, Duration: 300 * time.Millisecond, Objects: 16})
 		if err != nil {
 			t.Fatalf("%s: %v", w, err)
@@ -55,19 +40,19 @@ func TestBenchAgainstWeir(t *testing.T) {
 		}
 	}
 	// Errors are counted and make the run fail: a wrong secret fails every operation.
-	_, err := Run(context.Background(), Config{Endpoint: ep, AccessKey: "AK", SecretKey: "wrong", Bucket: "bench-test", Workload: "put", ObjectSize: 10, Concurrency: 1, Duration: 100 * time.Millisecond})
+	_, err := Run(context.Background(), Config{Endpoint: ep, AccessKey: testAK, SecretKey: "wrong", Bucket: "bench-test", Workload: "put", ObjectSize: 10, Concurrency: 1, Duration: 100 * time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), "SignatureDoesNotMatch") {
 		t.Fatalf("wrong secret: %v", err)
 	}
 	var out bytes.Buffer
-	if err := Main(context.Background(), []string{"-endpoint", ep, "-access-key", "AK", "-secret-key", "SK", "-workload", "put", "-size", "1KiB", "-duration", "200ms", "-concurrency", "2"}, &out); err != nil {
+	if err := Main(context.Background(), []string{"-endpoint", ep, "-access-key", testAK, "-secret-key", testSK, "-workload", "put", "-size", "1KiB", "-duration", "200ms", "-concurrency", "2"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "ops/s") || !strings.Contains(out.String(), "1KiB") {
 		t.Fatalf("table: %s", out.String())
 	}
 	out.Reset()
-	if err := Main(context.Background(), []string{"-endpoint", ep, "-access-key", "AK", "-secret-key", "SK", "-workload", "hot-key", "-size", "16", "-duration", "200ms", "-concurrency", "4", "-json"}, &out); err != nil {
+	if err := Main(context.Background(), []string{"-endpoint", ep, "-access-key", testAK, "-secret-key", testSK, "-workload", "hot-key", "-size", "16", "-duration", "200ms", "-concurrency", "4", "-json"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	var rep Report

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/weirproject/weir/examples/clients/internal/weirtest"
+	"github.com/weirproject/weir/gateway/gatewaytest"
 )
 
 // TestCreateOnly runs the program against a real weir: of 8 concurrent If-None-Match: * creators
@@ -20,8 +20,8 @@ import (
 // creates nothing (8 of 8 get 412) and still reports the first winner; and a plain second create
 // with If-None-Match: * is 412 PreconditionFailed while the stored object is unchanged.
 func TestCreateOnly(t *testing.T) {
-	endpoint := weirtest.Start(t)
-	args := []string{"-endpoint", endpoint, "-access-key", weirtest.AccessKey, "-secret-key", weirtest.SecretKey, "-n", "8"}
+	endpoint := gatewaytest.Start(t, gatewaytest.Options{}).URL
+	args := []string{"-endpoint", endpoint, "-access-key", gatewaytest.RootAccessKey, "-secret-key", gatewaytest.RootSecretKey, "-n", "8"}
 	var out bytes.Buffer
 	if err := run(context.Background(), args, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
@@ -43,7 +43,7 @@ func TestCreateOnly(t *testing.T) {
 
 	ctx := context.Background()
 	c := s3.New(s3.Options{BaseEndpoint: aws.String(endpoint), UsePathStyle: true, Region: "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider(weirtest.AccessKey, weirtest.SecretKey, "")})
+		Credentials: credentials.NewStaticCredentialsProvider(gatewaytest.RootAccessKey, gatewaytest.RootSecretKey, "")})
 	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("claims"), Key: aws.String("leader"),
 		Body: strings.NewReader("intruder"), IfNoneMatch: aws.String("*")})
 	if httpStatus(err) != http.StatusPreconditionFailed || errorCode(err) != "PreconditionFailed" {

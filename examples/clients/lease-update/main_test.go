@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/weirproject/weir/examples/clients/internal/weirtest"
+	"github.com/weirproject/weir/gateway/gatewaytest"
 )
 
 // TestLeaseUpdate runs the program against a real weir and checks what its user would: the
@@ -20,8 +20,8 @@ import (
 // lease id was refused (412 LeaseIdMissing), the write with it went through under the lease
 // strategy, and 1 + 8 concurrent lock-protected increments end at 9 with every lease released.
 func TestLeaseUpdate(t *testing.T) {
-	endpoint := weirtest.Start(t)
-	args := []string{"-endpoint", endpoint, "-access-key", weirtest.AccessKey, "-secret-key", weirtest.SecretKey, "-n", "8"}
+	endpoint := gatewaytest.Start(t, gatewaytest.Options{}).URL
+	args := []string{"-endpoint", endpoint, "-access-key", gatewaytest.RootAccessKey, "-secret-key", gatewaytest.RootSecretKey, "-n", "8"}
 	var out bytes.Buffer
 	if err := run(context.Background(), args, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
@@ -80,7 +80,7 @@ func TestLeaseUpdate(t *testing.T) {
 }
 
 func testClient(endpoint string) *client {
-	creds := credentials.NewStaticCredentialsProvider(weirtest.AccessKey, weirtest.SecretKey, "")
+	creds := credentials.NewStaticCredentialsProvider(gatewaytest.RootAccessKey, gatewaytest.RootSecretKey, "")
 	return &client{
 		s3: s3.New(s3.Options{BaseEndpoint: aws.String(endpoint), UsePathStyle: true, Region: "us-east-1",
 			Credentials: creds, HTTPClient: http.DefaultClient}),

@@ -11,15 +11,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/weirproject/weir/examples/clients/internal/weirtest"
+	"github.com/weirproject/weir/gateway/gatewaytest"
 )
 
 // TestOptimisticRetry runs the program against a real weir: 16 concurrent If-Match increments
 // end at 16 (none lost) and some of them did lose a race and retry; a second run counts on from
 // 16; and the bucket really is etag, so the retry loop is what kept the writes safe.
 func TestOptimisticRetry(t *testing.T) {
-	endpoint := weirtest.Start(t)
-	args := []string{"-endpoint", endpoint, "-access-key", weirtest.AccessKey, "-secret-key", weirtest.SecretKey, "-n", "16"}
+	endpoint := gatewaytest.Start(t, gatewaytest.Options{}).URL
+	args := []string{"-endpoint", endpoint, "-access-key", gatewaytest.RootAccessKey, "-secret-key", gatewaytest.RootSecretKey, "-n", "16"}
 	var out bytes.Buffer
 	if err := run(context.Background(), args, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
@@ -35,7 +35,7 @@ func TestOptimisticRetry(t *testing.T) {
 		t.Logf("no client lost a race this time (the scheduler serialised them); the counter is still exact")
 	}
 
-	c := newClient(endpoint, weirtest.AccessKey, weirtest.SecretKey, http.DefaultClient)
+	c := newClient(endpoint, gatewaytest.RootAccessKey, gatewaytest.RootSecretKey, http.DefaultClient)
 	ctx := context.Background()
 	got, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("counters"), Key: aws.String("n")})
 	if err != nil {
