@@ -71,7 +71,7 @@ func (p *pipeline) Decide(ctx context.Context, in *DecisionInput) (Decision, err
 			return Decision{DecidedBy: "plugin:" + pd.Plugin}, errorf(errAccessDenied, "%s", orDefault(pd.Reason, "denied by plugin "+pd.Plugin))
 		case pd.Verdict == abi.Propose:
 			pin.Proposal = &policies.Proposal{Strategy: pd.Strategy, DecidedBy: "plugin:" + pd.Plugin}
-			d.Strategy, d.DecidedBy = engine.Strategy(pd.Strategy), "plugin:"+pd.Plugin
+			d.Strategy, d.DecidedBy = pd.Strategy, "plugin:"+pd.Plugin
 		}
 	}
 	start := time.Now()
@@ -87,7 +87,7 @@ func (p *pipeline) Decide(ctx context.Context, in *DecisionInput) (Decision, err
 	}
 	d.ReadRequiresLease = dec.ReadRequiresLease
 	if dec.Strategy != "" {
-		d.Strategy, d.DecidedBy = engine.Strategy(dec.Strategy), "policy"
+		d.Strategy, d.DecidedBy = dec.Strategy, "policy"
 	}
 	return d, nil
 }
@@ -120,7 +120,7 @@ func requestDocument(in *DecisionInput, withHeaders bool) abi.Input {
 		}
 	}
 	if b := in.Bucket; b != nil {
-		doc.Bucket = abi.Bucket{Name: b.Name, Owner: b.Owner, Strategy: string(b.Strategy), Tags: b.Tags}
+		doc.Bucket = abi.Bucket{Name: b.Name, Owner: b.Owner, Strategy: b.Strategy, Tags: b.Tags}
 	}
 	return doc
 }

@@ -130,7 +130,7 @@ func (k keyWriter) value(in *Input, path []string) {
 			k.str(bk.Owner)
 		}
 		if all || rest[0] == "strategy" {
-			k.str(bk.Strategy)
+			k.str(string(bk.Strategy))
 		}
 		if all || rest[0] == "tags" {
 			if all {
@@ -160,7 +160,7 @@ func (k keyWriter) value(in *Input, path []string) {
 			return
 		}
 		if len(rest) == 0 || rest[0] == "strategy" {
-			k.str(pr.Strategy)
+			k.str(string(pr.Strategy))
 		}
 		if len(rest) == 0 || rest[0] == "decided_by" {
 			k.str(pr.DecidedBy)

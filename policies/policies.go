@@ -35,9 +35,6 @@ var defaultPolicy string
 // use (an unknown strategy, a non-boolean allow). The request fails closed.
 var ErrPolicy = errors.New("policy error")
 
-// Strategies a policy may choose.
-var strategies = map[string]bool{"last-writer-wins": true, "etag": true, "lease": true}
-
 // Input is the document a policy sees as `input` (DESIGN §7): the request as plugins see it
 // (abi.Input, one shape for both), plus the plugins' proposal. A zero Bucket.Name means the
 // request names no bucket; a zero Object.Key, no object.
@@ -47,12 +44,15 @@ type Input struct {
 }
 
 // Proposal is what the plugins proposed.
-type Proposal struct{ Strategy, DecidedBy string }
+type Proposal struct {
+	Strategy  abi.Strategy
+	DecidedBy string
+}
 
 // Decision is the policy's answer.
 type Decision struct {
 	Allow             bool
-	Strategy          string // "" when the policy does not override
+	Strategy          abi.Strategy // "" when the policy does not override
 	Reason            string
 	ReadRequiresLease bool
 }
@@ -237,8 +237,9 @@ func (p *Policy) eval(ctx context.Context, in *Input) (Decision, error) {
 		}
 	}
 	if v, ok := doc["strategy"]; ok {
-		s, _ := v.(string)
-		if !strategies[s] {
+		name, _ := v.(string)
+		s, ok := abi.ParseStrategy(name)
+		if !ok {
 			return Decision{}, fmt.Errorf("%w: strategy %v is not one of last-writer-wins, etag, lease", ErrPolicy, v)
 		}
 		d.Strategy = s
@@ -274,7 +275,7 @@ func (in *Input) Value() ast.Value {
 		obj.Insert(ast.StringTerm("bucket"), ast.NewTerm(ast.NewObject(
 			item("name", ast.String(b.Name)),
 			item("owner", ast.String(b.Owner)),
-			item("strategy", ast.String(b.Strategy)),
+			item("strategy", ast.String(string(b.Strategy))),
 			item("tags", stringMap(b.Tags)),
 		)))
 	}
@@ -291,7 +292,7 @@ func (in *Input) Value() ast.Value {
 	}
 	if p := in.Proposal; p != nil {
 		obj.Insert(ast.StringTerm("proposal"), ast.NewTerm(ast.NewObject(
-			item("strategy", ast.String(p.Strategy)),
+			item("strategy", ast.String(string(p.Strategy))),
 			item("decided_by", ast.String(p.DecidedBy)),
 		)))
 	}
