@@ -151,7 +151,7 @@ func writeBundle(t *testing.T, path, privateKey string, tamperedWriters []string
 	return path
 }
 
-func decideAs(t *testing.T, p *Policy, name string) Decision {
+func decideAs(t *testing.T, p *Policy, name string) Answer {
 	t.Helper()
 	in := sampleInput(name, false, "someone")
 	in.Principal.Name = name

@@ -15,7 +15,7 @@ const maxMemoEntries = 8192
 type decisionMemo struct {
 	paths [][]string // sorted, without duplicates or paths under another listed path
 	mu    sync.RWMutex
-	m     map[string]Decision
+	m     map[string]Answer
 }
 
 func newDecisionMemo(paths [][]string) *decisionMemo {
@@ -27,21 +27,21 @@ func newDecisionMemo(paths [][]string) *decisionMemo {
 			kept = append(kept, p)
 		}
 	}
-	return &decisionMemo{paths: kept, m: make(map[string]Decision)}
+	return &decisionMemo{paths: kept, m: make(map[string]Answer)}
 }
 
 func hasPrefix(p, prefix []string) bool {
 	return len(p) >= len(prefix) && slices.Equal(p[:len(prefix)], prefix)
 }
 
-func (c *decisionMemo) get(key string) (Decision, bool) {
+func (c *decisionMemo) get(key string) (Answer, bool) {
 	c.mu.RLock()
 	d, ok := c.m[key]
 	c.mu.RUnlock()
 	return d, ok
 }
 
-func (c *decisionMemo) put(key string, d Decision) {
+func (c *decisionMemo) put(key string, d Answer) {
 	c.mu.Lock()
 	if len(c.m) >= maxMemoEntries {
 		clear(c.m)

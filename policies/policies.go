@@ -49,8 +49,8 @@ type Proposal struct {
 	DecidedBy string
 }
 
-// Decision is the policy's answer.
-type Decision struct {
+// Answer is the policy's answer to one request.
+type Answer struct {
 	Allow             bool
 	Strategy          abi.Strategy // "" when the policy does not override
 	Reason            string
@@ -202,7 +202,7 @@ func analyseInput(m *ast.Module) inputUse {
 }
 
 // Decide evaluates the policy for in.
-func (p *Policy) Decide(ctx context.Context, in *Input) (Decision, error) {
+func (p *Policy) Decide(ctx context.Context, in *Input) (Answer, error) {
 	if p.memo == nil {
 		return p.eval(ctx, in)
 	}
@@ -218,29 +218,29 @@ func (p *Policy) Decide(ctx context.Context, in *Input) (Decision, error) {
 }
 
 // eval evaluates the prepared query for in.
-func (p *Policy) eval(ctx context.Context, in *Input) (Decision, error) {
+func (p *Policy) eval(ctx context.Context, in *Input) (Answer, error) {
 	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(in.Value()))
 	if err != nil {
-		return Decision{}, fmt.Errorf("%w: %v", ErrPolicy, err)
+		return Answer{}, fmt.Errorf("%w: %v", ErrPolicy, err)
 	}
 	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
-		return Decision{}, fmt.Errorf("%w: data.weir is undefined", ErrPolicy)
+		return Answer{}, fmt.Errorf("%w: data.weir is undefined", ErrPolicy)
 	}
 	doc, ok := rs[0].Expressions[0].Value.(map[string]any)
 	if !ok {
-		return Decision{}, fmt.Errorf("%w: data.weir is not an object", ErrPolicy)
+		return Answer{}, fmt.Errorf("%w: data.weir is not an object", ErrPolicy)
 	}
-	var d Decision
+	var d Answer
 	if v, ok := doc["allow"]; ok {
 		if d.Allow, ok = v.(bool); !ok {
-			return Decision{}, fmt.Errorf("%w: allow is %v, not a boolean", ErrPolicy, v)
+			return Answer{}, fmt.Errorf("%w: allow is %v, not a boolean", ErrPolicy, v)
 		}
 	}
 	if v, ok := doc["strategy"]; ok {
 		name, _ := v.(string)
 		s, ok := abi.ParseStrategy(name)
 		if !ok {
-			return Decision{}, fmt.Errorf("%w: strategy %v is not one of last-writer-wins, etag, lease", ErrPolicy, v)
+			return Answer{}, fmt.Errorf("%w: strategy %v is not one of last-writer-wins, etag, lease", ErrPolicy, v)
 		}
 		d.Strategy = s
 	}
