@@ -7,8 +7,8 @@ import (
 	"net/http"
 
 	"github.com/weirproject/weir/engine"
-	"github.com/weirproject/weir/gateway/internal/decide"
 	"github.com/weirproject/weir/gateway/internal/checksum"
+	"github.com/weirproject/weir/gateway/internal/decide"
 	"github.com/weirproject/weir/gateway/internal/sigv4"
 )
 
