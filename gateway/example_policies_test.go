@@ -145,6 +145,9 @@ func TestExampleUploadLimits(t *testing.T) {
 	expectDenied(t, err, "objects are limited to 1 MiB per PUT")
 	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("uploads"), Key: aws.String("setup.exe"), Body: strings.NewReader("MZ"), ContentType: aws.String("application/x-msdownload")})
 	expectDenied(t, err, "executables may not be stored here")
+	// Both rules at once: a 403 with one reason (two reason rules used to conflict: 500).
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("uploads"), Key: aws.String("big.exe"), Body: bytes.NewReader(make([]byte, 2<<20)), ContentType: aws.String("application/x-msdownload")})
+	expectDenied(t, err, "objects are limited to 1 MiB per PUT")
 	l, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("uploads")})
 	if err != nil || len(l.Contents) != 1 {
 		t.Fatalf("refused uploads left objects: %+v %v", l.Contents, err)

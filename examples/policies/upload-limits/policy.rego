@@ -23,6 +23,10 @@ allow if {
 	not forbidden_type
 }
 
-reason := "objects are limited to 1 MiB per PUT" if too_big
-
-reason := "executables may not be stored here" if forbidden_type
+# One reason rule with an else chain: two separate rules that are both true (a large
+# executable) would be a conflict, and the request would fail with 500.
+reason := "objects are limited to 1 MiB per PUT" if {
+	too_big
+} else := "executables may not be stored here" if {
+	forbidden_type
+}
