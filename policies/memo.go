@@ -153,6 +153,12 @@ func (k keyWriter) value(in *Input, path []string) {
 		default:
 			k.absent()
 		}
+	case "object": // only its key (analyseInput)
+		if in.Object.Key == "" {
+			k.absent()
+			return
+		}
+		k.str(in.Object.Key)
 	case "proposal":
 		pr := in.Proposal
 		if pr == nil {

@@ -67,9 +67,10 @@ type Policy struct {
 	memo *decisionMemo
 }
 
-// NeedsObject reports whether the policy reads input.object. The gateway fills the object's
-// fields from the engine only for a policy that reads them (or when the request has loaded
-// the object anyway), so a policy that never looks costs no store read.
+// NeedsObject reports whether the policy reads the object's state: input.object beyond its key
+// (exists, etag, size, generation, content_type, lease). The gateway loads the object from the
+// engine only for a policy that reads them, so a policy that never looks, or looks only at
+// input.object.key, costs no store read.
 func (p *Policy) NeedsObject() bool { return p.needsObject }
 
 // NeedsHeaders reports whether the policy may read input.request.headers, so that the gateway
@@ -129,7 +130,7 @@ func compileModules(ctx context.Context, modules []*ast.Module, data map[string]
 
 // inputUse is what a module reads of the input document, as far as its text shows.
 type inputUse struct {
-	object bool // it may read input.object
+	object bool // it may read input.object beyond its key
 	// stable: every read of input is a path of constant names (input.request.headers["x"]) to
 	// a field that does not change on its own (not the object, not the request's time), and it
 	// calls no non-deterministic builtin: equal values at those paths give equal decisions.
@@ -161,6 +162,10 @@ func analyseInput(m *ast.Module) inputUse {
 			use.headers = true
 		}
 		switch {
+		case len(path) >= 2 && path[0] == "object" && path[1] == "key":
+			// The key is the request's own: it costs no store read and is as stable as the
+			// bucket's name.
+			use.paths = append(use.paths, path[:2])
 		case len(path) == 0 || path[0] == "object":
 			use.object, use.stable = true, false
 		case path[0] == "request" && (len(path) == 1 || path[1] == "time"):
