@@ -271,6 +271,21 @@ allow if {
 			}
 		}
 	}
+	// The operation beside the action is in the memo's key too.
+	byOp, err := Compile(context.Background(), map[string]string{"p.rego": "package weir\nallow if input.operation != \"UploadPart\""})
+	if err != nil || byOp.memo == nil {
+		t.Fatalf("an operation rule is memoised: %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		for op, allow := range map[string]bool{"UploadPart": false, "PutObject": true, "CompleteMultipartUpload": true} {
+			in := sampleInput("ANN", false, "ANN")
+			in.Operation = op
+			d, err := byOp.Decide(context.Background(), in)
+			if err != nil || d.Allow != allow {
+				t.Fatalf("round %d, operation %s: %+v %v", i, op, d, err)
+			}
+		}
+	}
 	for i := 0; i < 3; i++ {
 		for _, c := range []struct {
 			who, owner string

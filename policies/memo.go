@@ -98,6 +98,8 @@ func (k keyWriter) value(in *Input, path []string) {
 	switch field {
 	case "action":
 		k.str(in.Action)
+	case "operation":
+		k.str(in.Operation)
 	case "principal":
 		p := &in.Principal
 		all := len(rest) == 0

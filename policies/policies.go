@@ -40,7 +40,10 @@ var ErrPolicy = errors.New("policy error")
 // request names no bucket; a zero Object.Key, no object.
 type Input struct {
 	abi.Input
-	Proposal *Proposal // the plugins' proposal, if any
+	// Operation is the S3 operation beside the action ("PutObject", "UploadPart",
+	// "CompleteMultipartUpload", ...): several operations share one action.
+	Operation string
+	Proposal  *Proposal // the plugins' proposal, if any
 }
 
 // Proposal is what the plugins proposed.
@@ -262,6 +265,7 @@ func (p *Policy) eval(ctx context.Context, in *Input) (Answer, error) {
 func (in *Input) Value() ast.Value {
 	obj := ast.NewObject(
 		item("action", ast.String(in.Action)),
+		item("operation", ast.String(in.Operation)),
 		item("principal", ast.NewObject(
 			item("access_key", ast.String(in.Principal.AccessKey)),
 			item("name", ast.String(in.Principal.Name)),

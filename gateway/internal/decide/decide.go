@@ -130,7 +130,7 @@ func (dr *Decider) Decide(ctx context.Context, in *Input) (Decision, error) {
 	// The headers and the object's metadata cost a copy and a store read: they are filled only
 	// when the policy or a matching plugin reads them.
 	plugObj, plugHdr := set.Needs(bucket, in.Key)
-	pin := &policies.Input{Input: Document(in, plugHdr || policy.NeedsHeaders())}
+	pin := &policies.Input{Input: Document(in, plugHdr || policy.NeedsHeaders()), Operation: in.Operation}
 	loaded := false
 	load := func() error {
 		if loaded || in.Object == nil {
