@@ -20,24 +20,29 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/weirproject/weir/sdk/abi"
 )
 
-// Strategy is a concurrency strategy token (docs/concurrency.md).
-type Strategy string
+// Strategy is a concurrency strategy: weir's one strategy type, shared with the policies and
+// the plugins (it lives in their common leaf package, sdk/abi). The engine refuses a write whose
+// Guard names a strategy it does not know.
+type Strategy = abi.Strategy
 
+// The strategies, under the engine's names.
 const (
-	LastWriterWins Strategy = "last-writer-wins"
-	ETagCondition  Strategy = "etag"
-	Leased         Strategy = "lease"
+	LastWriterWins = abi.LastWriterWins
+	ETagCondition  = abi.ETag
+	Leased         = abi.Lease
 )
 
 // ParseStrategy returns the strategy for a token, or ErrInvalidStrategy.
 func ParseStrategy(s string) (Strategy, error) {
-	switch Strategy(s) {
-	case LastWriterWins, ETagCondition, Leased:
-		return Strategy(s), nil
+	st, ok := abi.ParseStrategy(s)
+	if !ok {
+		return "", wrapf(ErrInvalidStrategy, "%q is not one of last-writer-wins, etag, lease", s)
 	}
-	return "", wrapf(ErrInvalidStrategy, "%q is not one of last-writer-wins, etag, lease", s)
+	return st, nil
 }
 
 // Options configure Open.
@@ -116,7 +121,8 @@ func (i ObjectInfo) CheckLeaseID(id string) error {
 // Guard holds the conditions a write must meet at its commit, checked inside the per-key
 // critical section against the current version.
 type Guard struct {
-	// Strategy decides which condition is mandatory (docs/concurrency.md).
+	// Strategy decides which condition is mandatory; "" means last-writer-wins, and any other
+	// name the engine does not know fails the write with ErrInvalidStrategy.
 	Strategy Strategy
 	// IfMatch: "" none, "*" any existing object, otherwise a quoted or bare ETag.
 	IfMatch string

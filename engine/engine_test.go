@@ -305,6 +305,32 @@ func TestInFlightDataReclaimedAtOpen(t *testing.T) {
 	}
 }
 
+// TestUnknownStrategyRefused: a strategy the engine does not know fails the write and stores
+// nothing; it used to pass as last-writer-wins.
+func TestUnknownStrategyRefused(t *testing.T) {
+	e := openTest(t, Options{})
+	mustBucket(t, e, "bkt")
+	ctx := context.Background()
+	if _, err := e.PutObject(ctx, "bkt", "k", bytes.NewReader([]byte("a")), PutOptions{Size: 1, Guard: Guard{Strategy: "bogus"}}); !errors.Is(err, ErrInvalidStrategy) {
+		t.Fatalf("PutObject with strategy bogus: %v, want ErrInvalidStrategy", err)
+	}
+	if _, err := e.StatObject("bkt", "k"); !errors.Is(err, ErrNoSuchKey) {
+		t.Fatalf("the refused write left an object behind: %v", err)
+	}
+	if _, err := put(e, "bkt", "k", []byte("a"), Guard{}); err != nil {
+		t.Fatalf("the zero strategy (last-writer-wins): %v", err)
+	}
+	if _, err := e.DeleteObject(ctx, "bkt", "k", Guard{Strategy: "Lease"}); !errors.Is(err, ErrInvalidStrategy) {
+		t.Fatalf("DeleteObject with strategy Lease: %v, want ErrInvalidStrategy", err)
+	}
+	if _, err := e.StatObject("bkt", "k"); err != nil {
+		t.Fatalf("the refused delete removed the object: %v", err)
+	}
+	if _, err := e.CreateBucket(ctx, Bucket{Name: "other", Strategy: "bogus"}); !errors.Is(err, ErrInvalidStrategy) {
+		t.Fatalf("CreateBucket with strategy bogus: %v, want ErrInvalidStrategy", err)
+	}
+}
+
 func TestGuards(t *testing.T) {
 	e := openTest(t, Options{})
 	mustBucket(t, e, "bkt")

@@ -273,6 +273,9 @@ func chunksOf(size int64, chunkSize int) int64 {
 // checkGuard is the one place where a write's conditions meet the current version, inside the
 // key's critical section. cur is nil when the key does not exist.
 func checkGuard(cur *objectMeta, lease *leaseRecord, now time.Time, g Guard, isDelete bool) error {
+	if g.Strategy != "" && !g.Strategy.Known() {
+		return wrapf(ErrInvalidStrategy, "%q is not one of last-writer-wins, etag, lease", string(g.Strategy))
+	}
 	if err := checkLease(lease, objectLease, now, g.LeaseID, g.Strategy == Leased && cur != nil); err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ type listAllMyBucketsResult struct {
 // of them for root) and those the policy lets the caller list (s3:ListBucket on that bucket):
 // a tenant's member sees the tenant's buckets, not only the ones they created.
 func (s *Server) listBuckets(rq *request) error {
-	if _, err := s.runDecision(rq, &DecisionInput{Action: "s3:ListAllMyBuckets", User: rq.user, Request: rq.r}); err != nil {
+	if _, err := s.runDecision(rq, s.decisionInput(rq, "s3:ListAllMyBuckets", nil, "")); err != nil {
 		return err
 	}
 	all, err := s.eng.ListBuckets()
@@ -41,7 +41,7 @@ func (s *Server) listBuckets(rq *request) error {
 	res := listAllMyBucketsResult{NS: s3NS, Owner: owner{ID: rq.user.AccessKey, DisplayName: rq.user.Name}}
 	for _, b := range all {
 		if !rq.user.Root && b.Owner != rq.user.AccessKey {
-			_, err := s.decider.Decide(rq.r.Context(), &DecisionInput{Action: "s3:ListBucket", User: rq.user, Bucket: &b, Request: rq.r})
+			_, err := s.decider.Decide(rq.r.Context(), s.decisionInput(rq, "s3:ListBucket", &b, ""))
 			if err != nil {
 				continue // not listable by this caller (or its decision failed): not shown
 			}
@@ -62,7 +62,7 @@ func (s *Server) createBucket(rq *request) error {
 	if reservedNames[rq.bucket] {
 		return errorf(engine.ErrInvalidBucketName, "%q is reserved by weir for its admin endpoints", rq.bucket)
 	}
-	if _, err := s.runDecision(rq, &DecisionInput{Action: "s3:CreateBucket", User: rq.user, Request: rq.r}); err != nil {
+	if _, err := s.runDecision(rq, s.decisionInput(rq, "s3:CreateBucket", nil, "")); err != nil {
 		return err
 	}
 	var cfg createBucketConfiguration

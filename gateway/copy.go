@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weirproject/weir/engine"
+	"github.com/weirproject/weir/gateway/internal/decide"
 )
 
 // copySource parses x-amz-copy-source ("[/]bucket/key[?versionId=null]", URL-encoded).
@@ -165,7 +166,7 @@ func (s *Server) deleteObjects(rq *request) error {
 		return errorf(errMalformedXML, "DeleteObjects takes at most 1000 keys, got %d", len(req.Objects))
 	}
 	res := deleteResult{NS: s3NS}
-	var decided []Decision
+	var decided []decide.Decision
 	for _, o := range req.Objects {
 		d, err := s.deleteOne(rq, &b, o)
 		if d.DecidedBy != "" && !slices.Contains(decided, d) {
@@ -190,8 +191,8 @@ func (s *Server) deleteObjects(rq *request) error {
 }
 
 // deleteOne is one key of DeleteObjects: its own decision, then its delete.
-func (s *Server) deleteOne(rq *request, b *engine.Bucket, o deleteObject) (Decision, error) {
-	d, err := s.runDecision(rq, &DecisionInput{Action: "s3:DeleteObject", User: rq.user, Bucket: b, Key: o.Key, Request: rq.r})
+func (s *Server) deleteOne(rq *request, b *engine.Bucket, o deleteObject) (decide.Decision, error) {
+	d, err := s.runDecision(rq, s.decisionInput(rq, "s3:DeleteObject", b, o.Key))
 	if err != nil {
 		return d, err
 	}

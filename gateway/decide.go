@@ -2,68 +2,103 @@ package gateway
 
 import (
 	"errors"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/weirproject/weir/engine"
+	"github.com/weirproject/weir/gateway/internal/decide"
+	"github.com/weirproject/weir/plugins"
+	"github.com/weirproject/weir/policies"
+	"github.com/weirproject/weir/sdk/abi"
 )
 
-// Decision is what the decision step settles for one request: whether it may proceed (a denial
-// is an error) and which concurrency strategy guards its write.
-type Decision struct {
-	Strategy  engine.Strategy
-	DecidedBy string // "bucket", "policy" or "plugin:<name>"
-	// ReadRequiresLease makes a GET or HEAD carry the object's active lease id (exclusive reads).
-	ReadRequiresLease bool
+// PolicySource hands out the policy serving now: a *policies.Policy, or a *policies.Dir that
+// hot-reloads.
+type PolicySource interface{ Policy() *policies.Policy }
+
+// PluginSource hands out the plugin set serving now (a *plugins.Dir hot-reloads).
+type PluginSource interface{ Set() *plugins.Set }
+
+// decisionInput is the decision step's input for action on bucket b (nil: none) and key; the
+// object's metadata is read from the store only if the decision needs it.
+func (s *Server) decisionInput(rq *request, action string, b *engine.Bucket, key string) *decide.Input {
+	u := rq.user
+	in := &decide.Input{Action: action, Operation: rq.op, Key: key, Request: rq.r, Now: s.cfg.Now(),
+		Principal: abi.Principal{AccessKey: u.AccessKey, Name: u.Name, Groups: u.Groups, Root: u.Root}}
+	if b != nil {
+		in.Bucket = &abi.Bucket{Name: b.Name, Owner: b.Owner, Strategy: b.Strategy, Tags: b.Tags}
+		if key != "" {
+			in.Object = storedObject{s.eng, b.Name, key}
+		}
+	}
+	return in
 }
 
-// DecisionInput is what the gateway knows of a request when the decision step runs; the
-// pipeline turns it into DESIGN §7's input document once.
-type DecisionInput struct {
-	Action  string // "s3:PutObject", ...
-	User    *User
-	Bucket  *engine.Bucket // nil for service-level actions and CreateBucket
-	Key     string
-	Request *http.Request
-	// Object is the object's current metadata when the request loaded it before deciding (GET
-	// and HEAD open their snapshot first); ObjectLoaded says it was looked up, and a nil Object
-	// then means there is none. Otherwise a decider that needs the object reads it itself.
-	Object       *engine.ObjectInfo
-	ObjectLoaded bool
+// storedObject loads an object's metadata for the decision from the store.
+type storedObject struct {
+	eng         *engine.Engine
+	bucket, key string
+}
+
+func (o storedObject) LoadObject() (abi.Object, error) {
+	info, err := o.eng.StatObject(o.bucket, o.key)
+	if errors.Is(err, engine.ErrNoSuchKey) || errors.Is(err, engine.ErrNoSuchBucket) {
+		return objectDocument(nil), nil
+	}
+	if err != nil {
+		return abi.Object{}, err
+	}
+	return objectDocument(&info), nil
+}
+
+// openedObject is the object a read has already opened (nil: there is none): the decision
+// sees the very version the read returns, without a second lookup.
+type openedObject struct{ info *engine.ObjectInfo }
+
+func (o openedObject) LoadObject() (abi.Object, error) { return objectDocument(o.info), nil }
+
+// objectDocument is input.object for info (nil: no object).
+func objectDocument(info *engine.ObjectInfo) abi.Object {
+	if info == nil {
+		return abi.Object{LeaseState: string(engine.LeaseAvailable)}
+	}
+	return abi.Object{Key: info.Key, Exists: true, ETag: info.ETag, Size: info.Size, Generation: info.Generation,
+		ContentType: info.ContentType, LeaseState: string(info.Lease.State)}
 }
 
 // decide loads rq's bucket and runs the decision step for action on it.
-func (s *Server) decide(rq *request, action string) (engine.Bucket, Decision, error) {
+func (s *Server) decide(rq *request, action string) (engine.Bucket, decide.Decision, error) {
 	b, err := s.eng.GetBucket(rq.bucket)
 	if err != nil {
-		return b, Decision{}, err
+		return b, decide.Decision{}, err
 	}
-	d, err := s.runDecision(rq, &DecisionInput{Action: action, User: rq.user, Bucket: &b, Key: rq.key, Request: rq.r})
+	d, err := s.runDecision(rq, s.decisionInput(rq, action, &b, rq.key))
 	return b, d, err
 }
 
 // decideRead opens the object's snapshot and then decides, so the decision sees the very
 // version the read returns without a second lookup. A denial wins over NoSuchKey: a caller
 // who may not read learns nothing about which keys exist.
-func (s *Server) decideRead(rq *request, action string) (engine.ObjectReader, Decision, error) {
+func (s *Server) decideRead(rq *request, action string) (engine.ObjectReader, decide.Decision, error) {
 	return s.decideReadOf(rq, action, rq.bucket, rq.key)
 }
 
 // decideReadOf is decideRead of another object than the request's own (a copy source).
-func (s *Server) decideReadOf(rq *request, action, bucket, key string) (engine.ObjectReader, Decision, error) {
+func (s *Server) decideReadOf(rq *request, action, bucket, key string) (engine.ObjectReader, decide.Decision, error) {
 	b, err := s.eng.GetBucket(bucket)
 	if err != nil {
-		return nil, Decision{}, err
+		return nil, decide.Decision{}, err
 	}
-	in := &DecisionInput{Action: action, User: rq.user, Bucket: &b, Key: key, Request: rq.r}
+	in := s.decisionInput(rq, action, &b, key)
 	obj, openErr := s.eng.OpenObject(bucket, key)
-	if openErr == nil {
+	switch {
+	case openErr == nil:
 		info := obj.Info()
-		in.Object = &info
+		in.Object = openedObject{&info}
+	case errors.Is(openErr, engine.ErrNoSuchKey):
+		in.Object = openedObject{}
 	}
-	in.ObjectLoaded = openErr == nil || errors.Is(openErr, engine.ErrNoSuchKey)
 	d, err := s.runDecision(rq, in)
 	if err == nil {
 		err = openErr
@@ -79,19 +114,15 @@ func (s *Server) decideReadOf(rq *request, action, bucket, key string) (engine.O
 
 // runDecision runs the decision step for in, timing it, counting its outcome and, unless
 // switched off, logging one line per decision.
-func (s *Server) runDecision(rq *request, in *DecisionInput) (Decision, error) {
+func (s *Server) runDecision(rq *request, in *decide.Input) (decide.Decision, error) {
 	start := time.Now()
 	d, err := s.decider.Decide(rq.r.Context(), in)
 	took := time.Since(start)
-	outcome := "allow"
-	switch {
-	case errors.Is(err, errAccessDenied):
-		outcome = "deny"
-	case err != nil:
-		outcome = "error"
-	}
-	s.metrics.decisions.WithLabelValues(d.DecidedBy, outcome).Inc()
+	s.metrics.decisions.WithLabelValues(d.DecidedBy, string(d.Outcome)).Inc()
 	s.metrics.decisionTime.Observe(took.Seconds())
+	if d.Outcome == decide.Allow || d.Decider == "policy" {
+		s.metrics.policyTime.Observe(d.PolicyTime.Seconds())
+	}
 	if s.cfg.DecisionLog {
 		bucket := ""
 		if in.Bucket != nil {
@@ -102,21 +133,21 @@ func (s *Server) runDecision(rq *request, in *DecisionInput) (Decision, error) {
 			reason = err.Error()
 		}
 		s.log.Info("decision", "request_id", rq.id, "action", in.Action, "bucket", bucket, "key", in.Key,
-			"principal", in.User.Name, "allow", outcome == "allow", "strategy", string(d.Strategy), "decided_by", d.DecidedBy,
+			"principal", in.Principal.Name, "allow", d.Outcome == decide.Allow, "strategy", string(d.Strategy), "decided_by", d.DecidedBy,
 			"reason", reason, "eval_time", took)
 	}
 	return d, err
 }
 
 // announce tells the client which strategy guarded its write and who chose it.
-func announce(rq *request, d Decision) {
+func announce(rq *request, d decide.Decision) {
 	rq.w.Header().Set("x-weir-concurrency", string(d.Strategy))
 	rq.w.Header().Set("x-weir-decided-by", d.DecidedBy)
 }
 
 // announceAll announces the decisions of a request that wrote several keys (DeleteObjects): one
 // value when they agree, else each distinct value once, comma-separated, in the order first met.
-func announceAll(rq *request, ds []Decision) {
+func announceAll(rq *request, ds []decide.Decision) {
 	var strategies, by []string
 	for _, d := range ds {
 		if !slices.Contains(strategies, string(d.Strategy)) {
@@ -134,7 +165,7 @@ func announceAll(rq *request, ds []Decision) {
 
 // decideWrite runs the decision step for a write and reads the conditions it carries: the
 // decided strategy says which of them the engine will require at commit.
-func (s *Server) decideWrite(rq *request, action string) (Decision, engine.Guard, error) {
+func (s *Server) decideWrite(rq *request, action string) (decide.Decision, engine.Guard, error) {
 	_, d, err := s.decide(rq, action)
 	if err != nil {
 		return d, engine.Guard{}, err

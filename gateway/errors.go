@@ -8,13 +8,13 @@ import (
 
 	"github.com/weirproject/weir/engine"
 	"github.com/weirproject/weir/gateway/internal/checksum"
+	"github.com/weirproject/weir/gateway/internal/decide"
 	"github.com/weirproject/weir/gateway/internal/sigv4"
 )
 
 // Errors the gateway itself raises. Like the engine's, they are sentinels wrapped with context;
 // s3ErrorTable below is the one place that gives each its S3 code and HTTP status.
 var (
-	errAccessDenied         = errors.New("access denied")
 	errBucketOwnedByOther   = errors.New("the requested bucket name is not available; the bucket namespace is shared by all users, choose another name")
 	errBucketOwnedByYou     = errors.New("your previous request to create the named bucket succeeded and you already own it")
 	errMalformedXML         = errors.New("the XML you provided was not well-formed or did not validate against our published schema")
@@ -93,7 +93,7 @@ var s3ErrorTable = []struct {
 	{checksum.ErrInvalidRequest, s3Error{"InvalidRequest", http.StatusBadRequest}},
 	{checksum.ErrMalformedTrailer, s3Error{"MalformedTrailerError", http.StatusBadRequest}},
 	// gateway
-	{errAccessDenied, s3Error{"AccessDenied", http.StatusForbidden}},
+	{decide.ErrDenied, s3Error{"AccessDenied", http.StatusForbidden}},
 	{errBucketOwnedByOther, s3Error{"BucketAlreadyExists", http.StatusConflict}},
 	{errBucketOwnedByYou, s3Error{"BucketAlreadyOwnedByYou", http.StatusConflict}},
 	{errMalformedXML, s3Error{"MalformedXML", http.StatusBadRequest}},
@@ -109,8 +109,8 @@ var s3ErrorTable = []struct {
 	{errInvalidTag, s3Error{"InvalidTag", http.StatusBadRequest}},
 	{errNotModified, s3Error{"NotModified", http.StatusNotModified}},
 	{errInvalidCopySource, s3Error{"InvalidArgument", http.StatusBadRequest}},
-	{errPolicy, s3Error{"InternalError", http.StatusInternalServerError}},
-	{errPluginFailed, s3Error{"PluginFailed", http.StatusServiceUnavailable}},
+	{decide.ErrPolicy, s3Error{"InternalError", http.StatusInternalServerError}},
+	{decide.ErrPluginFailed, s3Error{"PluginFailed", http.StatusServiceUnavailable}},
 }
 
 var internalError = s3Error{"InternalError", http.StatusInternalServerError}

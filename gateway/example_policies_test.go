@@ -136,17 +136,47 @@ func TestExampleExclusiveReads(t *testing.T) {
 }
 
 func TestExampleUploadLimits(t *testing.T) {
-	ts := startServer(t, serverOptions{Policy: examplePolicy(t, "upload-limits")})
+	ts := startServer(t, serverOptions{Policy: examplePolicy(t, "upload-limits"), MinPartSize: 256 << 10})
 	c := ts.root()
 	ctx := context.Background()
 	mustCreateBucket(t, c, "uploads")
 	mustPut(t, c, "uploads", "small", []byte("fine"))
 	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("uploads"), Key: aws.String("big"), Body: bytes.NewReader(make([]byte, 2<<20))})
-	expectDenied(t, err, "objects are limited to 1 MiB per PUT")
+	expectDenied(t, err, "objects are limited to 1 MiB")
 	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("uploads"), Key: aws.String("setup.exe"), Body: strings.NewReader("MZ"), ContentType: aws.String("application/x-msdownload")})
 	expectDenied(t, err, "executables may not be stored here")
+	// Both rules at once: a 403 with one reason (two reason rules used to conflict: 500).
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("uploads"), Key: aws.String("big.exe"), Body: bytes.NewReader(make([]byte, 2<<20)), ContentType: aws.String("application/x-msdownload")})
+	expectDenied(t, err, "objects are limited to 1 MiB")
+
+	// In parts: a part over the limit is refused at once; parts within it pass, and the object
+	// they would make is refused at CompleteMultipartUpload, which sees its whole size.
+	upload := func(key string, partSizes ...int) error {
+		t.Helper()
+		up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("uploads"), Key: aws.String(key)})
+		if err != nil {
+			t.Fatalf("CreateMultipartUpload %s: %v", key, err)
+		}
+		var done []types.CompletedPart
+		for i, n := range partSizes {
+			out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("uploads"), Key: aws.String(key), UploadId: up.UploadId,
+				PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(make([]byte, n))})
+			if err != nil {
+				return err
+			}
+			done = append(done, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag})
+		}
+		_, err = c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("uploads"), Key: aws.String(key), UploadId: up.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: done}})
+		return err
+	}
+	expectDenied(t, upload("one-big-part", 2<<20), "objects are limited to 1 MiB")
+	expectDenied(t, upload("parts", 600<<10, 600<<10), "objects are limited to 1 MiB")
+	if err := upload("small-parts", 300<<10, 300<<10); err != nil {
+		t.Fatalf("an object of two 300 KiB parts: %v", err)
+	}
 	l, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("uploads")})
-	if err != nil || len(l.Contents) != 1 {
+	if err != nil || len(l.Contents) != 2 {
 		t.Fatalf("refused uploads left objects: %+v %v", l.Contents, err)
 	}
 }

@@ -143,11 +143,10 @@ type completeMultipartUploadResult struct {
 	ETag     string   `xml:"ETag"`
 }
 
+// completeMultipartUpload decides after reading the part list, so that the decision sees the
+// size of the object it would create (input.request.size): a size rule then holds for uploads
+// in parts too.
 func (s *Server) completeMultipartUpload(rq *request) error {
-	d, g, err := s.decideWrite(rq, "s3:PutObject")
-	if err != nil {
-		return err
-	}
 	var req completeMultipartUpload
 	if err := readXML(rq, &req, false); err != nil {
 		return err
@@ -159,6 +158,20 @@ func (s *Server) completeMultipartUpload(rq *request) error {
 	for i, p := range req.Parts {
 		parts[i] = engine.CompletePart{Number: p.PartNumber, ETag: p.ETag}
 	}
+	b, err := s.eng.GetBucket(rq.bucket)
+	if err != nil {
+		return err
+	}
+	in := s.decisionInput(rq, "s3:PutObject", &b, rq.key)
+	in.Size = s.completedSize(rq, parts)
+	d, err := s.runDecision(rq, in)
+	if err != nil {
+		return err
+	}
+	g, err := writeGuard(rq, d)
+	if err != nil {
+		return err
+	}
 	info, err := s.eng.CompleteMultipartUpload(rq.r.Context(), rq.bucket, rq.key, rq.query.Get("uploadId"), parts, g)
 	announce(rq, d)
 	if err != nil {
@@ -168,6 +181,32 @@ func (s *Server) completeMultipartUpload(rq *request) error {
 	writeChecksumHeaders(rq.w.Header(), info)
 	loc := "http://" + rq.r.Host + "/" + rq.bucket + "/" + rq.key
 	return writeXML(rq, http.StatusOK, completeMultipartUploadResult{NS: s3NS, Location: loc, Bucket: rq.bucket, Key: rq.key, ETag: info.ETag})
+}
+
+// completedSize is the size of the object that completing the upload with parts would create:
+// the sum of the sizes of the listed parts that exist. Nil when the upload cannot be read (the
+// engine reports why when it completes).
+func (s *Server) completedSize(rq *request, parts []engine.CompletePart) *int64 {
+	sizes := make(map[int]int64)
+	marker := 0
+	for {
+		page, err := s.eng.ListParts(rq.bucket, rq.key, rq.query.Get("uploadId"), engine.ListPartsOptions{PartNumberMarker: marker})
+		if err != nil {
+			return nil
+		}
+		for _, p := range page.Parts {
+			sizes[p.Number] = p.Size
+		}
+		if !page.IsTruncated || page.NextPartNumberMarker <= marker {
+			break
+		}
+		marker = page.NextPartNumberMarker
+	}
+	var total int64
+	for _, p := range parts {
+		total += sizes[p.Number]
+	}
+	return &total
 }
 
 func (s *Server) abortMultipartUpload(rq *request) error {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/weirproject/weir/engine"
 	"github.com/weirproject/weir/gateway/internal/checksum"
+	"github.com/weirproject/weir/gateway/internal/decide"
 )
 
 const iso8601 = "2006-01-02T15:04:05.000Z"
@@ -61,7 +62,7 @@ func stripAWSChunked(v string) string {
 
 // writeGuard reads the conditions a write carries. The decision's strategy says which are
 // mandatory; the engine checks them at commit.
-func writeGuard(rq *request, d Decision) (engine.Guard, error) {
+func writeGuard(rq *request, d decide.Decision) (engine.Guard, error) {
 	h := rq.r.Header
 	g := engine.Guard{Strategy: d.Strategy, IfMatch: h.Get("If-Match"), IfNoneMatch: h.Get("If-None-Match"), LeaseID: h.Get("x-weir-lease-id")}
 	if g.IfNoneMatch != "" && g.IfNoneMatch != "*" {
@@ -252,7 +253,7 @@ func (s *Server) headObject(rq *request) error { return s.readObject(rq, "s3:Get
 // checkReadLease applies a read's lease rules to the version read: a lease id given (in header)
 // must be the active lease's, and a policy that made reads exclusive (ReadRequiresLease) admits
 // only the lease holder. A copy source is a read too, named by x-weir-source-lease-id.
-func checkReadLease(d Decision, info engine.ObjectInfo, leaseID, header string) error {
+func checkReadLease(d decide.Decision, info engine.ObjectInfo, leaseID, header string) error {
 	if d.ReadRequiresLease && leaseID == "" {
 		if info.Lease.State.Locked() {
 			return fmt.Errorf("%w: reads of %s require the object's lease id (%s)", engine.ErrLeaseIDMissing, info.Key, header)

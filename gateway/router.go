@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/weirproject/weir/gateway/internal/decide"
 	"github.com/weirproject/weir/gateway/internal/sigv4"
 )
 
@@ -249,13 +250,13 @@ func (s *Server) writeError(rq *request, err error) {
 	if !known {
 		s.log.Error("internal error", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key, "err", err)
 		msg = "we encountered an internal error, please try again"
-	} else if errors.Is(err, errPolicy) {
+	} else if errors.Is(err, decide.ErrPolicy) {
 		s.log.Error("policy failed", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key, "err", err)
 		msg = "we encountered an internal error, please try again"
-	} else if pe := (*pluginError)(nil); errors.As(err, &pe) {
+	} else if pe := (*decide.PluginError)(nil); errors.As(err, &pe) {
 		// The client learns which plugin refused its request; the guest's details are logged.
-		s.log.Error("plugin failed", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key, "plugin", pe.fault.Plugin, "err", pe.fault)
-		rq.w.Header().Set("x-weir-plugin", pe.fault.Plugin)
+		s.log.Error("plugin failed", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key, "plugin", pe.Fault.Plugin, "kind", pe.Fault.Kind, "err", pe.Fault)
+		rq.w.Header().Set("x-weir-plugin", pe.Fault.Plugin)
 	} else if e.status >= 500 && e.status != http.StatusNotImplemented {
 		s.log.Warn("request failed", "request_id", rq.id, "op", rq.op, "code", e.code, "err", err)
 	}

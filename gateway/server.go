@@ -25,6 +25,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/weirproject/weir/engine"
+	"github.com/weirproject/weir/gateway/internal/decide"
 	"github.com/weirproject/weir/gateway/internal/sigv4"
 	"github.com/weirproject/weir/policies"
 )
@@ -81,7 +82,7 @@ type Server struct {
 	users    map[string]*User
 	log      *slog.Logger
 	metrics  *metrics
-	decider  *pipeline
+	decider  *decide.Decider
 	ready    atomic.Bool
 	reqSeq   atomic.Uint64
 	reqBase  string
@@ -122,19 +123,21 @@ func New(cfg Config) (*Server, error) {
 		},
 		Now: cfg.Now,
 	}
-	s.decider = &pipeline{policy: cfg.Policy, plugins: cfg.Plugins, eng: cfg.Engine}
-	if s.decider.policy == nil {
+	s.decider = &decide.Decider{Policies: cfg.Policy}
+	if cfg.Plugins != nil {
+		s.decider.Plugins = cfg.Plugins
+	}
+	if s.decider.Policies == nil {
 		p, err := policies.Default(context.Background())
 		if err != nil {
 			return nil, err
 		}
-		s.decider.policy = p
+		s.decider.Policies = p
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	s.reqBase = strings.ToUpper(hex.EncodeToString(b[:]))
 	s.metrics = newMetrics()
-	s.decider.policyTime = s.metrics.policyTime
 	if cfg.Plugins != nil {
 		s.metrics.reg.MustRegister(newPluginCollector(cfg.Plugins))
 	}

@@ -375,7 +375,7 @@ func TestReload(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return got.Strategy
+		return string(got.Strategy)
 	}
 	if changed, err := d.Reload(ctx); changed || err != nil {
 		t.Fatalf("unchanged dir: %v, %v", changed, err)

@@ -15,10 +15,10 @@ import (
 
 // Decision is the outcome of running a [Set] on one request.
 type Decision struct {
-	Verdict  abi.Verdict // Pass, Propose or Deny
-	Strategy string      // with Propose: "last-writer-wins", "etag" or "lease"
-	Reason   string      // with Deny: the plugin's reason
-	Plugin   string      // the plugin that denied, or whose proposal stands
+	Verdict  abi.Verdict  // Pass, Propose or Deny
+	Strategy abi.Strategy // with Propose: last-writer-wins, etag or lease
+	Reason   string       // with Deny: the plugin's reason
+	Plugin   string       // the plugin that denied, or whose proposal stands
 }
 
 // Stats describes one plugin of a Set.
@@ -126,7 +126,7 @@ func (s *Set) Decide(ctx context.Context, in *abi.Input) (Decision, error) {
 			}
 			return Decision{Verdict: abi.Deny, Reason: reason, Plugin: p.e.Name}, nil
 		case abi.Propose:
-			d = Decision{Verdict: abi.Propose, Strategy: r.Strategy().String(), Plugin: p.e.Name}
+			d = Decision{Verdict: abi.Propose, Strategy: r.Strategy(), Plugin: p.e.Name}
 		}
 	}
 	return d, nil

@@ -151,7 +151,7 @@ func writeBundle(t *testing.T, path, privateKey string, tamperedWriters []string
 	return path
 }
 
-func decideAs(t *testing.T, p *Policy, name string) Decision {
+func decideAs(t *testing.T, p *Policy, name string) Answer {
 	t.Helper()
 	in := sampleInput(name, false, "someone")
 	in.Principal.Name = name
@@ -188,6 +188,9 @@ func TestInputAnalysis(t *testing.T) {
 		{"allow if input.request.time > \"2026\"", false, false},
 		{"allow if count(input.request) > 0", false, false},
 		{"allow if input.object.size < 10", true, false},
+		{"allow if endswith(input.object.key, \".log\")", false, true},
+		{"allow if { input.object.key == \"k\"; input.object.exists }", true, false},
+		{"allow if input.object", true, false},
 		{"allow if input[\"object\"].exists", true, false},
 		{"allow if { some k; input[k].size < 10 }", true, false},
 		{"allow if { x := input; x.object.exists }", true, false},
@@ -250,6 +253,36 @@ allow if {
 			d, err := limits.Decide(context.Background(), in)
 			if err != nil || d.Allow != c.allow {
 				t.Fatalf("round %d, %+v: %+v %v", i, c, d, err)
+			}
+		}
+	}
+	// A key rule costs no object read, and its memoised answers follow the key.
+	byKey, err := Compile(context.Background(), map[string]string{"p.rego": "package weir\nallow if not endswith(input.object.key, \".exe\")"})
+	if err != nil || byKey.NeedsObject() || byKey.memo == nil {
+		t.Fatalf("a key rule reads no object and is memoised: %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		for key, allow := range map[string]bool{"setup.exe": false, "notes.txt": true, "a.exe": false, "b": true} {
+			in := sampleInput("ANN", false, "ANN")
+			in.Object.Key = key
+			d, err := byKey.Decide(context.Background(), in)
+			if err != nil || d.Allow != allow {
+				t.Fatalf("round %d, key %q: %+v %v", i, key, d, err)
+			}
+		}
+	}
+	// The operation beside the action is in the memo's key too.
+	byOp, err := Compile(context.Background(), map[string]string{"p.rego": "package weir\nallow if input.operation != \"UploadPart\""})
+	if err != nil || byOp.memo == nil {
+		t.Fatalf("an operation rule is memoised: %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		for op, allow := range map[string]bool{"UploadPart": false, "PutObject": true, "CompleteMultipartUpload": true} {
+			in := sampleInput("ANN", false, "ANN")
+			in.Operation = op
+			d, err := byOp.Decide(context.Background(), in)
+			if err != nil || d.Allow != allow {
+				t.Fatalf("round %d, operation %s: %+v %v", i, op, d, err)
 			}
 		}
 	}

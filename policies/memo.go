@@ -15,7 +15,7 @@ const maxMemoEntries = 8192
 type decisionMemo struct {
 	paths [][]string // sorted, without duplicates or paths under another listed path
 	mu    sync.RWMutex
-	m     map[string]Decision
+	m     map[string]Answer
 }
 
 func newDecisionMemo(paths [][]string) *decisionMemo {
@@ -27,21 +27,21 @@ func newDecisionMemo(paths [][]string) *decisionMemo {
 			kept = append(kept, p)
 		}
 	}
-	return &decisionMemo{paths: kept, m: make(map[string]Decision)}
+	return &decisionMemo{paths: kept, m: make(map[string]Answer)}
 }
 
 func hasPrefix(p, prefix []string) bool {
 	return len(p) >= len(prefix) && slices.Equal(p[:len(prefix)], prefix)
 }
 
-func (c *decisionMemo) get(key string) (Decision, bool) {
+func (c *decisionMemo) get(key string) (Answer, bool) {
 	c.mu.RLock()
 	d, ok := c.m[key]
 	c.mu.RUnlock()
 	return d, ok
 }
 
-func (c *decisionMemo) put(key string, d Decision) {
+func (c *decisionMemo) put(key string, d Answer) {
 	c.mu.Lock()
 	if len(c.m) >= maxMemoEntries {
 		clear(c.m)
@@ -98,6 +98,8 @@ func (k keyWriter) value(in *Input, path []string) {
 	switch field {
 	case "action":
 		k.str(in.Action)
+	case "operation":
+		k.str(in.Operation)
 	case "principal":
 		p := &in.Principal
 		all := len(rest) == 0
@@ -130,7 +132,7 @@ func (k keyWriter) value(in *Input, path []string) {
 			k.str(bk.Owner)
 		}
 		if all || rest[0] == "strategy" {
-			k.str(bk.Strategy)
+			k.str(string(bk.Strategy))
 		}
 		if all || rest[0] == "tags" {
 			if all {
@@ -153,6 +155,12 @@ func (k keyWriter) value(in *Input, path []string) {
 		default:
 			k.absent()
 		}
+	case "object": // only its key (analyseInput)
+		if in.Object.Key == "" {
+			k.absent()
+			return
+		}
+		k.str(in.Object.Key)
 	case "proposal":
 		pr := in.Proposal
 		if pr == nil {
@@ -160,7 +168,7 @@ func (k keyWriter) value(in *Input, path []string) {
 			return
 		}
 		if len(rest) == 0 || rest[0] == "strategy" {
-			k.str(pr.Strategy)
+			k.str(string(pr.Strategy))
 		}
 		if len(rest) == 0 || rest[0] == "decided_by" {
 			k.str(pr.DecidedBy)

@@ -35,24 +35,27 @@ var defaultPolicy string
 // use (an unknown strategy, a non-boolean allow). The request fails closed.
 var ErrPolicy = errors.New("policy error")
 
-// Strategies a policy may choose.
-var strategies = map[string]bool{"last-writer-wins": true, "etag": true, "lease": true}
-
 // Input is the document a policy sees as `input` (docs/policies.md): the request as plugins see it
 // (abi.Input, one shape for both), plus the plugins' proposal. A zero Bucket.Name means the
 // request names no bucket; a zero Object.Key, no object.
 type Input struct {
 	abi.Input
-	Proposal *Proposal // the plugins' proposal, if any
+	// Operation is the S3 operation beside the action ("PutObject", "UploadPart",
+	// "CompleteMultipartUpload", ...): several operations share one action.
+	Operation string
+	Proposal  *Proposal // the plugins' proposal, if any
 }
 
 // Proposal is what the plugins proposed.
-type Proposal struct{ Strategy, DecidedBy string }
+type Proposal struct {
+	Strategy  abi.Strategy
+	DecidedBy string
+}
 
-// Decision is the policy's answer.
-type Decision struct {
+// Answer is the policy's answer to one request.
+type Answer struct {
 	Allow             bool
-	Strategy          string // "" when the policy does not override
+	Strategy          abi.Strategy // "" when the policy does not override
 	Reason            string
 	ReadRequiresLease bool
 }
@@ -67,9 +70,10 @@ type Policy struct {
 	memo *decisionMemo
 }
 
-// NeedsObject reports whether the policy reads input.object. The gateway fills the object's
-// fields from the engine only for a policy that reads them (or when the request has loaded
-// the object anyway), so a policy that never looks costs no store read.
+// NeedsObject reports whether the policy reads the object's state: input.object beyond its key
+// (exists, etag, size, generation, content_type, lease). The gateway loads the object from the
+// engine only for a policy that reads them, so a policy that never looks, or looks only at
+// input.object.key, costs no store read.
 func (p *Policy) NeedsObject() bool { return p.needsObject }
 
 // NeedsHeaders reports whether the policy may read input.request.headers, so that the gateway
@@ -129,7 +133,7 @@ func compileModules(ctx context.Context, modules []*ast.Module, data map[string]
 
 // inputUse is what a module reads of the input document, as far as its text shows.
 type inputUse struct {
-	object bool // it may read input.object
+	object bool // it may read input.object beyond its key
 	// stable: every read of input is a path of constant names (input.request.headers["x"]) to
 	// a field that does not change on its own (not the object, not the request's time), and it
 	// calls no non-deterministic builtin: equal values at those paths give equal decisions.
@@ -161,6 +165,10 @@ func analyseInput(m *ast.Module) inputUse {
 			use.headers = true
 		}
 		switch {
+		case len(path) >= 2 && path[0] == "object" && path[1] == "key":
+			// The key is the request's own: it costs no store read and is as stable as the
+			// bucket's name.
+			use.paths = append(use.paths, path[:2])
 		case len(path) == 0 || path[0] == "object":
 			use.object, use.stable = true, false
 		case path[0] == "request" && (len(path) == 1 || path[1] == "time"):
@@ -202,7 +210,7 @@ func analyseInput(m *ast.Module) inputUse {
 }
 
 // Decide evaluates the policy for in.
-func (p *Policy) Decide(ctx context.Context, in *Input) (Decision, error) {
+func (p *Policy) Decide(ctx context.Context, in *Input) (Answer, error) {
 	if p.memo == nil {
 		return p.eval(ctx, in)
 	}
@@ -218,28 +226,29 @@ func (p *Policy) Decide(ctx context.Context, in *Input) (Decision, error) {
 }
 
 // eval evaluates the prepared query for in.
-func (p *Policy) eval(ctx context.Context, in *Input) (Decision, error) {
+func (p *Policy) eval(ctx context.Context, in *Input) (Answer, error) {
 	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(in.Value()))
 	if err != nil {
-		return Decision{}, fmt.Errorf("%w: %v", ErrPolicy, err)
+		return Answer{}, fmt.Errorf("%w: %v", ErrPolicy, err)
 	}
 	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
-		return Decision{}, fmt.Errorf("%w: data.weir is undefined", ErrPolicy)
+		return Answer{}, fmt.Errorf("%w: data.weir is undefined", ErrPolicy)
 	}
 	doc, ok := rs[0].Expressions[0].Value.(map[string]any)
 	if !ok {
-		return Decision{}, fmt.Errorf("%w: data.weir is not an object", ErrPolicy)
+		return Answer{}, fmt.Errorf("%w: data.weir is not an object", ErrPolicy)
 	}
-	var d Decision
+	var d Answer
 	if v, ok := doc["allow"]; ok {
 		if d.Allow, ok = v.(bool); !ok {
-			return Decision{}, fmt.Errorf("%w: allow is %v, not a boolean", ErrPolicy, v)
+			return Answer{}, fmt.Errorf("%w: allow is %v, not a boolean", ErrPolicy, v)
 		}
 	}
 	if v, ok := doc["strategy"]; ok {
-		s, _ := v.(string)
-		if !strategies[s] {
-			return Decision{}, fmt.Errorf("%w: strategy %v is not one of last-writer-wins, etag, lease", ErrPolicy, v)
+		name, _ := v.(string)
+		s, ok := abi.ParseStrategy(name)
+		if !ok {
+			return Answer{}, fmt.Errorf("%w: strategy %v is not one of last-writer-wins, etag, lease", ErrPolicy, v)
 		}
 		d.Strategy = s
 	}
@@ -256,6 +265,7 @@ func (p *Policy) eval(ctx context.Context, in *Input) (Decision, error) {
 func (in *Input) Value() ast.Value {
 	obj := ast.NewObject(
 		item("action", ast.String(in.Action)),
+		item("operation", ast.String(in.Operation)),
 		item("principal", ast.NewObject(
 			item("access_key", ast.String(in.Principal.AccessKey)),
 			item("name", ast.String(in.Principal.Name)),
@@ -274,7 +284,7 @@ func (in *Input) Value() ast.Value {
 		obj.Insert(ast.StringTerm("bucket"), ast.NewTerm(ast.NewObject(
 			item("name", ast.String(b.Name)),
 			item("owner", ast.String(b.Owner)),
-			item("strategy", ast.String(b.Strategy)),
+			item("strategy", ast.String(string(b.Strategy))),
 			item("tags", stringMap(b.Tags)),
 		)))
 	}
@@ -291,7 +301,7 @@ func (in *Input) Value() ast.Value {
 	}
 	if p := in.Proposal; p != nil {
 		obj.Insert(ast.StringTerm("proposal"), ast.NewTerm(ast.NewObject(
-			item("strategy", ast.String(p.Strategy)),
+			item("strategy", ast.String(string(p.Strategy))),
 			item("decided_by", ast.String(p.DecidedBy)),
 		)))
 	}

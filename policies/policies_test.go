@@ -140,7 +140,7 @@ func BenchmarkDecide(b *testing.B) {
 		}
 	}
 	in := sampleInput("BOB", false, "ALICE")
-	run := func(b *testing.B, decide func(context.Context, *Input) (Decision, error)) {
+	run := func(b *testing.B, decide func(context.Context, *Input) (Answer, error)) {
 		b.ReportAllocs()
 		var took []time.Duration
 		for b.Loop() {

@@ -47,7 +47,7 @@ func Propose(strategy string) Decision {
 	s, ok := abi.ParseStrategy(strategy)
 	if !ok {
 		Log(abi.LogError, "sdk.Propose: unknown strategy "+strategy)
-		s = 0xff
+		s = abi.Strategy(strategy) // no code: the result carries code 0, which the host refuses
 	}
 	return Decision{verdict: abi.Propose, strategy: s}
 }

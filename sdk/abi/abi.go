@@ -123,19 +123,11 @@ func (v Verdict) String() string {
 	return fmt.Sprintf("verdict(%d)", uint8(v))
 }
 
-// Strategy is the code of a concurrency strategy in a [Result].
-type Strategy uint8
-
-const (
-	// NoStrategy is the strategy code of pass and deny results.
-	NoStrategy Strategy = 0
-	// LastWriterWins is "last-writer-wins": unconditional writes.
-	LastWriterWins Strategy = 1
-	// ETag is "etag": writes must carry a matching If-Match / If-None-Match.
-	ETag Strategy = 2
-	// Lease is "lease": writes need the object's active lease.
-	Lease Strategy = 3
-)
+// Strategy is a concurrency strategy, by the name operators, policies and plugins write:
+// "last-writer-wins", "etag" or "lease". It is weir's one strategy type: the engine, the
+// policies and the plugins all use it, and [ParseStrategy] is the one way in from text. In a
+// [Result] a strategy travels as a one-byte code ([Strategy.Code]).
+type Strategy string
 
 // Strategy names as the gateway, the policy and bucket configuration spell them.
 const (
@@ -144,32 +136,44 @@ const (
 	NameLease          = "lease"
 )
 
-// String returns the strategy's name ("" for NoStrategy, "strategy(N)" for unknown codes).
-func (s Strategy) String() string {
-	switch s {
-	case NoStrategy:
-		return ""
-	case LastWriterWins:
-		return NameLastWriterWins
-	case ETag:
-		return NameETag
-	case Lease:
-		return NameLease
+const (
+	// NoStrategy is the strategy of pass and deny results (code 0).
+	NoStrategy Strategy = ""
+	// LastWriterWins is "last-writer-wins": unconditional writes (code 1).
+	LastWriterWins Strategy = NameLastWriterWins
+	// ETag is "etag": writes must carry a matching If-Match / If-None-Match (code 2).
+	ETag Strategy = NameETag
+	// Lease is "lease": writes need the object's active lease (code 3).
+	Lease Strategy = NameLease
+)
+
+// strategyCodes lists the strategies by their code in a [Result].
+var strategyCodes = [...]Strategy{NoStrategy, LastWriterWins, ETag, Lease}
+
+// String returns the strategy's name ("" for NoStrategy).
+func (s Strategy) String() string { return string(s) }
+
+// Known reports whether s is one of last-writer-wins, etag and lease.
+func (s Strategy) Known() bool { return s != NoStrategy && s.Code() != 0 }
+
+// Code returns the strategy's code in a [Result]: 1, 2 or 3, and 0 for NoStrategy and for
+// names that are not a strategy.
+func (s Strategy) Code() uint8 {
+	for c, k := range strategyCodes {
+		if s == k {
+			return uint8(c)
+		}
 	}
-	return fmt.Sprintf("strategy(%d)", uint8(s))
+	return 0
 }
 
-// ParseStrategy returns the code of a strategy name; ok is false for unknown names.
+// ParseStrategy returns the strategy of a name; ok is false for unknown names (and for "").
 func ParseStrategy(name string) (s Strategy, ok bool) {
-	switch name {
-	case NameLastWriterWins:
-		return LastWriterWins, true
-	case NameETag:
-		return ETag, true
-	case NameLease:
-		return Lease, true
+	s = Strategy(name)
+	if !s.Known() {
+		return NoStrategy, false
 	}
-	return NoStrategy, false
+	return s, true
 }
 
 // Result is the i32 weir_decide returns: bits 0–7 hold the [Verdict], bits 8–15 the
@@ -184,29 +188,37 @@ func ParseStrategy(name string) (s Strategy, ok bool) {
 //   - 0x0003, 0x0401, 0x0001, 0x10000: invalid, a fault of the plugin
 type Result uint32
 
-// MakeResult packs a verdict and a strategy.
-func MakeResult(v Verdict, s Strategy) Result { return Result(uint32(v) | uint32(s)<<8) }
+// MakeResult packs a verdict and a strategy (an unknown strategy packs as code 0).
+func MakeResult(v Verdict, s Strategy) Result { return Result(uint32(v) | uint32(s.Code())<<8) }
 
 // Verdict returns bits 0–7.
 func (r Result) Verdict() Verdict { return Verdict(r) }
 
-// Strategy returns bits 8–15.
-func (r Result) Strategy() Strategy { return Strategy(r >> 8) }
+// Strategy returns the strategy whose code is in bits 8–15 (NoStrategy for a code that is
+// none: [Result.Check] reports those).
+func (r Result) Strategy() Strategy {
+	if c := r.strategyCode(); int(c) < len(strategyCodes) {
+		return strategyCodes[c]
+	}
+	return NoStrategy
+}
+
+func (r Result) strategyCode() uint8 { return uint8(r >> 8) }
 
 // Check reports why r is not a valid result, or nil.
 func (r Result) Check() error {
 	if r>>16 != 0 {
 		return fmt.Errorf("abi: result %#x has bits above 15 set", uint32(r))
 	}
-	v, s := r.Verdict(), r.Strategy()
+	v, s := r.Verdict(), r.strategyCode()
 	switch v {
 	case Pass, Deny:
-		if s != NoStrategy {
+		if s != 0 {
 			return fmt.Errorf("abi: result %#x: a %s verdict carries no strategy", uint32(r), v)
 		}
 	case Propose:
-		if s < LastWriterWins || s > Lease {
-			return fmt.Errorf("abi: result %#x: unknown strategy code %d", uint32(r), uint8(s))
+		if s == 0 || int(s) >= len(strategyCodes) {
+			return fmt.Errorf("abi: result %#x: unknown strategy code %d", uint32(r), s)
 		}
 	default:
 		return fmt.Errorf("abi: result %#x: unknown verdict code %d", uint32(r), uint8(v))

@@ -30,7 +30,7 @@ type Principal struct {
 type Bucket struct {
 	Name     string
 	Owner    string
-	Strategy string // the bucket's configured strategy name
+	Strategy Strategy // the bucket's configured strategy
 	Tags     map[string]string
 }
 
@@ -118,7 +118,7 @@ func (in *Input) strings() [numFields]string {
 		FieldPrincipalName:  in.Principal.Name,
 		FieldBucket:         in.Bucket.Name,
 		FieldBucketOwner:    in.Bucket.Owner,
-		FieldBucketStrategy: in.Bucket.Strategy,
+		FieldBucketStrategy: string(in.Bucket.Strategy),
 		FieldKey:            in.Object.Key,
 		FieldETag:           in.Object.ETag,
 		FieldContentType:    in.Object.ContentType,
@@ -339,7 +339,7 @@ func DecodeRecord(b []byte) (*Input, error) {
 			Name:      s(FieldPrincipalName),
 			Root:      flags&FlagRoot != 0,
 		},
-		Bucket: Bucket{Name: s(FieldBucket), Owner: s(FieldBucketOwner), Strategy: s(FieldBucketStrategy)},
+		Bucket: Bucket{Name: s(FieldBucket), Owner: s(FieldBucketOwner), Strategy: Strategy(s(FieldBucketStrategy))},
 		Object: Object{
 			Key:         s(FieldKey),
 			Exists:      flags&FlagObjectExists != 0,

@@ -112,6 +112,24 @@ func FuzzRecord(f *testing.F) {
 	})
 }
 
+// TestParseStrategy: the names round-trip through their codes, and nothing else is a strategy.
+func TestParseStrategy(t *testing.T) {
+	for code, name := range []string{"", "last-writer-wins", "etag", "lease"} {
+		s, ok := abi.ParseStrategy(name)
+		if ok != (name != "") || string(s) != name || s.Code() != uint8(code) {
+			t.Errorf("ParseStrategy(%q) = %q, %v (code %d)", name, s, ok, s.Code())
+		}
+		if got := abi.MakeResult(abi.Propose, s).Strategy(); got != s {
+			t.Errorf("%q through a result came back as %q", name, got)
+		}
+	}
+	for _, name := range []string{"bogus", "Lease", "ETAG", " etag"} {
+		if s, ok := abi.ParseStrategy(name); ok || s != abi.NoStrategy || abi.Strategy(name).Known() {
+			t.Errorf("ParseStrategy(%q) = %q, %v: accepted", name, s, ok)
+		}
+	}
+}
+
 func TestResult(t *testing.T) {
 	valid := map[abi.Result]string{0x0000: "pass", 0x0101: "propose last-writer-wins", 0x0201: "propose etag", 0x0301: "propose lease", 0x0002: "deny"}
 	for r, want := range valid {
@@ -130,6 +148,9 @@ func TestResult(t *testing.T) {
 		if r.Check() == nil {
 			t.Errorf("%#x accepted", uint32(r))
 		}
+	}
+	if err := abi.MakeResult(abi.Propose, "optimistic").Check(); err == nil {
+		t.Error("a proposal of an unknown strategy packed into a valid result")
 	}
 	if abi.MakeResult(abi.Propose, abi.Lease) != 0x0301 || abi.Version != 0x10000 {
 		t.Error("packing")

@@ -48,7 +48,7 @@ func TestWasm(t *testing.T) {
 	defer d.Close(ctx)
 	for _, c := range cases {
 		got, err := d.Set().Decide(ctx, input(c.key))
-		want := plugins.Decision{Verdict: c.verdict, Strategy: c.strategy}
+		want := plugins.Decision{Verdict: c.verdict, Strategy: abi.Strategy(c.strategy)}
 		if c.verdict != abi.Pass {
 			want.Plugin = "by-key"
 		}

@@ -1,4 +1,7 @@
-# Upload limits: no object over 1 MiB in a single PUT, and no executables.
+# Upload limits: no object over 1 MiB, whether it is uploaded in one PUT or in parts, and no
+# executables. Every upload is s3:PutObject, and input.request.size is the size it writes: a
+# PUT's body, one part (UploadPart), or the whole object at CompleteMultipartUpload. So one
+# rule limits both ways of uploading; input.operation tells them apart where that matters.
 package weir
 
 default allow := false
@@ -23,6 +26,10 @@ allow if {
 	not forbidden_type
 }
 
-reason := "objects are limited to 1 MiB per PUT" if too_big
-
-reason := "executables may not be stored here" if forbidden_type
+# One reason rule with an else chain: two separate rules that are both true (a large
+# executable) would be a conflict, and the request would fail with 500.
+reason := "objects are limited to 1 MiB" if {
+	too_big
+} else := "executables may not be stored here" if {
+	forbidden_type
+}
