@@ -6,14 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
-	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/weirproject/weir/sdk/abi"
 )
@@ -72,7 +70,8 @@ func newPlugin(e entry, rt wazero.Runtime, cm wazero.CompiledModule, log *slog.L
 	}
 }
 
-// initTimeout bounds instantiation (_initialize) and the version check.
+// initTimeout is the budget of instantiation (_initialize) and of the version check: a Go
+// guest's runtime start-up takes a few milliseconds of CPU, more than a call's budget.
 func (p *plugin) initTimeout() time.Duration { return max(time.Second, p.e.timeout) }
 
 // newInstance instantiates the module, running _initialize.
@@ -84,14 +83,20 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 			in.mem.buf = make([]byte, 0, min(c, in.mem.limit))
 			return in.mem
 		}))
-	ctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, in), p.initTimeout())
-	defer cancel()
-	mod, err := p.rt.InstantiateModule(ctx, p.cm, p.cfg.WithStderr(&in.stderr))
+	cctx, bound := pinAndBound(context.WithValue(ctx, callKey{}, in), p.initTimeout())
+	mod, err := p.rt.InstantiateModule(cctx, p.cm, p.cfg.WithStderr(&in.stderr))
+	used, stopped := bound.stop(cctx)
+	if err == nil && stopped != nil {
+		err = errors.New("closed") // the bound fired as instantiation returned
+	}
 	if err != nil {
 		if mod != nil {
 			_ = mod.Close(context.Background())
 		}
-		return nil, in.fault(err)
+		if stopped != nil {
+			err = fmt.Errorf("instantiation (_initialize) %w", bound.err(stopped, used))
+		}
+		return nil, in.fault(err, stopped != nil)
 	}
 	in.mod = mod
 	in.decide = mod.ExportedFunction(abi.ExportDecide)
@@ -100,10 +105,14 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 
 // checkVersion calls weir_abi_version.
 func (in *instance) checkVersion(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, in), in.p.initTimeout())
-	defer cancel()
-	if err := in.mod.ExportedFunction(abi.ExportABIVersion).CallWithStack(ctx, in.stack[:]); err != nil {
-		return in.fault(err)
+	cctx, bound := pinAndBound(context.WithValue(ctx, callKey{}, in), in.p.initTimeout())
+	err := in.mod.ExportedFunction(abi.ExportABIVersion).CallWithStack(cctx, in.stack[:])
+	used, stopped := bound.stop(cctx)
+	if stopped != nil {
+		return in.fault(fmt.Errorf("weir_abi_version %w", bound.err(stopped, used)), true)
+	}
+	if err != nil {
+		return in.fault(err, false)
 	}
 	v := uint32(in.stack[0])
 	if v>>16 != abi.Major || v&0xffff > abi.Minor {
@@ -113,14 +122,13 @@ func (in *instance) checkVersion(ctx context.Context) error {
 	return nil
 }
 
-// fault turns an error of a call into a *FaultError.
-func (in *instance) fault(err error) *FaultError {
+// fault turns an error of a call into a *FaultError; stopped says the call's bound stopped it.
+func (in *instance) fault(err error, stopped bool) *FaultError {
 	kind := FaultTrap
-	var exit *sys.ExitError
 	switch {
 	case in.mem.refused.Load():
 		kind = FaultMemory
-	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded:
+	case stopped:
 		kind = FaultTimeout
 	}
 	if s := in.stderr.String(); s != "" {
@@ -175,16 +183,12 @@ func (p *plugin) call(ctx context.Context, rec []byte) (abi.Result, string, erro
 	in.mem.refused.Store(false)
 	// The timeout is a CPU budget: wall-clock time also counts the moments the host did not
 	// run this thread (other goroutines, other processes), which on a busy machine failed
-	// healthy calls. The thread is pinned so its CPU clock measures the call alone; the
-	// wall-clock deadline still stops a guest that never returns.
+	// healthy calls. The bound pins the thread, so its CPU clock measures the call alone, and
+	// stops the call as soon as the budget is spent.
 	start := time.Now()
-	runtime.LockOSThread()
-	cpu0 := threadCPU()
-	cctx, cancel := context.WithTimeout(ctx, wallDeadline(p.e.timeout))
-	err = in.decide.CallWithStack(context.WithValue(cctx, callKey{}, in), in.stack[:])
-	cancel()
-	used := threadCPU() - cpu0
-	runtime.UnlockOSThread()
+	cctx, bound := pinAndBound(context.WithValue(ctx, callKey{}, in), p.e.timeout)
+	err = in.decide.CallWithStack(cctx, in.stack[:])
+	used, stopped := bound.stop(cctx)
 	p.calls.Add(1)
 	p.callTime.Add(int64(time.Since(start)))
 	in.rec = nil
@@ -197,10 +201,13 @@ func (p *plugin) call(ctx context.Context, rec []byte) (abi.Result, string, erro
 	var fe *FaultError
 	r := abi.Result(uint32(in.stack[0]))
 	switch {
+	case stopped != nil || (cpuBudget && used > p.e.timeout):
+		if stopped == nil {
+			stopped = errCPUBudget // it returned before the bound's timer saw the budget spent
+		}
+		fe = in.fault(bound.err(stopped, used), true)
 	case err != nil:
-		fe = in.fault(err)
-	case cpuBudget && used > p.e.timeout:
-		fe = &FaultError{Plugin: p.e.Name, Kind: FaultTimeout, Err: fmt.Errorf("the call used %v of CPU, over its %v budget", used, p.e.timeout)}
+		fe = in.fault(err, false)
 	case in.outErr != nil:
 		fe = &FaultError{Plugin: p.e.Name, Kind: FaultOutput, Err: in.outErr}
 	default:
@@ -242,13 +249,3 @@ func (h *headBuffer) Write(p []byte) (int, error) {
 
 func (h *headBuffer) Reset()         { h.b = h.b[:0] }
 func (h *headBuffer) String() string { return string(h.b) }
-
-// wallDeadline is how long a call may take in wall-clock time. Where the timeout is a CPU budget
-// (cpuBudget) this leaves room for the host's scheduling delays; a guest that never returns is
-// still stopped within it.
-func wallDeadline(budget time.Duration) time.Duration {
-	if !cpuBudget {
-		return budget
-	}
-	return max(10*budget, budget+100*time.Millisecond)
-}
