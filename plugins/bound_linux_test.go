@@ -3,6 +3,7 @@ package plugins_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"runtime"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/weirproject/weir/plugins"
+	"github.com/weirproject/weir/plugins/pluginstest"
 )
 
 // threadCPU is the CPU time (user and system) of the calling OS thread.
@@ -57,5 +59,30 @@ func TestLoopStoppedWithinItsCPUBudget(t *testing.T) {
 	wg.Wait()
 	if n := strings.Count(logs.String(), `msg="plugin fault" plugin=loop kind=timeout`); n != 3 {
 		t.Errorf("%d timeout faults logged, want 3:\n%s", n, logs)
+	}
+}
+
+// slowWriter is a log destination that stalls: the thread running the call sleeps in it, as
+// a thread does that a busy machine does not schedule.
+type slowWriter struct{ stall time.Duration }
+
+func (w slowWriter) Write(p []byte) (int, error) { time.Sleep(w.stall); return len(p), nil }
+
+// TestStalledThreadIsNotATimeout: time the thread running a call spends not running (here
+// asleep in a slow log writer; on a busy machine, waiting for a core) does not count against
+// the plugin's budget. A wall-clock deadline turned such healthy calls into timeout faults.
+func TestStalledThreadIsNotATimeout(t *testing.T) {
+	dir := pluginstest.WriteDir(t, manifest(t, entry{Name: "logger", Config: "log", Timeout: "10ms"}),
+		map[string][]byte{"modes.wasm": modes(t)})
+	d, err := plugins.LoadDir(context.Background(), dir, plugins.Options{CacheDir: cacheDir,
+		Logger: slog.New(slog.NewTextHandler(slowWriter{20 * time.Millisecond}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(context.Background())
+	start := time.Now()
+	// The guest logs 16 lines (the per-call cap): over 300 ms of wall-clock time stalled.
+	if _, err := d.Set().Decide(context.Background(), req("b", "k")); err != nil {
+		t.Fatalf("a healthy call whose thread stalled for %v failed: %v", time.Since(start), err)
 	}
 }
