@@ -93,10 +93,11 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 		if mod != nil {
 			_ = mod.Close(context.Background())
 		}
+		var why error
 		if stopped != nil {
-			err = fmt.Errorf("instantiation (_initialize) %w", bound.err(stopped, used))
+			why = fmt.Errorf("instantiation (_initialize) %w", bound.err(stopped, used))
 		}
-		return nil, in.fault(err, stopped != nil)
+		return nil, in.fault(err, why)
 	}
 	in.mod = mod
 	in.decide = mod.ExportedFunction(abi.ExportDecide)
@@ -109,10 +110,10 @@ func (in *instance) checkVersion(ctx context.Context) error {
 	err := in.mod.ExportedFunction(abi.ExportABIVersion).CallWithStack(cctx, in.stack[:])
 	used, stopped := bound.stop(cctx)
 	if stopped != nil {
-		return in.fault(fmt.Errorf("weir_abi_version %w", bound.err(stopped, used)), true)
+		return in.fault(err, fmt.Errorf("weir_abi_version %w", bound.err(stopped, used)))
 	}
 	if err != nil {
-		return in.fault(err, false)
+		return in.fault(err, nil)
 	}
 	v := uint32(in.stack[0])
 	if v>>16 != abi.Major || v&0xffff > abi.Minor {
@@ -122,19 +123,23 @@ func (in *instance) checkVersion(ctx context.Context) error {
 	return nil
 }
 
-// fault turns an error of a call into a *FaultError; stopped says the call's bound stopped it.
-func (in *instance) fault(err error, stopped bool) *FaultError {
-	kind := FaultTrap
+// fault turns an error of a call into a *FaultError. stopped, when not nil, says why the
+// call's bound stopped it, and err (possibly nil) is then only the runtime's report of where.
+func (in *instance) fault(err, stopped error) *FaultError {
+	fe := &FaultError{Plugin: in.p.e.Name, Kind: FaultTrap, Err: err, Stderr: in.stderr.String()}
 	switch {
 	case in.mem.refused.Load():
-		kind = FaultMemory
-	case stopped:
-		kind = FaultTimeout
+		fe.Kind = FaultMemory
+	case stopped != nil:
+		fe.Kind = FaultTimeout
 	}
-	if s := in.stderr.String(); s != "" {
-		err = fmt.Errorf("%w (stderr: %q)", err, s)
+	if err != nil {
+		fe.Stack = wasmStack(err.Error())
 	}
-	return &FaultError{Plugin: in.p.e.Name, Kind: kind, Err: err}
+	if stopped != nil {
+		fe.Err = stopped
+	}
+	return fe
 }
 
 // get takes an idle instance, or creates one if fewer than pool_size are live, or waits.
@@ -205,9 +210,9 @@ func (p *plugin) call(ctx context.Context, rec []byte) (abi.Result, string, erro
 		if stopped == nil {
 			stopped = errCPUBudget // it returned before the bound's timer saw the budget spent
 		}
-		fe = in.fault(bound.err(stopped, used), true)
+		fe = in.fault(err, bound.err(stopped, used))
 	case err != nil:
-		fe = in.fault(err, false)
+		fe = in.fault(err, nil)
 	case in.outErr != nil:
 		fe = &FaultError{Plugin: p.e.Name, Kind: FaultOutput, Err: in.outErr}
 	default:
@@ -228,11 +233,19 @@ func (p *plugin) call(ctx context.Context, rec []byte) (abi.Result, string, erro
 	return r, reason, nil
 }
 
-// logFault counts and logs a fault.
+// logFault counts and logs a fault: the error's first line, then the guest's wasm stack and
+// its stderr each as one line of their own attribute, so that a fault is one readable line.
 func (p *plugin) logFault(ctx context.Context, fe *FaultError) {
 	p.faults.Add(1)
-	p.log.LogAttrs(ctx, slog.LevelError, "plugin fault", slog.String("plugin", p.e.Name),
-		slog.String("kind", fe.Kind), slog.Bool("fail_open", p.e.FailOpen), slog.String("err", fe.Err.Error()))
+	attrs := []slog.Attr{slog.String("plugin", p.e.Name), slog.String("kind", fe.Kind),
+		slog.Bool("fail_open", p.e.FailOpen), slog.String("err", firstLine(fe.Err))}
+	if len(fe.Stack) > 0 {
+		attrs = append(attrs, slog.String("wasm_stack", stackLine(fe.Stack)))
+	}
+	if fe.Stderr != "" {
+		attrs = append(attrs, slog.String("stderr", oneLine(fe.Stderr)))
+	}
+	p.log.LogAttrs(ctx, slog.LevelError, "plugin fault", attrs...)
 }
 
 // headBuffer keeps the first bytes a guest writes to stderr (a Go panic message comes first).
