@@ -38,7 +38,8 @@ const pluginUsage = `usage:
   weir plugin build [DIR]   build the plugin module in DIR (default .) to NAME.wasm and check that
                             weir loads it (DIR/plugins.json if there is one)
   weir plugin check DIR     load a plugins directory (plugins.json and the modules it names) as
-                            weir --plugins DIR would, and report each plugin`
+                            weir --plugins DIR would, and report each plugin
+  weir plugin c-header      print weir.h, the ABI for C plugins (clang --target=wasm32)`
 
 // pluginCommand is `weir plugin ...`, the plugin author's tools.
 func pluginCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -60,6 +61,12 @@ func pluginCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return pluginBuild(ctx, dir, stdout, stderr)
 	case cmd == "check" && len(rest) == 1:
 		return pluginCheck(ctx, rest[0], stdout, stderr)
+	case cmd == "c-header" && len(rest) == 0:
+		h, err := sdkSource.ReadFile("sdk/c/weir.h")
+		if err == nil {
+			_, err = stdout.Write(h)
+		}
+		return err
 	}
 	fmt.Fprintln(stderr, pluginUsage)
 	return fmt.Errorf("weir plugin: bad arguments %q", args)
@@ -91,7 +98,7 @@ func pluginNew(name string, stdout io.Writer) error {
 		filepath.Join(sdkDir, "README.md"): "The weir plugin SDK (ABI " + abiVersion() + "), written by `weir plugin new` from the weir binary.\nDo not edit: a newer weir writes a newer copy (`weir plugin new` in an empty folder).\n",
 	}
 	err := fs.WalkDir(sdkSource, "sdk", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.go") {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.go") || path.Ext(p) == ".h" {
 			return err
 		}
 		b, err := sdkSource.ReadFile(p)

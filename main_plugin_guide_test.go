@@ -24,7 +24,9 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/weirproject/weir/examples/plugins/readonlytest"
 	"github.com/weirproject/weir/plugins"
+	"github.com/weirproject/weir/plugins/pluginstest"
 	"github.com/weirproject/weir/sdk/abi"
 )
 
@@ -53,19 +55,6 @@ func guideBlocks(t *testing.T) []guideBlock {
 		blocks = append(blocks, b)
 	}
 	return blocks
-}
-
-// requireTool skips the test when a program it needs is not installed, but fails it under CI,
-// which must provide every program (.ci/run installs them).
-func requireTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not installed, and CI must run this test (.ci/run installs it)", name)
-	}
-	t.Skipf("%s is not installed", name)
 }
 
 // authorEnv is a plugin author's machine: the weir binary and Go on PATH (besides the system's
@@ -107,7 +96,7 @@ func TestPluginAuthorGuide(t *testing.T) {
 		}
 		flows[b.flow] = append(flows[b.flow], b)
 	}
-	for _, want := range []string{"go"} {
+	for _, want := range []string{"go", "wat", "c", "assemblyscript"} {
 		if flows[want] == nil {
 			t.Errorf("docs/plugins.md has no %s blocks", want)
 		}
@@ -116,7 +105,7 @@ func TestPluginAuthorGuide(t *testing.T) {
 		t.Run(flow, func(t *testing.T) {
 			for _, b := range flows[flow] {
 				for _, tool := range b.tools {
-					requireTool(t, tool)
+					pluginstest.RequireTool(t, tool)
 				}
 			}
 			if flow == "go" {
@@ -129,43 +118,42 @@ func TestPluginAuthorGuide(t *testing.T) {
 				script.WriteString(b.script)
 			}
 			runGuideScript(t, work, authorEnv(t), script.String())
-			checkReadonly(t, filepath.Join(work, "plugins"))
+			readonlytest.CheckDir(t, filepath.Join(work, "plugins"))
+			fi, err := os.Stat(filepath.Join(work, "plugins", "readonly.wasm"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The sizes docs/plugins.md gives.
+			if size, want := fi.Size(), guideSizes[flow]; size < want[0] || size > want[1] {
+				t.Errorf("the %s module is %d bytes; the guide says %d–%d", flow, size, want[0], want[1])
+			}
 		})
 	}
 }
 
-// checkReadonly loads a plugins directory holding the read-only example, in whatever language,
-// and checks that it decides as the example's README says.
-func checkReadonly(t *testing.T, dir string) {
-	ctx := context.Background()
-	d, err := plugins.LoadDir(ctx, dir, plugins.Options{})
+// guideSizes bounds each language's module, as the guide's table states its size.
+var guideSizes = map[string][2]int64{"wat": {405, 405}, "c": {1, 1023}, "assemblyscript": {3000, 5000}}
+
+// The guide's sources for other languages are the examples', so that the examples' own tests
+// and the guide cannot drift apart.
+func TestPluginGuideSourcesAreTheExamples(t *testing.T) {
+	sources := map[string]string{
+		"readonly.wat": "examples/plugins/wat-readonly/plugin.wat",
+		"readonly.c":   "examples/plugins/c-readonly/readonly.c",
+		"readonly.ts":  "examples/plugins/as-readonly/readonly.ts",
+	}
+	doc, err := os.ReadFile("docs/plugins.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close(ctx)
-	deny := plugins.Decision{Verdict: abi.Deny, Reason: "objects in archive-* buckets are read-only", Plugin: "readonly"}
-	pass := plugins.Decision{Verdict: abi.Pass}
-	in := func(method, bucket, key string) *abi.Input {
-		return &abi.Input{Bucket: abi.Bucket{Name: bucket}, Object: abi.Object{Key: key}, Request: abi.Request{Method: method}}
-	}
-	big := in("PUT", "archive-2024", "k")
-	big.Request.Headers = map[string]string{"x-amz-meta-pad": strings.Repeat("x", 200_000)} // the record outgrows the first page
-	for _, c := range []struct {
-		in   *abi.Input
-		want plugins.Decision
-	}{
-		{in("PUT", "archive-2024", "a.txt"), deny},
-		{in("DELETE", "archive-2024", "a.txt"), deny},
-		{big, deny},
-		{in("GET", "archive-2024", "a.txt"), pass},
-		{in("HEAD", "archive-2024", "a.txt"), pass},
-		{in("PUT", "archive-2024", ""), pass}, // creating the bucket
-		{in("PUT", "photos", "a.txt"), pass},
-		{in("PUT", "archive", "a.txt"), pass},
-	} {
-		got, err := d.Set().Decide(ctx, c.in)
-		if err != nil || got != c.want {
-			t.Errorf("%s %s/%s: %+v, %v; want %+v", c.in.Request.Method, c.in.Bucket.Name, c.in.Object.Key, got, err, c.want)
+	for name, example := range sources {
+		m := regexp.MustCompile("(?s)cat > " + regexp.QuoteMeta(name) + " <<'EOF'\n(.*?\n)EOF\n").FindSubmatch(doc)
+		want, err := os.ReadFile(example)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m == nil || string(m[1]) != string(want) {
+			t.Errorf("docs/plugins.md's %s is not %s", name, example)
 		}
 	}
 }
