@@ -4,6 +4,7 @@
 //	go run . --help          every flag (each also reads a WEIR_* environment variable)
 //	go run . bench --help    a warp-like load generator against any S3 endpoint
 //	go run . policy test DIR run a policy directory's Rego tests (like opa test)
+//	go run . plugin new NAME a Go plugin module, the SDK inside (also plugin build, plugin check)
 package main
 
 import (
@@ -95,6 +96,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "bench" {
 		return loadgen.Main(ctx, args[1:], stdout)
+	}
+	if len(args) > 0 && args[0] == "plugin" {
+		return pluginCommand(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) > 0 && args[0] == "policy" {
 		return policyCommand(ctx, args[1:], stdout)

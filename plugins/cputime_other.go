@@ -7,4 +7,7 @@ import "time"
 // cpuBudget: elsewhere a call's timeout is wall-clock time.
 const cpuBudget = false
 
-func threadCPU() time.Duration { return 0 }
+type threadClock struct{}
+
+func currentThread() threadClock       { return threadClock{} }
+func (threadClock) cpu() time.Duration { return 0 }

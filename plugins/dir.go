@@ -80,6 +80,7 @@ func LoadDir(ctx context.Context, dir string, opts Options) (*Dir, error) {
 			d.cur.Store(s)
 			d.sum = sum
 			d.stamp = d.stamps(files.names())
+			d.log.Info("plugins loaded", "dir", dir, "count", len(s.plugins), "plugins", s.Names())
 			return d, nil
 		}
 	}
@@ -284,6 +285,13 @@ func (d *Dir) build(ctx context.Context, files *dirFiles) (_ *Set, err error) {
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	for _, e := range files.entries {
+		for _, b := range e.Buckets {
+			if why := invalidBucketName(b); b != "*" && why != "" {
+				d.log.Warn("plugin names a bucket that cannot exist, so it never applies there", "plugin", e.Name, "bucket", b, "why", why)
+			}
+		}
 	}
 	return s, nil
 }

@@ -1,7 +1,7 @@
 // Package plugins is weir's WebAssembly plugin host. It owns loading a plugins directory
 // (DIR/plugins.json and the modules it names), validating each module against the ABI in
 // [github.com/weirproject/weir/sdk/abi], compiling it once (with an optional on-disk cache),
-// pooling its instances, calling them under a memory cap and a deadline, and hot-reloading
+// pooling its instances, calling them under a memory cap and a CPU budget, and hot-reloading
 // the directory. It runs before the policy and only advises: a plugin passes, proposes a
 // concurrency strategy, or denies with a reason; the policy still has the final word. It never
 // imports the engine, the policy engine or the HTTP stack, never gives a guest files, network,
@@ -27,7 +27,8 @@
 //	prefixes      key prefixes; absent or empty: every key; set: only requests naming a key
 //	              with one of them
 //	config        any JSON value; the guest reads its text with config_read
-//	timeout       CPU budget per call (default 10ms, at most 10s; wall-clock time off Linux)
+//	timeout       CPU budget per call (default 10ms, at most 10s; wall-clock time off Linux):
+//	              a call is stopped while it runs once it has spent it
 //	memory_pages  cap on each instance's linear memory, 64 KiB pages (default 256 = 16 MiB);
 //	              Go guests need at least 64 (the Go runtime's heap starts at about 3.5 MiB)
 //	pool_size     most instances at once (default GOMAXPROCS); more callers wait for one

@@ -38,11 +38,23 @@ const (
 type FaultError struct {
 	Plugin string // the plugin's name in the manifest
 	Kind   string // FaultTrap, FaultTimeout, FaultMemory or FaultOutput
-	Err    error  // what wazero or the output check reported
+	Err    error  // what wazero, the CPU budget or the output check reported
+	// Stack is the guest's wasm call stack where it faulted, innermost function first, when
+	// the runtime reported one (a trap, or a call stopped by its budget).
+	Stack []string
+	// Stderr is what the guest wrote to stderr during the call (its first 512 bytes): a Go
+	// guest's panic message and goroutine trace.
+	Stderr string
 }
 
+// Error is one line: the plugin, the kind, the first line of Err and of Stderr. The wasm
+// stack and the rest of Stderr are in their fields.
 func (e *FaultError) Error() string {
-	return fmt.Sprintf("plugins: plugin %q fault (%s): %v", e.Plugin, e.Kind, e.Err)
+	msg := fmt.Sprintf("plugins: plugin %q fault (%s): %s", e.Plugin, e.Kind, firstLine(e.Err))
+	if e.Stderr != "" {
+		msg += " (stderr: " + firstLine(errors.New(e.Stderr)) + ")"
+	}
+	return msg
 }
 
 // Is reports whether target is ErrFault.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -142,3 +143,31 @@ func (e *entry) matches(bucket, key string) bool {
 	}
 	return true
 }
+
+// invalidBucketName says why name cannot be an S3 bucket's name, or "" if it can be. It follows
+// the rules the engine enforces when a bucket is created (engine.ValidBucketName; the plugins
+// package does not import the engine): a manifest naming such a bucket is loaded, with a warning.
+func invalidBucketName(name string) string {
+	if len(name) < 3 || len(name) > 63 {
+		return "bucket names are 3 to 63 characters long"
+	}
+	for i := range len(name) {
+		if c := name[i]; !(isLowerAlnum(c) || c == '.' || c == '-') {
+			return "bucket names use only lower-case letters, digits, '.' and '-'"
+		}
+	}
+	switch {
+	case !isLowerAlnum(name[0]) || !isLowerAlnum(name[len(name)-1]):
+		return "bucket names begin and end with a letter or digit"
+	case strings.Contains(name, "..") || strings.Contains(name, ".-") || strings.Contains(name, "-."):
+		return "bucket names have no adjacent periods or period-hyphen pairs"
+	case net.ParseIP(name) != nil:
+		return "bucket names are not IP addresses"
+	case strings.HasPrefix(name, "xn--") || strings.HasPrefix(name, "sthree-") ||
+		strings.HasSuffix(name, "-s3alias") || strings.HasSuffix(name, "--ol-s3"):
+		return "the prefix or suffix is reserved by S3"
+	}
+	return ""
+}
+
+func isLowerAlnum(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }

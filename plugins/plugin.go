@@ -6,14 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
-	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/weirproject/weir/sdk/abi"
 )
@@ -72,7 +70,8 @@ func newPlugin(e entry, rt wazero.Runtime, cm wazero.CompiledModule, log *slog.L
 	}
 }
 
-// initTimeout bounds instantiation (_initialize) and the version check.
+// initTimeout is the budget of instantiation (_initialize) and of the version check: a Go
+// guest's runtime start-up takes a few milliseconds of CPU, more than a call's budget.
 func (p *plugin) initTimeout() time.Duration { return max(time.Second, p.e.timeout) }
 
 // newInstance instantiates the module, running _initialize.
@@ -84,14 +83,21 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 			in.mem.buf = make([]byte, 0, min(c, in.mem.limit))
 			return in.mem
 		}))
-	ctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, in), p.initTimeout())
-	defer cancel()
-	mod, err := p.rt.InstantiateModule(ctx, p.cm, p.cfg.WithStderr(&in.stderr))
+	cctx, bound := pinAndBound(context.WithValue(ctx, callKey{}, in), p.initTimeout())
+	mod, err := p.rt.InstantiateModule(cctx, p.cm, p.cfg.WithStderr(&in.stderr))
+	used, stopped := bound.stop(cctx)
+	if err == nil && stopped != nil {
+		err = errors.New("closed") // the bound fired as instantiation returned
+	}
 	if err != nil {
 		if mod != nil {
 			_ = mod.Close(context.Background())
 		}
-		return nil, in.fault(err)
+		var why error
+		if stopped != nil {
+			why = fmt.Errorf("instantiation (_initialize) %w", bound.err(stopped, used))
+		}
+		return nil, in.fault(err, why)
 	}
 	in.mod = mod
 	in.decide = mod.ExportedFunction(abi.ExportDecide)
@@ -100,10 +106,14 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 
 // checkVersion calls weir_abi_version.
 func (in *instance) checkVersion(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, in), in.p.initTimeout())
-	defer cancel()
-	if err := in.mod.ExportedFunction(abi.ExportABIVersion).CallWithStack(ctx, in.stack[:]); err != nil {
-		return in.fault(err)
+	cctx, bound := pinAndBound(context.WithValue(ctx, callKey{}, in), in.p.initTimeout())
+	err := in.mod.ExportedFunction(abi.ExportABIVersion).CallWithStack(cctx, in.stack[:])
+	used, stopped := bound.stop(cctx)
+	if stopped != nil {
+		return in.fault(err, fmt.Errorf("weir_abi_version %w", bound.err(stopped, used)))
+	}
+	if err != nil {
+		return in.fault(err, nil)
 	}
 	v := uint32(in.stack[0])
 	if v>>16 != abi.Major || v&0xffff > abi.Minor {
@@ -113,20 +123,23 @@ func (in *instance) checkVersion(ctx context.Context) error {
 	return nil
 }
 
-// fault turns an error of a call into a *FaultError.
-func (in *instance) fault(err error) *FaultError {
-	kind := FaultTrap
-	var exit *sys.ExitError
+// fault turns an error of a call into a *FaultError. stopped, when not nil, says why the
+// call's bound stopped it, and err (possibly nil) is then only the runtime's report of where.
+func (in *instance) fault(err, stopped error) *FaultError {
+	fe := &FaultError{Plugin: in.p.e.Name, Kind: FaultTrap, Err: err, Stderr: in.stderr.String()}
 	switch {
 	case in.mem.refused.Load():
-		kind = FaultMemory
-	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded:
-		kind = FaultTimeout
+		fe.Kind = FaultMemory
+	case stopped != nil:
+		fe.Kind = FaultTimeout
 	}
-	if s := in.stderr.String(); s != "" {
-		err = fmt.Errorf("%w (stderr: %q)", err, s)
+	if err != nil {
+		fe.Stack = wasmStack(err.Error())
 	}
-	return &FaultError{Plugin: in.p.e.Name, Kind: kind, Err: err}
+	if stopped != nil {
+		fe.Err = stopped
+	}
+	return fe
 }
 
 // get takes an idle instance, or creates one if fewer than pool_size are live, or waits.
@@ -175,16 +188,12 @@ func (p *plugin) call(ctx context.Context, rec []byte) (abi.Result, string, erro
 	in.mem.refused.Store(false)
 	// The timeout is a CPU budget: wall-clock time also counts the moments the host did not
 	// run this thread (other goroutines, other processes), which on a busy machine failed
-	// healthy calls. The thread is pinned so its CPU clock measures the call alone; the
-	// wall-clock deadline still stops a guest that never returns.
+	// healthy calls. The bound pins the thread, so its CPU clock measures the call alone, and
+	// stops the call as soon as the budget is spent.
 	start := time.Now()
-	runtime.LockOSThread()
-	cpu0 := threadCPU()
-	cctx, cancel := context.WithTimeout(ctx, wallDeadline(p.e.timeout))
-	err = in.decide.CallWithStack(context.WithValue(cctx, callKey{}, in), in.stack[:])
-	cancel()
-	used := threadCPU() - cpu0
-	runtime.UnlockOSThread()
+	cctx, bound := pinAndBound(context.WithValue(ctx, callKey{}, in), p.e.timeout)
+	err = in.decide.CallWithStack(cctx, in.stack[:])
+	used, stopped := bound.stop(cctx)
 	p.calls.Add(1)
 	p.callTime.Add(int64(time.Since(start)))
 	in.rec = nil
@@ -197,10 +206,13 @@ func (p *plugin) call(ctx context.Context, rec []byte) (abi.Result, string, erro
 	var fe *FaultError
 	r := abi.Result(uint32(in.stack[0]))
 	switch {
+	case stopped != nil || (cpuBudget && used > p.e.timeout):
+		if stopped == nil {
+			stopped = errCPUBudget // it returned before the bound's timer saw the budget spent
+		}
+		fe = in.fault(err, bound.err(stopped, used))
 	case err != nil:
-		fe = in.fault(err)
-	case cpuBudget && used > p.e.timeout:
-		fe = &FaultError{Plugin: p.e.Name, Kind: FaultTimeout, Err: fmt.Errorf("the call used %v of CPU, over its %v budget", used, p.e.timeout)}
+		fe = in.fault(err, nil)
 	case in.outErr != nil:
 		fe = &FaultError{Plugin: p.e.Name, Kind: FaultOutput, Err: in.outErr}
 	default:
@@ -221,11 +233,19 @@ func (p *plugin) call(ctx context.Context, rec []byte) (abi.Result, string, erro
 	return r, reason, nil
 }
 
-// logFault counts and logs a fault.
+// logFault counts and logs a fault: the error's first line, then the guest's wasm stack and
+// its stderr each as one line of their own attribute, so that a fault is one readable line.
 func (p *plugin) logFault(ctx context.Context, fe *FaultError) {
 	p.faults.Add(1)
-	p.log.LogAttrs(ctx, slog.LevelError, "plugin fault", slog.String("plugin", p.e.Name),
-		slog.String("kind", fe.Kind), slog.Bool("fail_open", p.e.FailOpen), slog.String("err", fe.Err.Error()))
+	attrs := []slog.Attr{slog.String("plugin", p.e.Name), slog.String("kind", fe.Kind),
+		slog.Bool("fail_open", p.e.FailOpen), slog.String("err", firstLine(fe.Err))}
+	if len(fe.Stack) > 0 {
+		attrs = append(attrs, slog.String("wasm_stack", stackLine(fe.Stack)))
+	}
+	if fe.Stderr != "" {
+		attrs = append(attrs, slog.String("stderr", oneLine(fe.Stderr)))
+	}
+	p.log.LogAttrs(ctx, slog.LevelError, "plugin fault", attrs...)
 }
 
 // headBuffer keeps the first bytes a guest writes to stderr (a Go panic message comes first).
@@ -242,13 +262,3 @@ func (h *headBuffer) Write(p []byte) (int, error) {
 
 func (h *headBuffer) Reset()         { h.b = h.b[:0] }
 func (h *headBuffer) String() string { return string(h.b) }
-
-// wallDeadline is how long a call may take in wall-clock time. Where the timeout is a CPU budget
-// (cpuBudget) this leaves room for the host's scheduling delays; a guest that never returns is
-// still stopped within it.
-func wallDeadline(budget time.Duration) time.Duration {
-	if !cpuBudget {
-		return budget
-	}
-	return max(10*budget, budget+100*time.Millisecond)
-}

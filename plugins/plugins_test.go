@@ -230,8 +230,22 @@ func TestFaults(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if !strings.Contains(logs.String(), `boom: k`) {
-		t.Errorf("the panic message is not logged:\n%s", logs)
+	// A fault is one readable log line: the error's first line, the wasm stack as function
+	// names, the guest's stderr with its lines joined; nothing escaped.
+	for _, want := range []string{
+		`msg="plugin fault" plugin=panic kind=trap fail_open=false err="wasm error: unreachable" ` +
+			`wasm_stack="runtime.abort < runtime.fatalpanic < runtime.gopanic < main.decide < github.com_weirproject_weir_sdk.decide < ` +
+			`github.com_weirproject_weir_sdk.weirDecide < weir_decide" stderr="panic: boom: k | goroutine 1 [running]: | main.decide(`,
+		`msg="plugin fault" plugin=loop kind=timeout fail_open=false err="stopped after `,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("no log line with\n%s\nin\n%s", want, logs)
+		}
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, `\n`) || len(line) > 2000 {
+			t.Errorf("an escaped or enormous log line: %s", line)
+		}
 	}
 	for _, st := range s.Stats() {
 		if st.Live > st.PoolSize || st.ResidentBytes > st.MaxResidentBytes || st.ResidentBytes < 0 {
@@ -240,6 +254,28 @@ func TestFaults(t *testing.T) {
 		if _, faulty := kinds[st.Name]; faulty && st.Faults != 3 {
 			t.Errorf("%s: %d faults, want 3", st.Name, st.Faults)
 		}
+	}
+}
+
+// TestLoadLogs: loading logs the plugins that serve, and warns of a manifest bucket no request
+// can name (it is loaded: the plugin simply never applies there).
+func TestLoadLogs(t *testing.T) {
+	_, logs := load(t,
+		entry{Name: "a", Config: "pass", Buckets: []string{"Media_Uploads", "media", "*"}},
+		entry{Name: "b", Config: "pass", Buckets: []string{"192.168.1.1"}},
+	)
+	for _, want := range []string{
+		`level=INFO msg="plugins loaded" dir=`,
+		` count=2 plugins="[a b]"`,
+		`level=WARN msg="plugin names a bucket that cannot exist, so it never applies there" plugin=a bucket=Media_Uploads why="bucket names use only lower-case letters, digits, '.' and '-'"`,
+		`level=WARN msg="plugin names a bucket that cannot exist, so it never applies there" plugin=b bucket=192.168.1.1 why="bucket names are not IP addresses"`,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("no %q in the log:\n%s", want, logs)
+		}
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 2 {
+		t.Errorf("%d warnings, want 2 (media and * are fine):\n%s", n, logs)
 	}
 }
 

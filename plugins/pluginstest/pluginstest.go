@@ -90,3 +90,19 @@ func Rewrite(t testing.TB, dir, manifest string, files map[string][]byte) {
 		write("plugins.json", []byte(manifest))
 	}
 }
+
+// RequireTool skips the test when the program name is not on PATH, with a message naming it;
+// but when CI=true it fails the test instead, since CI must provide every program (.ci/run
+// installs them).
+func RequireTool(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not installed, and CI must run this test (.ci/run installs it)", name)
+	}
+	t.Skipf("%s is not installed", name)
+	return ""
+}
