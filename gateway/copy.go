@@ -86,6 +86,9 @@ func (s *Server) copyObject(rq *request) error {
 	// From here every answer, a refusal by the source's conditions included, says what guards
 	// the destination.
 	announce(rq, d)
+	if err := refuseUnimplementedHeaders(rq.r.Header); err != nil {
+		return err
+	}
 	src, err := s.openCopySource(rq)
 	if err != nil {
 		return err

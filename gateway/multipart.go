@@ -23,6 +23,9 @@ func (s *Server) createMultipartUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseUnimplementedHeaders(rq.r.Header); err != nil {
+		return err
+	}
 	ct, meta, hdrs := objectAttrs(rq.r.Header)
 	u, err := s.eng.CreateMultipartUpload(rq.r.Context(), engine.Upload{
 		Bucket: rq.bucket, Key: rq.key, Owner: rq.user.AccessKey, ContentType: ct, Metadata: meta, Headers: hdrs,
@@ -49,6 +52,9 @@ func partNumber(rq *request) (int, error) {
 
 func (s *Server) uploadPart(rq *request) error {
 	if _, _, err := s.decide(rq, "s3:PutObject"); err != nil {
+		return err
+	}
+	if err := refuseUnimplementedHeaders(rq.r.Header); err != nil {
 		return err
 	}
 	n, err := partNumber(rq)
@@ -89,6 +95,9 @@ type copyPartResult struct {
 
 func (s *Server) uploadPartCopy(rq *request) error {
 	if _, _, err := s.decide(rq, "s3:PutObject"); err != nil {
+		return err
+	}
+	if err := refuseUnimplementedHeaders(rq.r.Header); err != nil {
 		return err
 	}
 	n, err := partNumber(rq)

@@ -82,6 +82,9 @@ func (s *Server) putObject(rq *request) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseUnimplementedHeaders(rq.r.Header); err != nil {
+		return err
+	}
 	b, err := rq.openBody()
 	if err != nil {
 		return err
