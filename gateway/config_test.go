@@ -47,13 +47,19 @@ func TestBucketConfigurationReadsAnswerNotConfigured(t *testing.T) {
 			_, err := alice.GetBucketLifecycleConfiguration(ctx, &s3.GetBucketLifecycleConfigurationInput{Bucket: b})
 			return err
 		}, "NoSuchLifecycleConfiguration"},
-		{"GetBucketEncryption", func() error { _, err := alice.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: b}); return err }, "ServerSideEncryptionConfigurationNotFoundError"},
+		{"GetBucketEncryption", func() error {
+			_, err := alice.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: b})
+			return err
+		}, "ServerSideEncryptionConfigurationNotFoundError"},
 		{"GetBucketWebsite", func() error { _, err := alice.GetBucketWebsite(ctx, &s3.GetBucketWebsiteInput{Bucket: b}); return err }, "NoSuchWebsiteConfiguration"},
 		{"GetBucketReplication", func() error {
 			_, err := alice.GetBucketReplication(ctx, &s3.GetBucketReplicationInput{Bucket: b})
 			return err
 		}, "ReplicationConfigurationNotFoundError"},
-		{"GetPublicAccessBlock", func() error { _, err := alice.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: b}); return err }, "NoSuchPublicAccessBlockConfiguration"},
+		{"GetPublicAccessBlock", func() error {
+			_, err := alice.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: b})
+			return err
+		}, "NoSuchPublicAccessBlockConfiguration"},
 		{"GetObjectLockConfiguration", func() error {
 			_, err := alice.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: b})
 			return err
@@ -228,4 +234,3 @@ func TestBucketConfigurationReadsAnswerNotConfigured(t *testing.T) {
 		t.Errorf("GetBucketVersioning of a missing bucket: %v", err)
 	}
 }
-

@@ -119,6 +119,7 @@ var s3ErrorTable = []struct {
 	{errNoSuchObjectLockConfig, s3Error{"ObjectLockConfigurationNotFoundError", http.StatusNotFound}},
 	{errNoSuchObjectLockOnObject, s3Error{"NoSuchObjectLockConfiguration", http.StatusNotFound}},
 	{errNoSuchConfiguration, s3Error{"NoSuchConfiguration", http.StatusNotFound}},
+	{errBadRequest, s3Error{"BadRequest", http.StatusBadRequest}},
 	{errInvalidStorageClass, s3Error{"InvalidStorageClass", http.StatusBadRequest}},
 	{errPolicy, s3Error{"InternalError", http.StatusInternalServerError}},
 	{errPluginFailed, s3Error{"PluginFailed", http.StatusServiceUnavailable}},

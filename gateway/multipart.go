@@ -26,9 +26,13 @@ func (s *Server) createMultipartUpload(rq *request) error {
 	if err := refuseUnimplementedHeaders(rq.r.Header); err != nil {
 		return err
 	}
+	tags, err := tagsFromHeader(rq.r.Header)
+	if err != nil {
+		return err
+	}
 	ct, meta, hdrs := objectAttrs(rq.r.Header)
 	u, err := s.eng.CreateMultipartUpload(rq.r.Context(), engine.Upload{
-		Bucket: rq.bucket, Key: rq.key, Owner: rq.user.AccessKey, ContentType: ct, Metadata: meta, Headers: hdrs,
+		Bucket: rq.bucket, Key: rq.key, Owner: rq.user.AccessKey, ContentType: ct, Metadata: meta, Headers: hdrs, Tags: tags,
 		ChecksumAlgorithm: strings.ToUpper(rq.r.Header.Get("x-amz-checksum-algorithm")),
 	})
 	if err != nil {

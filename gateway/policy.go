@@ -137,7 +137,7 @@ func (p *pipeline) object(in *DecisionInput, needed bool) abi.Object {
 	}
 	if info != nil {
 		obj.Exists, obj.ETag, obj.Size, obj.Generation = true, info.ETag, info.Size, info.Generation
-		obj.ContentType, obj.LeaseState = info.ContentType, string(info.Lease.State)
+		obj.ContentType, obj.LeaseState, obj.Tags = info.ContentType, string(info.Lease.State), info.Tags
 	}
 	return obj
 }

@@ -104,9 +104,6 @@ func describeSubresource(q url.Values) string {
 			return "?" + k
 		}
 	}
-	if q.Has("tagging") {
-		return "object ?tagging"
-	}
 	return "this request"
 }
 
@@ -181,7 +178,15 @@ func (s *Server) pickObjectSubresource(rq *request) (handler, string) {
 		}
 		return nil, "MethodNotAllowed"
 	case q.Has("tagging"):
-		return nil, "NotImplemented"
+		switch m {
+		case http.MethodGet:
+			return s.getObjectTagging, "GetObjectTagging"
+		case http.MethodPut:
+			return s.putObjectTagging, "PutObjectTagging"
+		case http.MethodDelete:
+			return s.deleteObjectTagging, "DeleteObjectTagging"
+		}
+		return nil, "MethodNotAllowed"
 	}
 	return nil, ""
 }

@@ -42,7 +42,8 @@ type Object struct {
 	Size        int64
 	Generation  uint64
 	ContentType string
-	LeaseState  string // "", "free", "leased", …
+	LeaseState  string            // "", "free", "leased", …
+	Tags        map[string]string // the current version's object tags
 }
 
 // Request is what the client sent.
