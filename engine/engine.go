@@ -100,6 +100,8 @@ type ObjectInfo struct {
 	PartsCount   int     // number of parts for a multipart object, 0 otherwise
 	PartSizes    []int64 // sizes of the parts of a multipart object, for GET ?partNumber=
 	Lease        LeaseInfo
+	// Tags are the object's tags (S3 object tagging); nil when it has none.
+	Tags map[string]string
 
 	leaseID string // the active lease's id, for CheckLeaseID; never shown
 }
@@ -149,6 +151,8 @@ type PutOptions struct {
 	// returns rejects the write. Nil stores none.
 	Checksums func() (Checksums, error)
 	Guard     Guard
+	// Tags are stored with the object (the caller checks S3's limits).
+	Tags map[string]string
 }
 
 // DeleteResult describes a DeleteObject.
@@ -197,6 +201,10 @@ type Upload struct {
 	Metadata              map[string]string
 	Headers               map[string]string
 	ChecksumAlgorithm     string
+	// ChecksumType is FULL_OBJECT or COMPOSITE (the default) when ChecksumAlgorithm is set.
+	ChecksumType string `json:",omitempty"`
+	// Tags are given to the object at completion.
+	Tags map[string]string `json:",omitempty"`
 }
 
 // PartInfo describes one uploaded part.

@@ -34,6 +34,7 @@ type objectMeta struct {
 	ChunkSize int               `json:"cz"`
 	Data      []dataRef         `json:"d"`
 	Multipart bool              `json:"mp,omitempty"`
+	Tags      map[string]string `json:"tg,omitempty"`
 }
 
 // dataRef names one object's (or part's) data: a simple object has one, a multipart object one
@@ -47,7 +48,7 @@ type dataRef struct {
 func (m *objectMeta) info(bucket, key string) ObjectInfo {
 	in := ObjectInfo{Bucket: bucket, Key: key, Size: m.Size, ETag: m.ETag, Generation: m.Gen,
 		ModTime: time.Unix(0, m.Mod).UTC(), ContentType: m.CT, Metadata: m.Meta, Headers: m.Hdr,
-		Checksums: m.Sums, ChecksumType: m.SumType}
+		Checksums: m.Sums, ChecksumType: m.SumType, Tags: m.Tags}
 	if m.Multipart {
 		in.PartsCount = len(m.Data)
 		in.PartSizes = make([]int64, len(m.Data))
@@ -415,7 +416,7 @@ func (e *Engine) PutObject(ctx context.Context, bucket, key string, body io.Read
 	}
 	defer e.release(s)
 	m := &objectMeta{Size: s.size, ETag: quoteETag(s.md5), CT: opts.ContentType, Meta: opts.Metadata, Hdr: opts.Headers,
-		ChunkSize: e.chunkSize, Data: []dataRef{s.ref()}}
+		ChunkSize: e.chunkSize, Data: []dataRef{s.ref()}, Tags: opts.Tags}
 	if opts.Checksums != nil {
 		sums, err := opts.Checksums()
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/weirproject/weir/engine"
 )
@@ -64,6 +65,15 @@ func (s *Server) createBucket(rq *request) error {
 	}
 	if _, err := s.runDecision(rq, s.decisionInput(rq, "s3:CreateBucket", nil, "")); err != nil {
 		return err
+	}
+	if err := checkACLHeaders(rq.r.Header); err != nil {
+		return err
+	}
+	if v := rq.r.Header.Get("x-amz-bucket-object-lock-enabled"); strings.EqualFold(v, "true") {
+		return errorf(errNotImplemented, "x-amz-bucket-object-lock-enabled is not implemented: weir has no Object Lock yet")
+	}
+	if v := rq.r.Header.Get("x-amz-object-ownership"); v != "" && v != "BucketOwnerEnforced" {
+		return errorf(errNotImplemented, "x-amz-object-ownership %q is not implemented: weir has no ACLs, the bucket owner owns every object (BucketOwnerEnforced)", v)
 	}
 	var cfg createBucketConfiguration
 	if err := readXML(rq, &cfg, true); err != nil {

@@ -88,6 +88,9 @@ func (s *Server) copyObject(rq *request) error {
 	// From here every answer, a refusal by the source's conditions included, says what guards
 	// the destination.
 	announce(rq, d)
+	if err := refuseUnimplementedHeaders(rq.r.Header); err != nil {
+		return err
+	}
 	src, err := s.openCopySource(rq)
 	if err != nil {
 		return err
@@ -98,9 +101,24 @@ func (s *Server) copyObject(rq *request) error {
 		return errorf(errInvalidRequest, "CopyObject is limited to %d bytes; use UploadPartCopy", int64(MaxPutSize))
 	}
 	opts := engine.PutOptions{Size: info.Size, Guard: g}
+	switch directive := rq.r.Header.Get("x-amz-tagging-directive"); directive {
+	case "", "COPY":
+		if rq.r.Header.Get(taggingHeader) != "" {
+			return errorf(errInvalidArgument, "x-amz-tagging on a copy needs x-amz-tagging-directive: REPLACE; without it the source's tags are copied")
+		}
+		opts.Tags = info.Tags
+	case "REPLACE":
+		if opts.Tags, err = tagsFromHeader(rq.r.Header); err != nil {
+			return err
+		}
+	default:
+		return errorf(errInvalidArgument, "x-amz-tagging-directive must be COPY or REPLACE, got %q", directive)
+	}
 	switch directive := rq.r.Header.Get("x-amz-metadata-directive"); directive {
 	case "", "COPY":
-		if info.Bucket == rq.bucket && info.Key == rq.key {
+		// A copy onto itself must change something; the storage class counts (rclone's
+		// settier), even though weir has only STANDARD to set.
+		if info.Bucket == rq.bucket && info.Key == rq.key && rq.r.Header.Get("x-amz-storage-class") == "" {
 			return errorf(errInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 		}
 		opts.ContentType, opts.Metadata, opts.Headers = info.ContentType, info.Metadata, info.Headers

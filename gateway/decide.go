@@ -64,7 +64,7 @@ func objectDocument(info *engine.ObjectInfo) abi.Object {
 		return abi.Object{LeaseState: string(engine.LeaseAvailable)}
 	}
 	return abi.Object{Key: info.Key, Exists: true, ETag: info.ETag, Size: info.Size, Generation: info.Generation,
-		ContentType: info.ContentType, LeaseState: string(info.Lease.State)}
+		ContentType: info.ContentType, LeaseState: string(info.Lease.State), Tags: info.Tags}
 }
 
 // decide loads rq's bucket and runs the decision step for action on it.

@@ -198,11 +198,12 @@ func TestRequestErrors(t *testing.T) {
 	expectError(t, ts, req, 411, "MissingContentLength")
 
 	expectError(t, ts, ts.signed(t, http.MethodPatch, "/errs/k", nil, nil, "", now), 405, "MethodNotAllowed")
-	expectError(t, ts, ts.signed(t, http.MethodGet, "/errs?versioning", nil, nil, "", now), 501, "NotImplemented")
-	expectError(t, ts, ts.signed(t, http.MethodPut, "/errs/k?acl", nil, nil, "", now), 501, "NotImplemented")
+	expectError(t, ts, ts.signed(t, http.MethodGet, "/errs/k?torrent", nil, nil, "", now), 501, "NotImplemented")
+	expectError(t, ts, ts.signed(t, http.MethodPut, "/errs?versioning", nil, nil, "", now), 501, "NotImplemented")
 
-	// x-amz-acl is accepted and ignored.
-	resp, _, data := ts.do(t, ts.signed(t, http.MethodPut, "/errs/acl", body, map[string]string{"x-amz-acl": "public-read"}, "", now))
+	// x-amz-acl: the canned ACL weir enforces anyway is accepted, any other refused.
+	expectError(t, ts, ts.signed(t, http.MethodPut, "/errs/acl", body, map[string]string{"x-amz-acl": "public-read"}, "", now), 501, "NotImplemented")
+	resp, _, data := ts.do(t, ts.signed(t, http.MethodPut, "/errs/acl", body, map[string]string{"x-amz-acl": "private"}, "", now))
 	if resp.StatusCode != 200 {
 		t.Fatalf("PUT with x-amz-acl: %d %s", resp.StatusCode, data)
 	}

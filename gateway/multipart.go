@@ -23,9 +23,16 @@ func (s *Server) createMultipartUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseUnimplementedHeaders(rq.r.Header); err != nil {
+		return err
+	}
+	tags, err := tagsFromHeader(rq.r.Header)
+	if err != nil {
+		return err
+	}
 	ct, meta, hdrs := objectAttrs(rq.r.Header)
 	u, err := s.eng.CreateMultipartUpload(rq.r.Context(), engine.Upload{
-		Bucket: rq.bucket, Key: rq.key, Owner: rq.user.AccessKey, ContentType: ct, Metadata: meta, Headers: hdrs,
+		Bucket: rq.bucket, Key: rq.key, Owner: rq.user.AccessKey, ContentType: ct, Metadata: meta, Headers: hdrs, Tags: tags,
 		ChecksumAlgorithm: strings.ToUpper(rq.r.Header.Get("x-amz-checksum-algorithm")),
 	})
 	if err != nil {
@@ -49,6 +56,9 @@ func partNumber(rq *request) (int, error) {
 
 func (s *Server) uploadPart(rq *request) error {
 	if _, _, err := s.decide(rq, "s3:PutObject"); err != nil {
+		return err
+	}
+	if err := refuseUnimplementedHeaders(rq.r.Header); err != nil {
 		return err
 	}
 	n, err := partNumber(rq)
@@ -89,6 +99,9 @@ type copyPartResult struct {
 
 func (s *Server) uploadPartCopy(rq *request) error {
 	if _, _, err := s.decide(rq, "s3:PutObject"); err != nil {
+		return err
+	}
+	if err := refuseUnimplementedHeaders(rq.r.Header); err != nil {
 		return err
 	}
 	n, err := partNumber(rq)

@@ -83,6 +83,9 @@ func (s *Server) putObject(rq *request) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseUnimplementedHeaders(rq.r.Header); err != nil {
+		return err
+	}
 	b, err := rq.openBody()
 	if err != nil {
 		return err
@@ -93,10 +96,14 @@ func (s *Server) putObject(rq *request) error {
 	if b.size() > MaxPutSize {
 		return errorf(errEntityTooLarge, "a single PUT is limited to %d bytes; use a multipart upload", int64(MaxPutSize))
 	}
+	tags, err := tagsFromHeader(rq.r.Header)
+	if err != nil {
+		return err
+	}
 	ct, meta, hdrs := objectAttrs(rq.r.Header)
 	info, err := s.eng.PutObject(rq.r.Context(), rq.bucket, rq.key, b.r, engine.PutOptions{
 		Size: b.size(), ContentType: ct, Metadata: meta, Headers: hdrs, ContentMD5: b.md5,
-		Checksums: b.checksums, Guard: g,
+		Checksums: b.checksums, Guard: g, Tags: tags,
 	})
 	announce(rq, d)
 	if err != nil {
@@ -141,6 +148,7 @@ func writeObjectHeaders(rq *request, info engine.ObjectInfo) {
 	if info.PartsCount > 0 {
 		h.Set("x-amz-mp-parts-count", strconv.Itoa(info.PartsCount))
 	}
+	writeTaggingCount(h, info)
 	// response-* query parameters override stored headers (S3 allows them on signed requests).
 	for param, header := range responseOverrides {
 		if v := rq.query.Get(param); v != "" {

@@ -100,11 +100,7 @@ func (s *Server) route(rq *request) (handler, error) {
 
 // unsupportedSubresources are S3 sub-resources weir answers with NotImplemented.
 var unsupportedSubresources = []string{
-	"acl", "policy", "policyStatus", "cors", "lifecycle", "versioning", "website", "logging",
-	"notification", "replication", "encryption", "object-lock", "retention", "legal-hold",
-	"torrent", "select", "restore", "attributes", "ownershipControls", "publicAccessBlock",
-	"accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering",
-	"versions", "website", "metadataTable",
+	"torrent", "select", "restore", "attributes", "metadataTable",
 }
 
 func describeSubresource(q url.Values) string {
@@ -112,9 +108,6 @@ func describeSubresource(q url.Values) string {
 		if q.Has(k) {
 			return "?" + k
 		}
-	}
-	if q.Has("tagging") {
-		return "object ?tagging"
 	}
 	return "this request"
 }
@@ -126,6 +119,81 @@ func hasUnsupported(q url.Values) bool {
 		}
 	}
 	return false
+}
+
+// pickBucketSubresource dispatches the bucket sub-resources that configure what weir does not
+// implement (config.go); op is "" when q names none of them.
+func (s *Server) pickBucketSubresource(rq *request) (handler, string) {
+	q, m := rq.query, rq.r.Method
+	switch {
+	case q.Has("acl"):
+		switch m {
+		case http.MethodGet:
+			return s.getBucketACL, "GetBucketAcl"
+		case http.MethodPut:
+			return s.putACL("s3:PutBucketAcl", false), "PutBucketAcl"
+		}
+		return nil, "MethodNotAllowed"
+	case q.Has("versions"):
+		if m == http.MethodGet {
+			return s.listObjectVersions, "ListObjectVersions"
+		}
+		return nil, "MethodNotAllowed"
+	}
+	sub, c, ok := bucketConfigOf(q)
+	if !ok {
+		return nil, ""
+	}
+	switch m {
+	case http.MethodGet:
+		return s.getBucketConfig(sub, c), "GetBucket" + c.name
+	case http.MethodPut:
+		return s.putBucketConfig(sub, c), "PutBucket" + c.name
+	case http.MethodDelete:
+		if deletableConfigs[sub] {
+			return s.deleteBucketConfig(c), "DeleteBucket" + c.name
+		}
+	}
+	return nil, "MethodNotAllowed"
+}
+
+// pickObjectSubresource dispatches an object's ACL and Object Lock sub-resources; op is "" when
+// q names none of them.
+func (s *Server) pickObjectSubresource(rq *request) (handler, string) {
+	q, m := rq.query, rq.r.Method
+	switch {
+	case q.Has("acl"):
+		switch m {
+		case http.MethodGet:
+			return s.getObjectACL, "GetObjectAcl"
+		case http.MethodPut:
+			return s.putACL("s3:PutObjectAcl", true), "PutObjectAcl"
+		}
+		return nil, "MethodNotAllowed"
+	case q.Has("retention"), q.Has("legal-hold"):
+		op := "ObjectRetention"
+		if q.Has("legal-hold") {
+			op = "ObjectLegalHold"
+		}
+		switch m {
+		case http.MethodGet:
+			return s.getObjectLockState("s3:Get" + op), "Get" + op
+		case http.MethodPut:
+			return s.refuseObjectLock, "Put" + op
+		}
+		return nil, "MethodNotAllowed"
+	case q.Has("tagging"):
+		switch m {
+		case http.MethodGet:
+			return s.getObjectTagging, "GetObjectTagging"
+		case http.MethodPut:
+			return s.putObjectTagging, "PutObjectTagging"
+		case http.MethodDelete:
+			return s.deleteObjectTagging, "DeleteObjectTagging"
+		}
+		return nil, "MethodNotAllowed"
+	}
+	return nil, ""
 }
 
 // pick is S3's dispatch table: method × (service | bucket | object) × sub-resource.
@@ -140,6 +208,9 @@ func (s *Server) pick(rq *request) (handler, string) {
 			return s.listBuckets, "ListBuckets"
 		}
 	case rq.key == "":
+		if h, op := s.pickBucketSubresource(rq); op != "" {
+			return h, op
+		}
 		switch m {
 		case http.MethodPut:
 			switch {
@@ -180,8 +251,8 @@ func (s *Server) pick(rq *request) (handler, string) {
 			}
 		}
 	default:
-		if q.Has("tagging") {
-			return nil, "NotImplemented"
+		if h, op := s.pickObjectSubresource(rq); op != "" {
+			return h, op
 		}
 		switch m {
 		case http.MethodPut:

@@ -187,7 +187,7 @@ func TestBucketsAndOwnership(t *testing.T) {
 		}
 	}
 	_, err = root.GetBucketAcl(ctx, &s3.GetBucketAclInput{Bucket: aws.String("nope")})
-	if apiCode(err) != "NotImplemented" || httpStatus(err) != http.StatusNotImplemented {
+	if apiCode(err) != "NoSuchBucket" || httpStatus(err) != http.StatusNotFound {
 		t.Fatalf("GetBucketAcl: %v", err)
 	}
 }

@@ -42,7 +42,8 @@ type Object struct {
 	Size        int64
 	Generation  uint64
 	ContentType string
-	LeaseState  string // "", "available", "leased", "expired", "breaking", "broken"
+	LeaseState  string            // "", "available", "leased", "expired", "breaking", "broken"
+	Tags        map[string]string // the current version's object tags
 }
 
 // Request is what the client sent.

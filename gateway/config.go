@@ -1,0 +1,340 @@
+package gateway
+
+import (
+	"encoding/xml"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/weirproject/weir/engine"
+)
+
+// Bucket and object configurations weir does not implement. Tools read a bucket's whole state
+// (rclone its versioning before a purge, mc its policy, Terraform and Ansible everything), so a
+// read answers exactly what S3 answers for a bucket with nothing configured: an empty or
+// default document, or the "not configured" error. A write of such a configuration is refused
+// with 501 naming what is missing, because accepting and ignoring it would lie; a delete
+// succeeds, since nothing is configured afterwards either, as S3 answers a delete of a
+// configuration that was never set.
+
+// Errors S3 gives for a configuration that is not set.
+var (
+	errNoSuchBucketPolicy           = errors.New("the bucket policy does not exist")
+	errNoSuchCORSConfiguration      = errors.New("the CORS configuration does not exist")
+	errNoSuchLifecycleConfiguration = errors.New("the lifecycle configuration does not exist")
+	errNoSuchEncryptionConfig       = errors.New("the server side encryption configuration was not found")
+	errNoSuchWebsiteConfiguration   = errors.New("the specified bucket does not have a website configuration")
+	errNoSuchReplicationConfig      = errors.New("the replication configuration was not found")
+	errNoSuchPublicAccessBlock      = errors.New("the public access block configuration was not found")
+	errNoSuchObjectLockConfig       = errors.New("object Lock configuration does not exist for this bucket")
+	errNoSuchObjectLockOnObject     = errors.New("the specified object does not have a ObjectLock configuration")
+	errNoSuchConfiguration          = errors.New("the specified configuration does not exist")
+)
+
+// bucketConfig is one bucket sub-resource that configures something weir does not implement.
+type bucketConfig struct {
+	name string // the S3 operation's noun: GetBucket<name>, PutBucket<name>
+	// notSet is the error a read answers; when nil, the read answers emptyDoc with 200.
+	notSet   error
+	emptyDoc string
+	// missing says, in a refused write's message, what weir lacks.
+	missing string
+}
+
+// deletableConfigs are the configurations S3 has a Delete operation for.
+var deletableConfigs = map[string]bool{
+	"policy": true, "lifecycle": true, "encryption": true, "website": true, "replication": true,
+	"publicAccessBlock": true, "ownershipControls": true, "cors": true, "analytics": true,
+	"inventory": true, "metrics": true, "intelligent-tiering": true,
+}
+
+const xmlDecl = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
+
+// bucketConfigs maps each sub-resource to what weir answers for it.
+var bucketConfigs = map[string]bucketConfig{
+	"versioning": {name: "Versioning", emptyDoc: `<VersioningConfiguration xmlns="` + s3NS + `"/>`,
+		missing: "weir buckets are not versioned (an object's generation, x-weir-generation, counts its writes)"},
+	"policy":       {name: "Policy", notSet: errNoSuchBucketPolicy, missing: "weir has no bucket policies; access is decided by its Rego policy and plugins (docs/policies.md)"},
+	"policyStatus": {name: "PolicyStatus", notSet: errNoSuchBucketPolicy, missing: "weir has no bucket policies"},
+	"cors":         {name: "Cors", notSet: errNoSuchCORSConfiguration, missing: "weir has no CORS configuration yet"},
+	"lifecycle":    {name: "Lifecycle", notSet: errNoSuchLifecycleConfiguration, missing: "weir has no lifecycle rules yet"},
+	"encryption": {name: "Encryption", notSet: errNoSuchEncryptionConfig,
+		missing: "weir does not encrypt objects at rest itself; use an encrypted filesystem under its data directory"},
+	"website":           {name: "Website", notSet: errNoSuchWebsiteConfiguration, missing: "weir does not host websites"},
+	"replication":       {name: "Replication", notSet: errNoSuchReplicationConfig, missing: "weir does not replicate buckets"},
+	"publicAccessBlock": {name: "PublicAccessBlock", notSet: errNoSuchPublicAccessBlock, missing: "weir has no public access: every request must be signed"},
+	"object-lock":       {name: "ObjectLockConfiguration", notSet: errNoSuchObjectLockConfig, missing: "weir has no Object Lock yet"},
+	"ownershipControls": {name: "OwnershipControls",
+		emptyDoc: `<OwnershipControls xmlns="` + s3NS + `"><Rule><ObjectOwnership>BucketOwnerEnforced</ObjectOwnership></Rule></OwnershipControls>`,
+		missing:  "weir has no ACLs: the bucket owner owns every object (BucketOwnerEnforced)"},
+	"logging":      {name: "Logging", emptyDoc: `<BucketLoggingStatus xmlns="` + s3NS + `"/>`, missing: "weir does not write access logs to buckets; it logs requests to its own log"},
+	"notification": {name: "NotificationConfiguration", emptyDoc: `<NotificationConfiguration xmlns="` + s3NS + `"/>`, missing: "weir sends no event notifications"},
+	"accelerate":   {name: "AccelerateConfiguration", emptyDoc: `<AccelerateConfiguration xmlns="` + s3NS + `"/>`, missing: "weir has no transfer acceleration"},
+	"requestPayment": {name: "RequestPayment",
+		emptyDoc: `<RequestPaymentConfiguration xmlns="` + s3NS + `"><Payer>BucketOwner</Payer></RequestPaymentConfiguration>`,
+		missing:  "weir does not bill requesters"},
+	// Listed by id: without one, the (empty) list; with one, that configuration is not there.
+	"analytics":           {name: "AnalyticsConfiguration", emptyDoc: `<ListBucketAnalyticsConfigurationResult xmlns="` + s3NS + `"><IsTruncated>false</IsTruncated></ListBucketAnalyticsConfigurationResult>`, missing: "weir has no storage class analysis"},
+	"inventory":           {name: "InventoryConfiguration", emptyDoc: `<ListInventoryConfigurationsResult xmlns="` + s3NS + `"><IsTruncated>false</IsTruncated></ListInventoryConfigurationsResult>`, missing: "weir has no inventory reports"},
+	"metrics":             {name: "MetricsConfiguration", emptyDoc: `<ListMetricsConfigurationsResult xmlns="` + s3NS + `"><IsTruncated>false</IsTruncated></ListMetricsConfigurationsResult>`, missing: "weir has no request metrics configurations; see its /metrics endpoint"},
+	"intelligent-tiering": {name: "IntelligentTieringConfiguration", emptyDoc: `<ListBucketIntelligentTieringConfigurationsOutput xmlns="` + s3NS + `"><IsTruncated>false</IsTruncated></ListBucketIntelligentTieringConfigurationsOutput>`, missing: "weir has one storage class"},
+}
+
+// bucketConfigOf returns the configuration sub-resource q names, if any.
+func bucketConfigOf(q url.Values) (string, bucketConfig, bool) {
+	for k, c := range bucketConfigs {
+		if q.Has(k) {
+			return k, c, true
+		}
+	}
+	return "", bucketConfig{}, false
+}
+
+// getBucketConfig answers a read of a configuration weir does not implement.
+func (s *Server) getBucketConfig(sub string, c bucketConfig) handler {
+	return func(rq *request) error {
+		if _, _, err := s.decide(rq, "s3:GetBucket"+c.name); err != nil {
+			return err
+		}
+		if rq.query.Get("id") != "" {
+			return errorf(errNoSuchConfiguration, "bucket %s has no %s with id %q", rq.bucket, c.name, rq.query.Get("id"))
+		}
+		if c.notSet != nil {
+			return errorf(c.notSet, "bucket %s has no %s configuration", rq.bucket, sub)
+		}
+		return writeRawXML(rq, c.emptyDoc)
+	}
+}
+
+// putBucketConfig refuses a configuration weir would otherwise ignore.
+func (s *Server) putBucketConfig(sub string, c bucketConfig) handler {
+	return func(rq *request) error {
+		if _, _, err := s.decide(rq, "s3:PutBucket"+c.name); err != nil {
+			return err
+		}
+		return errorf(errNotImplemented, "PUT ?%s is not implemented: %s", sub, c.missing)
+	}
+}
+
+// deleteBucketConfig succeeds: the configuration is not set, before as after.
+func (s *Server) deleteBucketConfig(c bucketConfig) handler {
+	return func(rq *request) error {
+		if _, _, err := s.decide(rq, "s3:PutBucket"+c.name); err != nil {
+			return err
+		}
+		rq.w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
+func writeRawXML(rq *request, doc string) error {
+	rq.w.Header().Set("Content-Type", "application/xml")
+	rq.w.WriteHeader(http.StatusOK)
+	_, err := rq.w.Write([]byte(xmlDecl + doc))
+	return err
+}
+
+// ACLs: weir has none. Every bucket and object is owned by the bucket's owner, who has full
+// control (what S3 calls BucketOwnerEnforced), and that is what the ACL reads show. The canned
+// ACLs that say exactly this (private, bucket-owner-full-control) are accepted on writes; any
+// other ACL, canned or granted, is refused.
+
+type grantee struct {
+	XMLNS       string `xml:"xmlns:xsi,attr"`
+	Type        string `xml:"xsi:type,attr"`
+	ID          string `xml:"ID"`
+	DisplayName string `xml:"DisplayName"`
+}
+
+type grant struct {
+	Grantee    grantee `xml:"Grantee"`
+	Permission string  `xml:"Permission"`
+}
+
+type accessControlPolicy struct {
+	XMLName xml.Name `xml:"AccessControlPolicy"`
+	NS      string   `xml:"xmlns,attr"`
+	Owner   owner    `xml:"Owner"`
+	Grants  []grant  `xml:"AccessControlList>Grant"`
+}
+
+func ownerFullControl(ownerID string) accessControlPolicy {
+	o := owner{ID: ownerID, DisplayName: ownerID}
+	return accessControlPolicy{NS: s3NS, Owner: o, Grants: []grant{{
+		Grantee:    grantee{XMLNS: "http://www.w3.org/2001/XMLSchema-instance", Type: "CanonicalUser", ID: ownerID, DisplayName: ownerID},
+		Permission: "FULL_CONTROL",
+	}}}
+}
+
+// acceptedCannedACLs are the canned ACLs that describe what weir enforces anyway.
+var acceptedCannedACLs = map[string]bool{"private": true, "bucket-owner-full-control": true}
+
+// checkACLHeaders refuses ACL headers that ask for more than the owner's full control.
+func checkACLHeaders(h http.Header) error {
+	if v := h.Get("x-amz-acl"); v != "" && !acceptedCannedACLs[v] {
+		return errorf(errNotImplemented, "x-amz-acl %q is not implemented: weir has no ACLs, only the bucket owner's full control (canned ACL private)", v)
+	}
+	for name := range h {
+		if strings.HasPrefix(strings.ToLower(name), "x-amz-grant-") {
+			return errorf(errNotImplemented, "%s is not implemented: weir has no ACLs, only the bucket owner's full control", name)
+		}
+	}
+	return nil
+}
+
+func (s *Server) getBucketACL(rq *request) error {
+	b, _, err := s.decide(rq, "s3:GetBucketAcl")
+	if err != nil {
+		return err
+	}
+	return writeXML(rq, http.StatusOK, ownerFullControl(b.Owner))
+}
+
+func (s *Server) getObjectACL(rq *request) error {
+	obj, _, err := s.decideRead(rq, "s3:GetObjectAcl")
+	if err != nil {
+		return err
+	}
+	obj.Close()
+	b, err := s.eng.GetBucket(rq.bucket)
+	if err != nil {
+		return err
+	}
+	return writeXML(rq, http.StatusOK, ownerFullControl(b.Owner))
+}
+
+// putACL accepts an ACL that grants the owner full control and nothing else.
+func (s *Server) putACL(action string, object bool) handler {
+	return func(rq *request) error {
+		b, _, err := s.decide(rq, action)
+		if err != nil {
+			return err
+		}
+		if object {
+			if _, err := s.eng.StatObject(rq.bucket, rq.key); err != nil {
+				return err
+			}
+		}
+		if err := checkACLHeaders(rq.r.Header); err != nil {
+			return err
+		}
+		var acl accessControlPolicy
+		if err := readXML(rq, &acl, true); err != nil {
+			return err
+		}
+		for _, g := range acl.Grants {
+			if g.Permission != "FULL_CONTROL" || g.Grantee.ID != b.Owner {
+				return errorf(errNotImplemented, "an ACL granting %s to %q is not implemented: weir has no ACLs, only the bucket owner's full control", g.Permission, g.Grantee.ID)
+			}
+		}
+		rq.w.WriteHeader(http.StatusOK)
+		return nil
+	}
+}
+
+// getObjectLockState answers GetObjectRetention and GetObjectLegalHold: the object exists and
+// has no Object Lock configuration.
+func (s *Server) getObjectLockState(action string) handler {
+	return func(rq *request) error {
+		obj, _, err := s.decideRead(rq, action)
+		if err != nil {
+			return err
+		}
+		obj.Close()
+		return errorf(errNoSuchObjectLockOnObject, "%s/%s", rq.bucket, rq.key)
+	}
+}
+
+// refuseObjectLock refuses PutObjectRetention and PutObjectLegalHold, and Object Lock headers on
+// writes.
+func (s *Server) refuseObjectLock(rq *request) error {
+	if _, _, err := s.decide(rq, "s3:PutObjectRetention"); err != nil {
+		return err
+	}
+	return errorf(errNotImplemented, "Object Lock (retention, legal hold) is not implemented by weir yet")
+}
+
+type versionEntry struct {
+	XMLName      xml.Name
+	Key          string `xml:"Key"`
+	VersionID    string `xml:"VersionId"`
+	IsLatest     bool   `xml:"IsLatest"`
+	LastModified string `xml:"LastModified"`
+	ETag         string `xml:"ETag"`
+	Size         int64  `xml:"Size"`
+	Owner        owner  `xml:"Owner"`
+	StorageClass string `xml:"StorageClass"`
+}
+
+type listVersionsResult struct {
+	XMLName             xml.Name       `xml:"ListVersionsResult"`
+	NS                  string         `xml:"xmlns,attr"`
+	Name                string         `xml:"Name"`
+	Prefix              string         `xml:"Prefix"`
+	KeyMarker           string         `xml:"KeyMarker"`
+	VersionIDMarker     string         `xml:"VersionIdMarker"`
+	NextKeyMarker       string         `xml:"NextKeyMarker,omitempty"`
+	NextVersionIDMarker string         `xml:"NextVersionIdMarker,omitempty"`
+	MaxKeys             int            `xml:"MaxKeys"`
+	Delimiter           string         `xml:"Delimiter,omitempty"`
+	EncodingType        string         `xml:"EncodingType,omitempty"`
+	IsTruncated         bool           `xml:"IsTruncated"`
+	Versions            []versionEntry `xml:"Version"`
+	CommonPrefixes      []prefixEntry  `xml:"CommonPrefixes"`
+}
+
+// listObjectVersions lists the current objects as their only versions: weir buckets are not
+// versioned, and S3 lists the objects of a bucket that never had versioning with version id
+// "null".
+func (s *Server) listObjectVersions(rq *request) error {
+	b, _, err := s.decide(rq, "s3:ListBucketVersions")
+	if err != nil {
+		return err
+	}
+	q := rq.query
+	maxKeys, err := intParam(rq, "max-keys", 1000)
+	if err != nil {
+		return err
+	}
+	enc := q.Get("encoding-type")
+	if enc != "" && enc != "url" {
+		return errorf(errInvalidArgument, "encoding-type must be url, got %q", enc)
+	}
+	keyMarker, vidMarker := q.Get("key-marker"), q.Get("version-id-marker")
+	if vidMarker != "" && vidMarker != "null" {
+		return errorf(errInvalidArgument, "version-id-marker %q is not a version of this bucket: weir buckets have only the null version", vidMarker)
+	}
+	if vidMarker != "" && keyMarker == "" {
+		return errorf(errInvalidArgument, "a version-id-marker cannot be specified without a key-marker")
+	}
+	e := func(v string) string {
+		if enc == "url" {
+			return s3URLEncode(v)
+		}
+		return v
+	}
+	out := listVersionsResult{NS: s3NS, Name: rq.bucket, Prefix: e(q.Get("prefix")), KeyMarker: e(keyMarker), VersionIDMarker: vidMarker,
+		MaxKeys: maxKeys, Delimiter: e(q.Get("delimiter")), EncodingType: enc}
+	if maxKeys == 0 {
+		return writeXML(rq, http.StatusOK, out)
+	}
+	res, err := s.eng.ListObjects(rq.bucket, engine.ListOptions{Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"), StartAfter: keyMarker, MaxKeys: maxKeys})
+	if err != nil {
+		return err
+	}
+	own := owner{ID: b.Owner, DisplayName: b.Owner}
+	for _, o := range res.Objects {
+		out.Versions = append(out.Versions, versionEntry{XMLName: xml.Name{Local: "Version"}, Key: e(o.Key), VersionID: "null", IsLatest: true,
+			LastModified: o.ModTime.UTC().Format(iso8601), ETag: o.ETag, Size: o.Size, Owner: own, StorageClass: "STANDARD"})
+	}
+	for _, p := range res.CommonPrefixes {
+		out.CommonPrefixes = append(out.CommonPrefixes, prefixEntry{Prefix: e(p)})
+	}
+	if res.IsTruncated {
+		out.IsTruncated = true
+		out.NextKeyMarker = e(res.NextMarker)
+		out.NextVersionIDMarker = "null"
+	}
+	return writeXML(rq, http.StatusOK, out)
+}
