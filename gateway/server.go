@@ -120,7 +120,8 @@ func New(cfg Config) (*Server, error) {
 			}
 			return u.SecretKey, true
 		},
-		Now: cfg.Now,
+		Now:    cfg.Now,
+		Region: cfg.Region,
 	}
 	s.decider = &pipeline{policy: cfg.Policy, plugins: cfg.Plugins, eng: cfg.Engine}
 	if s.decider.policy == nil {
