@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -100,14 +101,7 @@ func requestDocument(in *DecisionInput, withHeaders bool) abi.Input {
 	doc := abi.Input{
 		Action:    in.Action,
 		Principal: abi.Principal{AccessKey: in.User.AccessKey, Name: in.User.Name, Groups: in.User.Groups, Root: in.User.Root},
-		Request:   abi.Request{Method: r.Method, Size: r.ContentLength, RemoteAddr: r.RemoteAddr, Time: time.Now()},
-	}
-	// An aws-chunked body (the SDKs' default for uploads) is larger on the wire than the
-	// object; the size that matters to a policy is the object's.
-	if v := r.Header.Get("x-amz-decoded-content-length"); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-			doc.Request.Size = n
-		}
+		Request:   abi.Request{Method: r.Method, Size: storedSize(r), RemoteAddr: r.RemoteAddr, Time: time.Now()},
 	}
 	// The header block is already bounded (MaxHeaderBytes); the document holds each header's
 	// first value under its lower-case name.
@@ -123,6 +117,24 @@ func requestDocument(in *DecisionInput, withHeaders bool) abi.Input {
 		doc.Bucket = abi.Bucket{Name: b.Name, Owner: b.Owner, Strategy: string(b.Strategy), Tags: b.Tags}
 	}
 	return doc
+}
+
+// storedSize is the size the request's body will store, as the body layer enforces it: an
+// aws-chunked body (the SDKs' default for uploads) is larger on the wire than the object, and its
+// decoded length is checked against the chunks; any other body stores its Content-Length, which
+// net/http enforces, whatever x-amz-decoded-content-length claims.
+func storedSize(r *http.Request) int64 {
+	if !strings.HasPrefix(r.Header.Get("X-Amz-Content-Sha256"), "STREAMING-") {
+		return r.ContentLength
+	}
+	if m := r.URL.Query().Get("X-Amz-Content-Sha256"); m != "" && !strings.HasPrefix(m, "STREAMING-") {
+		return r.ContentLength // a presigned URL's own payload mode wins over the header
+	}
+	n, err := strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
+	if err != nil || n < 0 {
+		return r.ContentLength
+	}
+	return n
 }
 
 // object fills the document's object: from what the request already loaded, else from the

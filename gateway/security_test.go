@@ -1,7 +1,11 @@
 package gateway_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -98,4 +102,60 @@ func TestCredentialRegionMustMatch(t *testing.T) {
 			t.Fatalf("message %.300q does not name the expected region briefly", e.Message)
 		}
 	}
+}
+
+// Finding 2: a 3 MiB UNSIGNED-PAYLOAD PUT that claims x-amz-decoded-content-length: 10 is sized
+// by its real body: the upload-limits policy (1 MiB) refuses it and nothing is stored.
+func TestDecodedLengthDoesNotLieToPolicy(t *testing.T) {
+	ts := startServer(t, serverOptions{Policy: examplePolicy(t, "upload-limits")})
+	c := ts.root()
+	mustCreateBucket(t, c, "lim")
+	big := bytes.Repeat([]byte("x"), 3<<20)
+	req := ts.signed(t, http.MethodPut, "/lim/big.bin", big, map[string]string{"x-amz-decoded-content-length": "10"}, "UNSIGNED-PAYLOAD", time.Now())
+	e := expectError(t, ts, req, 403, "AccessDenied")
+	if !strings.Contains(e.Message, "1 MiB") {
+		t.Fatalf("refused for another reason: %q", e.Message)
+	}
+	if _, err := ts.Engine.StatObject("lim", "big.bin"); err == nil {
+		t.Fatal("the 3 MiB object was stored")
+	}
+	// A body shorter than its declared Content-Length is IncompleteBody and stores nothing.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	short := ts.signed(t, http.MethodPut, "/lim/short.bin", make([]byte, 100), nil, "UNSIGNED-PAYLOAD", time.Now())
+	var wire bytes.Buffer
+	if err := short.Write(&wire); err != nil {
+		t.Fatal(err)
+	}
+	conn.Write(wire.Bytes()[:wire.Len()-90]) // 10 of the 100 bytes it declared, then EOF
+	conn.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "IncompleteBody") {
+		t.Fatalf("short body: %d %s", resp.StatusCode, body)
+	}
+	if _, err := ts.Engine.StatObject("lim", "short.bin"); err == nil {
+		t.Fatal("the short body was stored")
+	}
+}
+
+// Finding 2, plugins: the example guard cannot be bypassed through a multipart upload (a denied
+// Content-Type, or small parts adding up to more than max_bytes).
+func TestGuardPluginCoversMultipart(t *testing.T) {
+	ts := startServer(t, serverOptions{Plugins: examplePlugins(t)})
+	c := ts.root()
+	ctx := context.Background()
+	mustCreateBucket(t, c, "guarded")
+	_, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("guarded"), Key: aws.String("setup.exe"), ContentType: aws.String("application/x-msdownload")})
+	expectDenied(t, err, "application/x-msdownload")
+	_, err = c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("guarded"), Key: aws.String("big.bin")})
+	expectDenied(t, err, "multipart uploads are refused")
+	// Uploads within the limit still pass.
+	mustPut(t, c, "guarded", "small.txt", []byte("small"))
 }
