@@ -338,7 +338,9 @@ func (e *Engine) ListMultipartUploads(bucket string, opts ListUploadsOptions) (L
 	lastPrefix := ""
 	for ok := it.First(); ok; ok = it.Next() {
 		key, id, ok := keys.SplitUpload(bucket, it.Key())
-		if !ok {
+		// The range scan matches the record's bytes, and a prefix that runs into the NUL
+		// separator ("a\x00") matches key "a"'s records: only keys with the prefix count.
+		if !ok || !strings.HasPrefix(key, opts.Prefix) {
 			continue
 		}
 		if opts.KeyMarker != "" && (key < opts.KeyMarker || key == opts.KeyMarker && (opts.UploadIDMarker == "" || id <= opts.UploadIDMarker)) {

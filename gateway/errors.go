@@ -78,6 +78,7 @@ var s3ErrorTable = []struct {
 	// authentication and payload
 	{sigv4.ErrMissingAuth, s3Error{"AccessDenied", http.StatusForbidden}},
 	{sigv4.ErrPresignExpired, s3Error{"AccessDenied", http.StatusForbidden}},
+	{sigv4.ErrHeadersNotSigned, s3Error{"AccessDenied", http.StatusForbidden}},
 	{sigv4.ErrInvalidAccessKeyID, s3Error{"InvalidAccessKeyId", http.StatusForbidden}},
 	{sigv4.ErrSignatureDoesNotMatch, s3Error{"SignatureDoesNotMatch", http.StatusForbidden}},
 	{sigv4.ErrRequestTimeTooSkewed, s3Error{"RequestTimeTooSkewed", http.StatusForbidden}},

@@ -313,6 +313,11 @@ func (s *Server) writeError(rq *request, err error) {
 		rq.w.Status = 499
 		return
 	}
+	if se := (*sigv4.SignatureError)(nil); errors.As(err, &se) && s.log.Enabled(rq.r.Context(), slog.LevelDebug) {
+		// What the server hashed, to compare with the client's; never the key or secret.
+		s.log.Debug("signature mismatch", "request_id", rq.id, "op", rq.op, "reason", se.Reason,
+			"canonical_request", se.CanonicalRequest, "string_to_sign", se.StringToSign)
+	}
 	e, known := lookupS3Error(err)
 	if e.status == http.StatusPreconditionFailed || e.status == http.StatusPreconditionRequired {
 		s.metrics.preconditionFailures.WithLabelValues(e.code).Inc()

@@ -121,7 +121,8 @@ func New(cfg Config) (*Server, error) {
 			}
 			return u.SecretKey, true
 		},
-		Now: cfg.Now,
+		Now:    cfg.Now,
+		Region: cfg.Region,
 	}
 	s.decider = &decide.Decider{Policies: cfg.Policy}
 	if cfg.Plugins != nil {

@@ -100,7 +100,7 @@ func TestSurfaceGetBucketLocation(t *testing.T) {
 	})
 	t.Run("configured eu-central-1", func(t *testing.T) {
 		ts := startServer(t, serverOptions{Region: "eu-central-1"})
-		c := ts.root()
+		c := ts.root(func(o *s3.Options) { o.Region = "eu-central-1" }) // the scope must name weir's region
 		mustCreateBucket(t, c, "loc")
 		out, err := c.GetBucketLocation(ctx, &s3.GetBucketLocationInput{Bucket: aws.String("loc")})
 		if err != nil {

@@ -166,6 +166,10 @@ func Start(t testing.TB, o Options) *Server {
 	return ts
 }
 
+// ServeHTTP hands a request straight to the gateway, without the network (fuzzing, handlers
+// driven by httptest recorders).
+func (ts *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { ts.Server.ServeHTTP(w, r) }
+
 // Client returns an aws-sdk-go-v2 S3 client with the SDK's default settings (its default
 // checksums included), path-style, no retries, signed with the given credentials.
 func (ts *Server) Client(accessKey, secretKey string, opts ...func(*s3.Options)) *s3.Client {

@@ -1,6 +1,7 @@
 // Command guard is an example weir plugin: an upload guard configured by the manifest. It
-// denies, with a reason the client sees, a PUT whose body is larger than max_bytes or whose
-// Content-Type is in deny_content_types, and passes everything else.
+// denies, with a reason the client sees, an upload whose body is larger than max_bytes (with a
+// limit, multipart uploads, whose size is not known when they begin) or whose Content-Type is in
+// deny_content_types, and passes everything else.
 //
 //	"config": {"max_bytes": 1048576, "deny_content_types": ["application/x-msdownload"]}
 //
@@ -58,16 +59,17 @@ func init() {
 
 func main() {}
 
+// decide guards every request that writes an object's bytes: s3:PutObject covers PutObject and
+// UploadPart (PUT) and CreateMultipartUpload and CompleteMultipartUpload (POST). Checking only
+// PUTs would let a multipart upload set a denied Content-Type, or assemble an object of any
+// size from small parts.
 func decide(r *sdk.Request) sdk.Decision {
-	if r.Method() != "PUT" || r.Key() == "" {
+	if r.Action() != "s3:PutObject" || r.Key() == "" {
 		return sdk.Pass()
 	}
 	c, err := current()
 	if err != nil {
 		return sdk.Deny(err.Error())
-	}
-	if c.MaxBytes > 0 && r.Size() > c.MaxBytes {
-		return sdk.Deny("uploads are limited to " + strconv.FormatInt(c.MaxBytes, 10) + " bytes")
 	}
 	ct := r.Header("content-type")
 	if i := strings.IndexByte(ct, ';'); i >= 0 {
@@ -77,6 +79,17 @@ func decide(r *sdk.Request) sdk.Decision {
 	for _, d := range c.DenyContentTypes {
 		if ct != "" && strings.EqualFold(ct, d) {
 			return sdk.Deny("content type " + ct + " is not accepted")
+		}
+	}
+	if c.MaxBytes > 0 {
+		limit := strconv.FormatInt(c.MaxBytes, 10)
+		if r.Method() == "POST" {
+			// A multipart upload's size is known only when it completes, after every part
+			// was accepted: with a size limit, multipart uploads are refused.
+			return sdk.Deny("multipart uploads are refused: uploads are limited to " + limit + " bytes in a single PUT")
+		}
+		if r.Size() > c.MaxBytes || r.Size() < 0 {
+			return sdk.Deny("uploads are limited to " + limit + " bytes")
 		}
 	}
 	return sdk.Pass()

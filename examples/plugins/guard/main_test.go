@@ -26,7 +26,15 @@ var cases = []struct {
 	{"exe", put("setup.exe", 10, "application/x-msdownload"), abi.Deny, "content type application/x-msdownload is not accepted"},
 	{"script with params", put("x.sh", 10, "Application/X-Sh; charset=utf-8"), abi.Deny, "content type Application/X-Sh is not accepted"},
 	{"get", &abi.Input{Action: "s3:GetObject", Object: abi.Object{Key: "a.bin"}, Request: abi.Request{Method: "GET", Size: 5000}}, abi.Pass, ""},
+	{"multipart upload", post("big.bin", ""), abi.Deny, "multipart uploads are refused: uploads are limited to 1000 bytes in a single PUT"},
+	{"part of an upload", put("big.bin", 1000, ""), abi.Pass, ""},
 	{"create bucket", &abi.Input{Action: "s3:CreateBucket", Bucket: abi.Bucket{Name: "b"}, Request: abi.Request{Method: "PUT", Size: 5000}}, abi.Pass, ""},
+}
+
+func post(key, ct string) *abi.Input {
+	in := put(key, 0, ct)
+	in.Request.Method = "POST"
+	return in
 }
 
 func put(key string, size int64, ct string) *abi.Input {

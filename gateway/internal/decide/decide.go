@@ -231,17 +231,23 @@ func Document(in *Input, withHeaders bool) abi.Input {
 	return doc
 }
 
-// RequestSize is input.request.size for a request's body: the size of the object (or part)
-// it carries.
+// RequestSize is input.request.size for a request's body: the size of the object (or part) it
+// will store, as the body layer enforces it. An aws-chunked body (the SDKs' default for uploads)
+// is larger on the wire than the object, and its decoded length is checked against the chunks;
+// any other body stores its Content-Length, which net/http enforces, whatever
+// x-amz-decoded-content-length claims.
 func RequestSize(r *http.Request) int64 {
-	// An aws-chunked body (the SDKs' default for uploads) is larger on the wire than the
-	// object; the size that matters to a policy is the object's.
-	if v := r.Header.Get("x-amz-decoded-content-length"); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-			return n
-		}
+	if !strings.HasPrefix(r.Header.Get("X-Amz-Content-Sha256"), "STREAMING-") {
+		return r.ContentLength
 	}
-	return r.ContentLength
+	if m := r.URL.Query().Get("X-Amz-Content-Sha256"); m != "" && !strings.HasPrefix(m, "STREAMING-") {
+		return r.ContentLength // a presigned URL's own payload mode wins over the header
+	}
+	n, err := strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
+	if err != nil || n < 0 {
+		return r.ContentLength
+	}
+	return n
 }
 
 func orDefault(s, def string) string {

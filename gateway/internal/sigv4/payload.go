@@ -281,7 +281,7 @@ func (c *chunkedReader) verifyChunk(data []byte, sig string) error {
 	toSign := "AWS4-HMAC-SHA256-PAYLOAD\n" + c.amzDate + "\n" + c.scope + "\n" + c.prevSig + "\n" + emptySHA256 + "\n" + hex.EncodeToString(sum[:])
 	want := hex.EncodeToString(hmacSHA256(c.key, []byte(toSign)))
 	if !hmac.Equal([]byte(want), []byte(sig)) {
-		return fmt.Errorf("%w: chunk signature", ErrSignatureDoesNotMatch)
+		return &SignatureError{err: fmt.Errorf("%w: chunk signature", ErrSignatureDoesNotMatch), Reason: "chunk signature", StringToSign: toSign}
 	}
 	c.prevSig = sig
 	return nil
@@ -327,7 +327,7 @@ func (c *chunkedReader) finish() error {
 		toSign := "AWS4-HMAC-SHA256-TRAILER\n" + c.amzDate + "\n" + c.scope + "\n" + c.prevSig + "\n" + hex.EncodeToString(sum[:])
 		want := hex.EncodeToString(hmacSHA256(c.key, []byte(toSign)))
 		if !hmac.Equal([]byte(want), []byte(trailerSig)) {
-			return fmt.Errorf("%w: trailer signature", ErrSignatureDoesNotMatch)
+			return &SignatureError{err: fmt.Errorf("%w: trailer signature", ErrSignatureDoesNotMatch), Reason: "trailer signature", StringToSign: toSign}
 		}
 	}
 	c.done = true

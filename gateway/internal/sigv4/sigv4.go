@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,6 +38,7 @@ var (
 	ErrIncompleteBody         = errors.New("you did not provide the number of bytes specified by the Content-Length HTTP header")
 	ErrMissingContentLength   = errors.New("you must provide the Content-Length HTTP header")
 	ErrMalformedTrailer       = errors.New("malformed trailer")
+	ErrHeadersNotSigned       = errors.New("there were headers present in the request which were not signed")
 )
 
 const (
@@ -56,6 +58,10 @@ type Verifier struct {
 	Secret  func(accessKey string) (secret string, ok bool)
 	Now     func() time.Time // nil: time.Now
 	MaxSkew time.Duration    // 0: 15 minutes
+	// Region is the only region a credential scope may name ("" means us-east-1). Checked
+	// before any key is derived, so a client cannot make the server hash (or cache) keys for
+	// regions it invents.
+	Region string
 
 	keys     sync.Map // "secret\x00date\x00region\x00service" -> []byte signing key
 	keyCount atomic.Int64
@@ -92,6 +98,12 @@ func (v *Verifier) Verify(r *http.Request) (*Auth, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := v.checkRegion(r, p); err != nil {
+		return nil, err
+	}
+	if names := unsignedHeaders(r, p.signedHeaders); len(names) > 0 {
+		return nil, fmt.Errorf("%w: %s (sign every x-amz-* and x-weir-* header the request carries)", ErrHeadersNotSigned, strings.Join(names, ", "))
+	}
 	secret, ok := v.Secret(p.accessKey)
 	if !ok {
 		return nil, fmt.Errorf("%w (%s)", ErrInvalidAccessKeyID, p.accessKey)
@@ -125,10 +137,14 @@ func (v *Verifier) Verify(r *http.Request) (*Auth, error) {
 	scope := p.date + "/" + p.region + "/" + p.service + "/aws4_request"
 	sum := sha256.Sum256([]byte(canonical))
 	toSign := algorithm + "\n" + p.amzDate + "\n" + scope + "\n" + hex.EncodeToString(sum[:])
-	key := v.signingKey(secret, p.date, p.region, p.service)
+	key, cached := v.signingKey(secret, p.date, p.region, p.service)
 	want := hex.EncodeToString(hmacSHA256(key, []byte(toSign)))
 	if !hmac.Equal([]byte(want), []byte(p.signature)) {
-		return nil, fmt.Errorf("%w: check your secret key and signing method", ErrSignatureDoesNotMatch)
+		return nil, &SignatureError{err: fmt.Errorf("%w: check your secret key and signing method", ErrSignatureDoesNotMatch),
+			Reason: "request signature", CanonicalRequest: canonical, StringToSign: toSign}
+	}
+	if !cached {
+		v.storeKey(secret, p.date, p.region, p.service, key)
 	}
 	return &Auth{AccessKey: p.accessKey, Presigned: p.presigned, PayloadMode: p.payload, key: key, amzDate: p.amzDate, scope: scope, signature: p.signature}, nil
 }
@@ -395,20 +411,87 @@ func hmacSHA256(key, data []byte) []byte {
 	return m.Sum(nil)
 }
 
-// signingKey derives (and caches: four HMACs per request otherwise) the SigV4 signing key.
-func (v *Verifier) signingKey(secret, date, region, service string) []byte {
-	ck := secret + "\x00" + date + "\x00" + region + "\x00" + service
-	if k, ok := v.keys.Load(ck); ok {
-		return k.([]byte)
+// signingKey returns the SigV4 signing key, from the cache when a verified request already
+// derived it (cached=true); otherwise derived (four HMACs) but not stored: storeKey does that
+// once the signature has verified, so unverified requests cannot fill the cache.
+func (v *Verifier) signingKey(secret, date, region, service string) (key []byte, cached bool) {
+	if k, ok := v.keys.Load(cacheKey(secret, date, region, service)); ok {
+		return k.([]byte), true
 	}
 	k := hmacSHA256([]byte("AWS4"+secret), []byte(date))
 	k = hmacSHA256(k, []byte(region))
 	k = hmacSHA256(k, []byte(service))
 	k = hmacSHA256(k, []byte("aws4_request"))
+	return k, false
+}
+
+func (v *Verifier) storeKey(secret, date, region, service string, key []byte) {
 	if v.keyCount.Add(1) > maxCachedKeys {
 		v.keys.Clear() // old days' keys; the current ones come back on the next request
 		v.keyCount.Store(1)
 	}
-	v.keys.Store(ck, k)
-	return k
+	v.keys.Store(cacheKey(secret, date, region, service), key)
 }
+
+func cacheKey(secret, date, region, service string) string {
+	return secret + "\x00" + date + "\x00" + region + "\x00" + service
+}
+
+// CachedKeys is how many signing keys the cache holds (at most maxCachedKeys).
+func (v *Verifier) CachedKeys() int {
+	n := 0
+	v.keys.Range(func(any, any) bool { n++; return true })
+	return n
+}
+
+// checkRegion refuses a credential scope for another region than the verifier's, as S3 does,
+// naming the region expected. The one exception is S3's: GetBucketLocation (GET /bucket?location)
+// may be signed for us-east-1 whatever the region, since clients call it to learn the region.
+func (v *Verifier) checkRegion(r *http.Request, p *parsedAuth) error {
+	want := v.Region
+	if want == "" {
+		want = "us-east-1"
+	}
+	if p.region == want {
+		return nil
+	}
+	if p.region == "us-east-1" && r.Method == http.MethodGet && r.URL.Query().Has("location") {
+		return nil
+	}
+	got := p.region
+	if len(got) > 64 {
+		got = got[:64] + "..."
+	}
+	return fmt.Errorf("%w: the region %q is wrong; expecting %q", ErrAuthorizationMalformed, got, want)
+}
+
+// unsignedHeaders lists the x-amz-* and x-weir-* headers r carries that the signature does not
+// cover. They change what a request does (a copy source, a lease action, a checksum), so one
+// added to a signed request, or to a presigned URL, would act with the signer's authority.
+func unsignedHeaders(r *http.Request, signed []string) []string {
+	var names []string
+	for name := range r.Header {
+		lower := strings.ToLower(name)
+		if !strings.HasPrefix(lower, "x-amz-") && !strings.HasPrefix(lower, "x-weir-") {
+			continue
+		}
+		if !slices.Contains(signed, lower) {
+			names = append(names, lower)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// SignatureError is a signature that did not verify, with what the server computed so that an
+// operator can compare it with the client's (logged at debug level). It holds no secret: the
+// canonical request and string to sign are what both sides hash, the key is never in them.
+type SignatureError struct {
+	err              error
+	Reason           string // "request signature", "chunk signature" or "trailer signature"
+	CanonicalRequest string // empty for chunk and trailer signatures
+	StringToSign     string
+}
+
+func (e *SignatureError) Error() string { return e.err.Error() }
+func (e *SignatureError) Unwrap() error { return e.err }

@@ -229,8 +229,8 @@ func TestAWSStreamingExample(t *testing.T) {
 }
 
 func deriveKey(secret, date, region, service string) []byte {
-	v := &Verifier{}
-	return v.signingKey(secret, date, region, service)
+	k, _ := (&Verifier{}).signingKey(secret, date, region, service)
+	return k
 }
 
 func streamingRequest(body []byte, decoded int) *http.Request {

@@ -1,0 +1,161 @@
+package gateway_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// presignRaw presigns method on path (with its query) as root, signing host only, as a URL
+// handed to a third party would be.
+func (ts *testServer) presignRaw(t testing.TB, method, path string) string {
+	t.Helper()
+	r, err := http.NewRequest(method, ts.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := r.URL.Query()
+	q.Set("X-Amz-Expires", "300")
+	r.URL.RawQuery = q.Encode()
+	u, _, err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).PresignHTTP(context.Background(),
+		aws.Credentials{AccessKeyID: rootAK, SecretAccessKey: rootSK}, r, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// Finding 1: an x-amz-* or x-weir-* header that the signature does not cover is refused, in a
+// presigned URL (a copy source or a lease added by whoever holds the URL) and in header auth.
+func TestUnsignedHeadersRefused(t *testing.T) {
+	ts := startServer(t, serverOptions{})
+	c := ts.root()
+	mustCreateBucket(t, c, "bkt")
+	mustPut(t, c, "bkt", "secret.txt", []byte("the secret"))
+	ctx := context.Background()
+
+	ps, err := s3.NewPresignClient(c).PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("upload.bin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPut, ps.URL, nil)
+	req.Header.Set("x-amz-copy-source", "/bkt/secret.txt")
+	e := expectError(t, ts, req, 403, "AccessDenied")
+	if !strings.Contains(e.Message, "not signed") || !strings.Contains(e.Message, "x-amz-copy-source") {
+		t.Fatalf("message %q does not name the unsigned header", e.Message)
+	}
+	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("bkt"), Key: aws.String("upload.bin")}); httpStatus(err) != 404 {
+		t.Fatalf("upload.bin exists after the refused copy: %v", err)
+	}
+
+	req, _ = http.NewRequest(http.MethodPut, ts.presignRaw(t, http.MethodPut, "/bkt/secret.txt?lease"), nil)
+	req.Header.Set("x-weir-lease-action", "acquire")
+	req.Header.Set("x-weir-lease-duration", "-1")
+	expectError(t, ts, req, 403, "AccessDenied")
+	if info, err := ts.Engine.StatObject("bkt", "secret.txt"); err != nil || info.Lease.State != "available" {
+		t.Fatalf("lease state after the refused acquire: %+v %v", info.Lease, err)
+	}
+
+	// The presigned URL as issued still works.
+	req, _ = http.NewRequest(http.MethodPut, ps.URL, strings.NewReader("uploaded"))
+	if resp, _, data := ts.do(t, req); resp.StatusCode != 200 {
+		t.Fatalf("presigned PUT as signed: %d %s", resp.StatusCode, data)
+	}
+
+	// Header auth: a header added after signing.
+	for _, h := range [][2]string{{"x-amz-copy-source", "/bkt/secret.txt"}, {"x-amz-meta-owner", "mallory"}, {"x-weir-if-generation-match", "0"}} {
+		req = ts.signed(t, http.MethodPut, "/bkt/upload.bin", []byte("x"), nil, "", time.Now())
+		req.Header.Set(h[0], h[1])
+		expectError(t, ts, req, 403, "AccessDenied")
+	}
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("bkt"), Key: aws.String("upload.bin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, out.Body); string(got) != "uploaded" || out.Metadata["owner"] != "" {
+		t.Fatalf("upload.bin is %q %v after refused requests", got, out.Metadata)
+	}
+}
+
+// Finding 4: the credential scope must name weir's region; a 60 KB one is refused with the region
+// expected, not hashed and cached.
+func TestCredentialRegionMustMatch(t *testing.T) {
+	ts := startServer(t, serverOptions{})
+	for _, region := range []string{"eu-west-1", strings.Repeat("r", 60000)} {
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+"/", nil)
+		req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+		if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: rootAK, SecretAccessKey: rootSK}, req, "UNSIGNED-PAYLOAD", "s3", region, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		e := expectError(t, ts, req, 400, "AuthorizationHeaderMalformed")
+		if !strings.Contains(e.Message, `expecting "us-east-1"`) || len(e.Message) > 300 {
+			t.Fatalf("message %.300q does not name the expected region briefly", e.Message)
+		}
+	}
+}
+
+// Finding 2: a 3 MiB UNSIGNED-PAYLOAD PUT that claims x-amz-decoded-content-length: 10 is sized
+// by its real body: the upload-limits policy (1 MiB) refuses it and nothing is stored.
+func TestDecodedLengthDoesNotLieToPolicy(t *testing.T) {
+	ts := startServer(t, serverOptions{Policy: examplePolicy(t, "upload-limits")})
+	c := ts.root()
+	mustCreateBucket(t, c, "lim")
+	big := bytes.Repeat([]byte("x"), 3<<20)
+	req := ts.signed(t, http.MethodPut, "/lim/big.bin", big, map[string]string{"x-amz-decoded-content-length": "10"}, "UNSIGNED-PAYLOAD", time.Now())
+	e := expectError(t, ts, req, 403, "AccessDenied")
+	if !strings.Contains(e.Message, "1 MiB") {
+		t.Fatalf("refused for another reason: %q", e.Message)
+	}
+	if _, err := ts.Engine.StatObject("lim", "big.bin"); err == nil {
+		t.Fatal("the 3 MiB object was stored")
+	}
+	// A body shorter than its declared Content-Length is IncompleteBody and stores nothing.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	short := ts.signed(t, http.MethodPut, "/lim/short.bin", make([]byte, 100), nil, "UNSIGNED-PAYLOAD", time.Now())
+	var wire bytes.Buffer
+	if err := short.Write(&wire); err != nil {
+		t.Fatal(err)
+	}
+	conn.Write(wire.Bytes()[:wire.Len()-90]) // 10 of the 100 bytes it declared, then EOF
+	conn.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "IncompleteBody") {
+		t.Fatalf("short body: %d %s", resp.StatusCode, body)
+	}
+	if _, err := ts.Engine.StatObject("lim", "short.bin"); err == nil {
+		t.Fatal("the short body was stored")
+	}
+}
+
+// Finding 2, plugins: the example guard cannot be bypassed through a multipart upload (a denied
+// Content-Type, or small parts adding up to more than max_bytes).
+func TestGuardPluginCoversMultipart(t *testing.T) {
+	ts := startServer(t, serverOptions{Plugins: examplePlugins(t)})
+	c := ts.root()
+	ctx := context.Background()
+	mustCreateBucket(t, c, "guarded")
+	_, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("guarded"), Key: aws.String("setup.exe"), ContentType: aws.String("application/x-msdownload")})
+	expectDenied(t, err, "application/x-msdownload")
+	_, err = c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("guarded"), Key: aws.String("big.bin")})
+	expectDenied(t, err, "multipart uploads are refused")
+	// Uploads within the limit still pass.
+	mustPut(t, c, "guarded", "small.txt", []byte("small"))
+}
