@@ -321,3 +321,16 @@ func TestPluginNewStarter(t *testing.T) {
 		t.Errorf("the starter plugin: %+v, %v; want %+v", got, err, want)
 	}
 }
+
+// TestPluginHelp: `weir plugin -h` answers with the commands, not an error.
+func TestPluginHelp(t *testing.T) {
+	out, err := exec.Command(weirBinary, "plugin", "-h").CombinedOutput()
+	for _, want := range []string{"weir plugin new NAME", "weir plugin build [DIR]", "weir plugin check DIR", "weir plugin c-header"} {
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("weir plugin -h: %v, no %q in\n%s", err, want, out)
+		}
+	}
+	if out, err := exec.Command(weirBinary, "plugin", "nwe", "x").CombinedOutput(); err == nil || !strings.Contains(string(out), "usage:") {
+		t.Errorf("weir plugin nwe x: %v\n%s", err, out)
+	}
+}
