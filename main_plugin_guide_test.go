@@ -71,13 +71,21 @@ func authorEnv(t *testing.T) []string {
 	return append(env, "PATH="+path, "GOPROXY=off", "GOWORK=off", "GOTOOLCHAIN=local", "CGO_ENABLED=0")
 }
 
-func runGuideScript(t *testing.T, dir string, env []string, script string) {
+// runGuideScript runs script with bash in dir and returns what it printed.
+func runGuideScript(t *testing.T, dir string, env []string, script string) string {
 	t.Helper()
 	cmd := exec.Command("bash", "-c", "set -euo pipefail\n"+script)
 	cmd.Dir, cmd.Env = dir, env
-	if out, err := cmd.CombinedOutput(); err != nil {
+	out, err := cmd.CombinedOutput()
+	if err != nil {
 		t.Fatalf("the guide's commands failed: %v\n%s\n--- commands:\n%s", err, out, script)
 	}
+	return string(out)
+}
+
+// loadsLine is what weir plugin build and weir plugin check print for each plugin that loads.
+func loadsLine(name string) string {
+	return "weir: plugin " + name + " loads: exports and ABI 1.0 checked, first instance started"
 }
 
 // TestPluginAuthorGuide runs docs/plugins.md as a plugin author would, from empty folders with
@@ -117,7 +125,9 @@ func TestPluginAuthorGuide(t *testing.T) {
 			for _, b := range flows[flow] {
 				script.WriteString(b.script)
 			}
-			runGuideScript(t, work, authorEnv(t), script.String())
+			if out := runGuideScript(t, work, authorEnv(t), script.String()); !strings.Contains(out, loadsLine("readonly")) {
+				t.Errorf("weir plugin check did not say %q:\n%s", loadsLine("readonly"), out)
+			}
 			readonlytest.CheckDir(t, filepath.Join(work, "plugins"))
 			fi, err := os.Stat(filepath.Join(work, "plugins", "readonly.wasm"))
 			if err != nil {
@@ -174,7 +184,9 @@ func guideGo(t *testing.T, blocks []guideBlock) {
 	if serve == nil {
 		t.Fatal("the guide has no `weir --plugins` block")
 	}
-	runGuideScript(t, work, env, script.String())
+	if out := runGuideScript(t, work, env, script.String()); !strings.Contains(out, loadsLine("quota")) {
+		t.Errorf("weir plugin build did not say %q:\n%s", loadsLine("quota"), out)
+	}
 
 	stderr := &syncBuffer{}
 	p := startWeirWith(t, work, append(serve, "--addr", "127.0.0.1:0", "--data", filepath.Join(work, "data")),
@@ -307,5 +319,18 @@ func TestPluginNewStarter(t *testing.T) {
 	got, err := d.Set().Decide(ctx, in)
 	if want := (plugins.Decision{Verdict: abi.Deny, Reason: "logs are kept: app.log may not be deleted", Plugin: "starter"}); err != nil || got != want {
 		t.Errorf("the starter plugin: %+v, %v; want %+v", got, err, want)
+	}
+}
+
+// TestPluginHelp: `weir plugin -h` answers with the commands, not an error.
+func TestPluginHelp(t *testing.T) {
+	out, err := exec.Command(weirBinary, "plugin", "-h").CombinedOutput()
+	for _, want := range []string{"weir plugin new NAME", "weir plugin build [DIR]", "weir plugin check DIR", "weir plugin c-header"} {
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("weir plugin -h: %v, no %q in\n%s", err, want, out)
+		}
+	}
+	if out, err := exec.Command(weirBinary, "plugin", "nwe", "x").CombinedOutput(); err == nil || !strings.Contains(string(out), "usage:") {
+		t.Errorf("weir plugin nwe x: %v\n%s", err, out)
 	}
 }

@@ -48,10 +48,11 @@
 //
 // # Faults
 //
-// A trap (a Go panic included), a call over its timeout, an attempt to grow memory past
-// memory_pages, or invalid output (an unknown verdict or strategy code, a reason over 1 KiB)
-// fails that request with a [*FaultError] wrapping [ErrFault], is logged with the guest's
-// stderr, and discards the instance; the next request gets a fresh one. With fail_open the
+// A trap (a Go panic included), a call that spends its CPU budget (it is stopped while it
+// runs), an attempt to grow memory past memory_pages, or invalid output (an unknown verdict or
+// strategy code, a reason over 1 KiB) fails that request with a [*FaultError] wrapping
+// [ErrFault], is logged on one line (the error's first line, the wasm stack, the guest's
+// stderr), and discards the instance; the next request gets a fresh one. With fail_open the
 // plugin is treated as passing.
 //
 // # Concurrency and cost

@@ -39,8 +39,8 @@ type FaultError struct {
 	Plugin string // the plugin's name in the manifest
 	Kind   string // FaultTrap, FaultTimeout, FaultMemory or FaultOutput
 	Err    error  // what wazero, the CPU budget or the output check reported
-	// Stack is the guest's wasm call stack where it faulted, innermost function first, when
-	// the runtime reported one (a trap, or a call stopped by its budget).
+	// Stack is the guest's wasm call stack where it trapped, innermost function first, when
+	// the runtime reported one (a call stopped by its budget has none).
 	Stack []string
 	// Stderr is what the guest wrote to stderr during the call (its first 512 bytes): a Go
 	// guest's panic message and goroutine trace.
