@@ -57,6 +57,8 @@ type serverOptions struct {
 	Clock func() time.Time
 	// Policy, when set, is Rego (file name → source) that runs as the decision step.
 	Policy map[string]string
+	// PolicySource, when set, serves the policy instead (a *policies.Dir that reloads).
+	PolicySource gateway.PolicySource
 	// Plugins, when set, run before the policy.
 	Plugins gateway.PluginSource
 	// Log, when set, receives the server's info-level log, with decision logging on.
@@ -93,7 +95,7 @@ func startServer(t testing.TB, o serverOptions) *testServer {
 	if o.Log != nil {
 		logger = slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	var policy gateway.PolicySource
+	policy := o.PolicySource
 	if o.Policy != nil {
 		p, err := policies.Compile(context.Background(), o.Policy)
 		if err != nil {

@@ -29,6 +29,8 @@ type request struct {
 	query  url.Values
 	user   *User
 	auth   *sigv4.Auth
+	// decisions made for the request, logged when it ends (with the decision log on).
+	decisions []decisionRecord
 }
 
 type handler func(*request) error
@@ -50,6 +52,7 @@ func (s *Server) serveS3(c echo.Context) error {
 	rq.w.Header().Set("Server", "weir")
 	s.metrics.inflight.Inc()
 	defer s.metrics.inflight.Dec()
+	defer s.logDecisions(rq) // also when the response is aborted mid-body
 
 	h, err := s.route(rq)
 	if err == nil {

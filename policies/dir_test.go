@@ -34,6 +34,10 @@ func TestDirReload(t *testing.T) {
 	if decide() {
 		t.Fatal("the first policy allows only root")
 	}
+	first := d.Stats()
+	if first.Reloads != 0 || first.Rejected != 0 || len(first.Revision) != 12 {
+		t.Fatalf("stats after the first load: %+v", first)
+	}
 	if changed, err := d.Reload(ctx); changed || err != nil {
 		t.Fatalf("reload without a change: %v %v", changed, err)
 	}
@@ -44,12 +48,19 @@ func TestDirReload(t *testing.T) {
 	if !decide() {
 		t.Fatal("the new policy lets owners act")
 	}
+	if st := d.Stats(); st.Reloads != 1 || st.Rejected != 0 || st.Revision == first.Revision {
+		t.Fatalf("stats after a good reload: %+v (first %+v)", st, first)
+	}
+	good := d.Stats().Revision
 	write("p.rego", "package weir\nallow if {\n")
 	if changed, err := d.Reload(ctx); changed || err == nil {
 		t.Fatalf("a policy that does not parse was accepted: %v", err)
 	}
 	if !decide() {
 		t.Fatal("the previous policy stopped serving")
+	}
+	if st := d.Stats(); st.Reloads != 1 || st.Rejected != 1 || st.Revision != good {
+		t.Fatalf("stats after a rejected reload: %+v", st)
 	}
 	write("p.rego", "package weir\nallow := false\n") // compiles, but fails p_test.rego
 	_, err = d.Reload(ctx)
