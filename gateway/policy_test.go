@@ -57,7 +57,9 @@ func TestPolicyDecides(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("ledger"), Key: aws.String("k"), Body: bytes.NewReader([]byte("v2"))})
-	if httpStatus(err) != http.StatusPreconditionRequired || apiCode(err) != "PreconditionRequired" {
+	// The policy chose etag, not the bucket: the message says the write's strategy.
+	if httpStatus(err) != http.StatusPreconditionRequired || apiCode(err) != "PreconditionRequired" ||
+		apiMessage(err) != "precondition required: the strategy for this write is etag: send If-Match, If-None-Match: * or x-weir-if-generation-match" {
 		t.Fatalf("unconditional write on a critical bucket: %v", err)
 	}
 	out, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("ledger"), Key: aws.String("new"), Body: bytes.NewReader([]byte("v")), IfNoneMatch: aws.String("*")})

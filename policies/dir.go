@@ -123,7 +123,7 @@ func (d *Dir) reload(ctx context.Context) (bool, error) {
 		d.reloads.Add(1)
 	}
 	d.revision.Store(&rev)
-	d.opts.Logger.Info("policy loaded", "source", d.path, "revision", rev, "modules", len(b.Modules)-tests, "tests", tests,
+	d.opts.Logger.Info("policy loaded", "source", d.path, "revision", rev, "modules", policyModules(b), "tests", tests,
 		"signed", len(b.Signatures.Signatures) > 0 && d.opts.BundleKey != "")
 	return true, nil
 }
@@ -171,7 +171,11 @@ func compileBundle(ctx context.Context, b *bundle.Bundle) (*Policy, int, error) 
 	tests := 0
 	for _, m := range b.Modules {
 		if isTestFile(m.Path) {
-			tests++
+			for _, r := range m.Parsed.Rules {
+				if strings.HasPrefix(string(r.Head.Name), "test_") {
+					tests++
+				}
+			}
 			continue
 		}
 		modules = append(modules, m.Parsed)
@@ -181,6 +185,17 @@ func compileBundle(ctx context.Context, b *bundle.Bundle) (*Policy, int, error) 
 	}
 	p, err := compileModules(ctx, modules, b.Data)
 	return p, tests, err
+}
+
+// policyModules counts b's modules that are not tests.
+func policyModules(b *bundle.Bundle) int {
+	n := 0
+	for _, m := range b.Modules {
+		if !isTestFile(m.Path) {
+			n++
+		}
+	}
+	return n
 }
 
 func isTestFile(path string) bool { return strings.HasSuffix(path, "_test.rego") }
@@ -206,6 +221,7 @@ func failedTests(ctx context.Context, b *bundle.Bundle) error {
 // TestResult is one Rego test's outcome.
 type TestResult struct {
 	Name     string
+	Location string // the test's file:line
 	Passed   bool
 	Error    string
 	Duration time.Duration
@@ -224,6 +240,9 @@ func runTests(ctx context.Context, b *bundle.Bundle) ([]TestResult, error) {
 	var out []TestResult
 	for r := range ch {
 		tr := TestResult{Name: r.Package + "." + r.Name, Passed: !r.Fail && r.Error == nil, Duration: r.Duration}
+		if r.Location != nil {
+			tr.Location = fmt.Sprintf("%s:%d", r.Location.File, r.Location.Row)
+		}
 		if r.Error != nil {
 			tr.Error = r.Error.Error()
 		}

@@ -2,6 +2,7 @@ package policies
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,5 +70,25 @@ func TestDirReload(t *testing.T) {
 	}
 	if !decide() {
 		t.Fatal("the previous policy stopped serving")
+	}
+}
+
+// TestLoadLogCountsTests: the "policy loaded" line counts test rules, not test files.
+func TestLoadLogCountsTests(t *testing.T) {
+	dir := t.TempDir()
+	for name, src := range map[string]string{
+		"p.rego":      "package weir\nallow if input.principal.root\n",
+		"p_test.rego": "package weir_test\nimport data.weir\ntest_root if weir.allow with input as {\"principal\": {\"root\": true}}\ntest_other if not weir.allow with input as {\"principal\": {\"root\": false}}\nhelper := 1\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var log strings.Builder
+	if _, err := LoadDir(context.Background(), dir, SourceOptions{Logger: slog.New(slog.NewTextHandler(&log, nil))}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "msg=\"policy loaded\"") || !strings.Contains(log.String(), " modules=1 tests=2 ") {
+		t.Fatalf("load log: %s", log.String())
 	}
 }
