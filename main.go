@@ -281,10 +281,22 @@ func loadUsers(path string) ([]gateway.User, error) {
 	return users, nil
 }
 
+const policyTestHelp = `usage: weir policy test DIR
+
+Runs the Rego tests (every *_test.rego) of the policy at DIR, a directory or an OPA bundle
+.tar.gz, with its data documents, as "opa test DIR" does. Prints one line per test,
+"PASS <test> (<time>)" or "FAIL <file>:<line> <test> (<time>)", then "<n> passed, <m> failed",
+and exits non-zero when a test fails or there is none.
+`
+
 // policyCommand is `weir policy test DIR`: it runs the directory's Rego tests like `opa test`.
 func policyCommand(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[len(args)-1] == "-h" || args[len(args)-1] == "-help" || args[len(args)-1] == "--help" {
+		fmt.Fprint(stdout, policyTestHelp)
+		return nil
+	}
 	if len(args) != 2 || args[0] != "test" {
-		return errors.New("usage: weir policy test DIR")
+		return errors.New("usage: weir policy test DIR (weir policy test -h for help)")
 	}
 	results, err := policies.TestDir(ctx, args[1], policies.SourceOptions{})
 	if err != nil {
@@ -295,6 +307,9 @@ func policyCommand(ctx context.Context, args []string, stdout io.Writer) error {
 		status := "PASS"
 		if !r.Passed {
 			status, failed = "FAIL", failed+1
+		}
+		if !r.Passed && r.Location != "" {
+			status += " " + r.Location
 		}
 		fmt.Fprintf(stdout, "%s %s (%s)", status, r.Name, r.Duration.Round(time.Microsecond))
 		if r.Error != "" {

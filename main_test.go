@@ -618,8 +618,16 @@ func TestPolicyTestCommand(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "p.rego"), []byte("package weir\nallow := false\n"), 0o644)
 	out.Reset()
-	if err := run(context.Background(), []string{"policy", "test", dir}, &out, io.Discard); err == nil || !strings.Contains(out.String(), "FAIL data.weir_test.test_root") {
-		t.Fatalf("a failing policy test passed: %v\n%s", err, out.String())
+	if err := run(context.Background(), []string{"policy", "test", dir}, &out, io.Discard); err == nil ||
+		!strings.Contains(out.String(), "FAIL "+filepath.Join(dir, "p_test.rego")+":3 data.weir_test.test_root") || !strings.Contains(out.String(), "1 passed, 1 failed") {
+		t.Fatalf("a failing policy test passed, or its FAIL line lacks file:line: %v\n%s", err, out.String())
+	}
+	// -h prints the policy-test help (it used to try to open a directory named -h).
+	for _, args := range [][]string{{"policy", "test", "-h"}, {"policy", "-h"}, {"policy", "test", "--help"}} {
+		out.Reset()
+		if err := run(context.Background(), args, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "usage: weir policy test DIR\n") {
+			t.Fatalf("%v: %v\n%s", args, err, out.String())
+		}
 	}
 }
 

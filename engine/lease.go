@@ -149,7 +149,7 @@ func checkLease(l *leaseRecord, h leaseHolder, now time.Time, id string, mandato
 	case id == "" && st.Locked():
 		return wrapf(ErrLeaseIDMissing, "the %s is leased (%s): send x-weir-lease-id", h.what, st)
 	case id == "" && mandatory:
-		return wrapf(h.notPresent, "this bucket's strategy is lease: acquire the object's lease and send x-weir-lease-id to change it")
+		return wrapf(h.notPresent, "the strategy for this write is lease: acquire the object's lease and send x-weir-lease-id to change it")
 	}
 	return nil
 }

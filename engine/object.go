@@ -285,9 +285,9 @@ func checkGuard(cur *objectMeta, lease *leaseRecord, now time.Time, g Guard, isD
 	hasCond := g.IfMatch != "" || (g.IfNoneMatch != "" && !isDelete) || g.IfGenerationMatch != nil
 	if g.Strategy == ETagCondition && !hasCond {
 		if isDelete {
-			return wrapf(ErrPreconditionRequired, "this bucket's strategy is etag: a delete needs If-Match or x-weir-if-generation-match")
+			return wrapf(ErrPreconditionRequired, "the strategy for this write is etag: a delete needs If-Match or x-weir-if-generation-match")
 		}
-		return wrapf(ErrPreconditionRequired, "this bucket's strategy is etag: send If-Match, If-None-Match: * or x-weir-if-generation-match")
+		return wrapf(ErrPreconditionRequired, "the strategy for this write is etag: send If-Match, If-None-Match: * or x-weir-if-generation-match")
 	}
 	if g.IfMatch != "" {
 		if cur == nil {

@@ -112,8 +112,8 @@ func (s *Server) decideReadOf(rq *request, action, bucket, key string) (engine.O
 	return obj, d, nil
 }
 
-// runDecision runs the decision step for in, timing it, counting its outcome and, unless
-// switched off, logging one line per decision.
+// runDecision runs the decision step for in, timing it and counting its outcome; the decision
+// log line is written when the request ends (logDecisions), so that it carries the final status.
 func (s *Server) runDecision(rq *request, in *decide.Input) (decide.Decision, error) {
 	start := time.Now()
 	d, err := s.decider.Decide(rq.r.Context(), in)
@@ -123,20 +123,35 @@ func (s *Server) runDecision(rq *request, in *decide.Input) (decide.Decision, er
 	if d.Outcome == decide.Allow || d.Decider == "policy" {
 		s.metrics.policyTime.Observe(d.PolicyTime.Seconds())
 	}
+	if pe := (*decide.PluginError)(nil); errors.As(err, &pe) {
+		s.metrics.pluginFaults.WithLabelValues(pe.Fault.Plugin, pe.Fault.Kind).Inc()
+	}
 	if s.cfg.DecisionLog {
-		bucket := ""
+		var bucket string
 		if in.Bucket != nil {
 			bucket = in.Bucket.Name
 		}
-		reason := ""
-		if err != nil {
-			reason = err.Error()
-		}
-		s.log.Info("decision", "request_id", rq.id, "action", in.Action, "bucket", bucket, "key", in.Key,
-			"principal", in.Principal.Name, "allow", d.Outcome == decide.Allow, "strategy", string(d.Strategy), "decided_by", d.DecidedBy,
-			"reason", reason, "eval_time", took)
+		rq.decisions = append(rq.decisions, decisionRecord{action: in.Action, bucket: bucket, key: in.Key, principal: in.Principal.Name, Decision: d})
 	}
 	return d, err
+}
+
+// decisionRecord is one decision of a request, kept for its log line.
+type decisionRecord struct {
+	action, bucket, key, principal string
+	decide.Decision
+}
+
+// logDecisions writes one line per decision the request made: how it ended (allow, deny or
+// error) and who ended it, the status the client got, the strategy and where it came from,
+// and the plugins' and the policy's time.
+func (s *Server) logDecisions(rq *request) {
+	for _, r := range rq.decisions {
+		s.log.Info("decision", "request_id", rq.id, "action", r.action, "operation", rq.op, "bucket", r.bucket, "key", r.key,
+			"principal", r.principal, "outcome", string(r.Outcome), "decider", r.Decider, "status", rq.w.Status,
+			"strategy", string(r.Strategy), "decided_by", r.DecidedBy, "reason", r.Reason,
+			"plugin_time", r.PluginTime, "policy_time", r.PolicyTime)
+	}
 }
 
 // announce tells the client which strategy guarded its write and who chose it.

@@ -33,9 +33,11 @@ func tag(t *testing.T, c *s3.Client, bucket, k, v string) {
 	}
 }
 
+// expectDenied: a 403 AccessDenied whose message is the policy's or the plugin's reason, as
+// written (the docs quote it so).
 func expectDenied(t *testing.T, err error, reason string) {
 	t.Helper()
-	if httpStatus(err) != http.StatusForbidden || apiCode(err) != "AccessDenied" || !strings.Contains(err.Error(), reason) {
+	if httpStatus(err) != http.StatusForbidden || apiCode(err) != "AccessDenied" || apiMessage(err) != reason {
 		t.Fatalf("want 403 AccessDenied %q, got %v", reason, err)
 	}
 }

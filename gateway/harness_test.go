@@ -58,6 +58,15 @@ func apiCode(err error) string {
 	return ""
 }
 
+// apiMessage returns the S3 error message of a failed SDK call ("" if none).
+func apiMessage(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorMessage()
+	}
+	return ""
+}
+
 // httpStatus returns the HTTP status of a failed SDK call (0 if none).
 func httpStatus(err error) int {
 	var re interface{ HTTPStatusCode() int }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/weirproject/weir/policies"
 )
 
 // metrics are the gateway's Prometheus series, on a registry of its own so that two servers in
@@ -27,7 +29,9 @@ type metrics struct {
 	// aborted counts responses cut short: the client went away, or an error came after the
 	// body had begun and the connection was aborted.
 	aborted *prometheus.CounterVec
-	handler http.Handler
+	// pluginFaults counts requests failed closed by a plugin's fault, by plugin and kind.
+	pluginFaults *prometheus.CounterVec
+	handler      http.Handler
 }
 
 func newMetrics() *metrics {
@@ -46,7 +50,8 @@ func newMetrics() *metrics {
 	m.preconditionFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_precondition_failures_total", Help: "Requests refused by a precondition or a lease (412, 428), by S3 code."}, []string{"code"})
 	m.leaseFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_lease_failures_total", Help: "Lease operations refused, by action."}, []string{"action"})
 	m.aborted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_responses_aborted_total", Help: "Responses cut short (client gone, or an error after the body began), by operation; also counted in weir_requests_total with the status sent."}, []string{"op"})
-	m.reg.MustRegister(m.aborted, m.decisionTime, m.policyTime, m.preconditionFailures, m.leaseFailures, m.requests, m.latency, m.bytesIn, m.bytesOut, m.inflight, m.decisions,
+	m.pluginFaults = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_plugin_request_faults_total", Help: "Requests failed closed (503) by a plugin's fault, by plugin and kind (timeout, trap, memory, output)."}, []string{"plugin", "kind"})
+	m.reg.MustRegister(m.aborted, m.decisionTime, m.policyTime, m.preconditionFailures, m.leaseFailures, m.pluginFaults, m.requests, m.latency, m.bytesIn, m.bytesOut, m.inflight, m.decisions,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m
@@ -77,6 +82,36 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	case "/metrics":
 		s.metrics.handler.ServeHTTP(w, r)
 	}
+}
+
+// policyStats is a policy source that reloads (a *policies.Dir).
+type policyStats interface{ Stats() policies.DirStats }
+
+// policyCollector reports the policy source's reloads and the revision serving, at scrape time.
+type policyCollector struct {
+	src                        policyStats
+	reloads, rejected, version *prometheus.Desc
+}
+
+func newPolicyCollector(src policyStats) *policyCollector {
+	return &policyCollector{src: src,
+		reloads:  prometheus.NewDesc("weir_policy_reloads_total", "Policy versions that replaced the serving one since start.", nil, nil),
+		rejected: prometheus.NewDesc("weir_policy_reloads_rejected_total", "Changed policy versions refused (did not parse, compile or pass their tests); the previous one kept serving.", nil, nil),
+		version:  prometheus.NewDesc("weir_policy_info", "The policy version serving: its revision (the bundle's, or a hash of its files) as a label; the value is 1.", []string{"revision"}, nil),
+	}
+}
+
+func (c *policyCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.reloads
+	ch <- c.rejected
+	ch <- c.version
+}
+
+func (c *policyCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.src.Stats()
+	ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(st.Reloads))
+	ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(st.Rejected))
+	ch <- prometheus.MustNewConstMetric(c.version, prometheus.GaugeValue, 1, st.Revision)
 }
 
 // pluginCollector reports each loaded plugin's pool at scrape time, from the set serving then.

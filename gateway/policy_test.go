@@ -5,7 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/weirproject/weir/policies"
 )
 
 // An operator's policy: owners and root as by default; buckets tagged critical are never
@@ -52,7 +57,9 @@ func TestPolicyDecides(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("ledger"), Key: aws.String("k"), Body: bytes.NewReader([]byte("v2"))})
-	if httpStatus(err) != http.StatusPreconditionRequired || apiCode(err) != "PreconditionRequired" {
+	// The policy chose etag, not the bucket: the message says the write's strategy.
+	if httpStatus(err) != http.StatusPreconditionRequired || apiCode(err) != "PreconditionRequired" ||
+		apiMessage(err) != "precondition required: the strategy for this write is etag: send If-Match, If-None-Match: * or x-weir-if-generation-match" {
 		t.Fatalf("unconditional write on a critical bucket: %v", err)
 	}
 	out, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("ledger"), Key: aws.String("new"), Body: bytes.NewReader([]byte("v")), IfNoneMatch: aws.String("*")})
@@ -67,8 +74,8 @@ func TestPolicyDecides(t *testing.T) {
 		t.Fatalf("oversized write: %v", err)
 	}
 	// One decision log line per decision, and counters by source and outcome.
-	if l := log.String(); !strings.Contains(l, `msg=decision`) || !strings.Contains(l, `action=s3:PutObject bucket=ledger key=big principal=root allow=false`) ||
-		!strings.Contains(l, `reason="access denied: objects are limited to 1 KiB here"`) {
+	if l := log.String(); !strings.Contains(l, `msg=decision`) || !strings.Contains(l, `action=s3:PutObject operation=PutObject bucket=ledger key=big principal=root outcome=deny decider=policy status=403`) ||
+		!strings.Contains(l, `reason="objects are limited to 1 KiB here"`) {
 		t.Fatalf("decision log:\n%s", l)
 	}
 	resp, err := http.Get(ts.URL + "/metrics")
@@ -292,4 +299,89 @@ func TestListBucketsDecided(t *testing.T) {
 	}
 	_, err := ts.client3(userAK, userSK).ListBuckets(context.Background(), &s3.ListBucketsInput{})
 	expectDenied(t, err, "root only")
+}
+
+// TestDecisionLogOutcomes: the decision log tells an allow, a deny and a policy error apart,
+// says who decided, and carries the status the client got.
+func TestDecisionLogOutcomes(t *testing.T) {
+	const policy = `package weir
+allow if input.request.size <= 1024
+reason := "objects are limited to 1 KiB here" if input.request.size > 1024
+strategy := "etag" if input.bucket.name == "broken"
+strategy := "lease" if input.bucket.name == "broken"
+`
+	log := &syncBuffer{}
+	ts := startServer(t, serverOptions{Policy: map[string]string{"p.rego": policy}, Log: log})
+	c := ts.root()
+	ctx := context.Background()
+	mustCreateBucket(t, c, "fine")
+	mustPut(t, c, "fine", "small", []byte("ok"))
+	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("fine"), Key: aws.String("big"), Body: bytes.NewReader(make([]byte, 2048))})
+	if httpStatus(err) != http.StatusForbidden {
+		t.Fatalf("big write: %v", err)
+	}
+	mustCreateBucket(t, c, "broken")
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("broken"), Key: aws.String("k"), Body: strings.NewReader("x")})
+	if httpStatus(err) != http.StatusInternalServerError {
+		t.Fatalf("write under a conflicting policy: %v", err)
+	}
+	l := log.String()
+	for _, want := range []string{
+		`key=small principal=root outcome=allow decider=policy status=200 strategy=last-writer-wins decided_by=bucket reason=""`,
+		`key=big principal=root outcome=deny decider=policy status=403 strategy="" decided_by=policy reason="objects are limited to 1 KiB here"`,
+		`bucket=broken key=k principal=root outcome=error decider=policy status=500`,
+	} {
+		if !strings.Contains(l, want) {
+			t.Errorf("the decision log lacks %s:\n%s", want, l)
+		}
+	}
+	if !strings.Contains(l, "policy_time=") || !strings.Contains(l, "plugin_time=") {
+		t.Errorf("the decision log does not time the policy and the plugins apart:\n%s", l)
+	}
+}
+
+// TestPolicyReloadMetrics: /metrics counts reloads and rejected reloads and names the revision
+// serving, so an operator sees whether an edit took.
+func TestPolicyReloadMetrics(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	write := func(src string) {
+		if err := os.WriteFile(filepath.Join(dir, "p.rego"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("package weir\nallow := true\n")
+	d, err := policies.LoadDir(ctx, dir, policies.SourceOptions{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, serverOptions{PolicySource: d})
+	check := func(when string, reloads, rejected float64) {
+		t.Helper()
+		rev := d.Stats().Revision
+		if got := ts.metric(t, `weir_policy_info{revision="`+rev+`"}`); got != 1 {
+			t.Errorf("%s: weir_policy_info for revision %s = %v", when, rev, got)
+		}
+		if got := ts.metric(t, "weir_policy_reloads_total"); got != reloads {
+			t.Errorf("%s: weir_policy_reloads_total = %v, want %v", when, got, reloads)
+		}
+		if got := ts.metric(t, "weir_policy_reloads_rejected_total"); got != rejected {
+			t.Errorf("%s: weir_policy_reloads_rejected_total = %v, want %v", when, got, rejected)
+		}
+	}
+	check("at start", 0, 0)
+	first := d.Stats().Revision
+	write("package weir\nallow := true\nstrategy := \"etag\"\n")
+	if changed, err := d.Reload(ctx); !changed || err != nil {
+		t.Fatalf("a good change: %v %v", changed, err)
+	}
+	check("after a good reload", 1, 0)
+	if d.Stats().Revision == first {
+		t.Error("the revision did not change with the policy")
+	}
+	write("package weir\nallow if {\n")
+	if _, err := d.Reload(ctx); err == nil {
+		t.Fatal("a policy that does not parse was accepted")
+	}
+	check("after a rejected reload", 1, 1)
 }

@@ -31,6 +31,8 @@ type request struct {
 	auth   *sigv4.Auth
 	// aborted: the response was cut short (client gone, or an error after the body began).
 	aborted bool
+	// decisions made for the request, logged when it ends (with the decision log on).
+	decisions []decisionRecord
 }
 
 type handler func(*request) error
@@ -55,6 +57,7 @@ func (s *Server) serveS3(c echo.Context) error {
 	// Deferred, so that a response aborted by a panic (writeError after the body began) is
 	// still counted and logged.
 	defer s.observe(rq, start)
+	defer s.logDecisions(rq) // also when the response is aborted mid-body
 
 	h, err := s.route(rq)
 	if err == nil {

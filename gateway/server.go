@@ -57,8 +57,9 @@ type Config struct {
 	Policy PolicySource
 	// Plugins run before the policy and may deny or propose a strategy; nil means none.
 	Plugins PluginSource
-	// DecisionLog logs one line per decision (request id, action, bucket, key, principal,
-	// allow, strategy, decided_by, reason, eval time).
+	// DecisionLog logs one line per decision when its request ends (request id, action,
+	// operation, bucket, key, principal, outcome, decider, status, strategy, decided_by, reason,
+	// plugin and policy time).
 	DecisionLog bool
 }
 
@@ -141,6 +142,9 @@ func New(cfg Config) (*Server, error) {
 	s.metrics = newMetrics()
 	if cfg.Plugins != nil {
 		s.metrics.reg.MustRegister(newPluginCollector(cfg.Plugins))
+	}
+	if ps, ok := cfg.Policy.(policyStats); ok {
+		s.metrics.reg.MustRegister(newPolicyCollector(ps))
 	}
 
 	e := echo.New()

@@ -44,6 +44,27 @@ type Dir struct {
 	opts        SourceOptions
 	cur         atomic.Pointer[Policy]
 	fingerprint string
+	revision    atomic.Pointer[string] // of the version serving
+	// reloads counts versions loaded after the first; rejected, versions refused.
+	reloads, rejected atomic.Uint64
+}
+
+// DirStats describes a policy source's history since it was loaded.
+type DirStats struct {
+	// Revision names the version serving: the bundle's manifest revision when it has one,
+	// else the first 12 hex digits of the SHA-256 of its files' names and contents.
+	Revision string
+	Reloads  uint64 // versions that replaced the serving one
+	Rejected uint64 // changed versions refused (they did not parse, compile or pass their tests)
+}
+
+// Stats returns the revision serving and the reload counts.
+func (d *Dir) Stats() DirStats {
+	st := DirStats{Reloads: d.reloads.Load(), Rejected: d.rejected.Load()}
+	if r := d.revision.Load(); r != nil {
+		st.Revision = *r
+	}
+	return st
 }
 
 // LoadDir compiles the policy at path (a directory or a .tar.gz bundle) and checks its tests.
@@ -67,6 +88,14 @@ func (p *Policy) Policy() *Policy { return p }
 // Reload recompiles the source if any of its files changed. It reports whether a new version
 // now serves; on error the previous version keeps serving.
 func (d *Dir) Reload(ctx context.Context) (bool, error) {
+	changed, err := d.reload(ctx)
+	if err != nil && d.cur.Load() != nil {
+		d.rejected.Add(1)
+	}
+	return changed, err
+}
+
+func (d *Dir) reload(ctx context.Context) (bool, error) {
 	fp, err := fingerprint(d.path)
 	if err != nil {
 		return false, fmt.Errorf("policies %s: %w", d.path, err)
@@ -86,8 +115,15 @@ func (d *Dir) Reload(ctx context.Context) (bool, error) {
 	if err := failedTests(ctx, b); err != nil {
 		return false, fmt.Errorf("policies %s: %w", d.path, err)
 	}
-	d.cur.Store(p)
-	d.opts.Logger.Info("policy loaded", "source", d.path, "modules", len(b.Modules)-tests, "tests", tests,
+	rev := b.Manifest.Revision
+	if rev == "" {
+		rev = fp[:12]
+	}
+	if d.cur.Swap(p) != nil {
+		d.reloads.Add(1)
+	}
+	d.revision.Store(&rev)
+	d.opts.Logger.Info("policy loaded", "source", d.path, "revision", rev, "modules", policyModules(b), "tests", tests,
 		"signed", len(b.Signatures.Signatures) > 0 && d.opts.BundleKey != "")
 	return true, nil
 }
@@ -135,7 +171,11 @@ func compileBundle(ctx context.Context, b *bundle.Bundle) (*Policy, int, error) 
 	tests := 0
 	for _, m := range b.Modules {
 		if isTestFile(m.Path) {
-			tests++
+			for _, r := range m.Parsed.Rules {
+				if strings.HasPrefix(string(r.Head.Name), "test_") {
+					tests++
+				}
+			}
 			continue
 		}
 		modules = append(modules, m.Parsed)
@@ -145,6 +185,17 @@ func compileBundle(ctx context.Context, b *bundle.Bundle) (*Policy, int, error) 
 	}
 	p, err := compileModules(ctx, modules, b.Data)
 	return p, tests, err
+}
+
+// policyModules counts b's modules that are not tests.
+func policyModules(b *bundle.Bundle) int {
+	n := 0
+	for _, m := range b.Modules {
+		if !isTestFile(m.Path) {
+			n++
+		}
+	}
+	return n
 }
 
 func isTestFile(path string) bool { return strings.HasSuffix(path, "_test.rego") }
@@ -170,6 +221,7 @@ func failedTests(ctx context.Context, b *bundle.Bundle) error {
 // TestResult is one Rego test's outcome.
 type TestResult struct {
 	Name     string
+	Location string // the test's file:line
 	Passed   bool
 	Error    string
 	Duration time.Duration
@@ -188,6 +240,9 @@ func runTests(ctx context.Context, b *bundle.Bundle) ([]TestResult, error) {
 	var out []TestResult
 	for r := range ch {
 		tr := TestResult{Name: r.Package + "." + r.Name, Passed: !r.Fail && r.Error == nil, Duration: r.Duration}
+		if r.Location != nil {
+			tr.Location = fmt.Sprintf("%s:%d", r.Location.File, r.Location.Row)
+		}
 		if r.Error != nil {
 			tr.Error = r.Error.Error()
 		}

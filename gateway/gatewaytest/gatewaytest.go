@@ -58,6 +58,8 @@ type Options struct {
 	Clock func() time.Time
 	// Policy, when set, is Rego (file name → source) that replaces the built-in policy.
 	Policy map[string]string
+	// PolicySource, when set, serves the policy instead (a *policies.Dir that reloads).
+	PolicySource gateway.PolicySource
 	// Plugins, when set, run before the policy.
 	Plugins gateway.PluginSource
 	// Log, when set, receives the server's info-level log, with decision logging on.
@@ -97,7 +99,7 @@ func Start(t testing.TB, o Options) *Server {
 	if o.Log != nil {
 		logger = slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	var policy gateway.PolicySource
+	policy := o.PolicySource
 	if o.Policy != nil {
 		p, err := policies.Compile(context.Background(), o.Policy)
 		if err != nil {

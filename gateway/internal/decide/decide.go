@@ -33,7 +33,8 @@ import (
 
 // Errors a decision fails with. The gateway's error table gives them their S3 codes.
 var (
-	// ErrDenied: a plugin or the policy refused the request (403). The message carries the reason.
+	// ErrDenied: a plugin or the policy refused the request (403). The error's message is the
+	// reason, as written.
 	ErrDenied = errors.New("access denied")
 	// ErrPolicy: the policy could not decide (an evaluation error or an answer weir cannot use);
 	// the request fails closed (500).
@@ -42,6 +43,14 @@ var (
 	// The error is a *PluginError naming the plugin and the kind of fault.
 	ErrPluginFailed = errors.New("plugin failed")
 )
+
+// deniedError is a deny: its message is the plugin's or the policy's reason alone, which the
+// client reads in its 403.
+type deniedError string
+
+func (e deniedError) Error() string { return string(e) }
+
+func (e deniedError) Unwrap() error { return ErrDenied }
 
 // PluginError is a plugin fault as the client sees it: the plugin and the kind of fault. What
 // the guest said (a trap's message, its stderr) is in Fault, for the log.
@@ -167,7 +176,7 @@ func (dr *Decider) Decide(ctx context.Context, in *Input) (Decision, error) {
 			return d.end(Error, "plugin", err.Error()), err
 		case pd.Verdict == abi.Deny:
 			reason := orDefault(pd.Reason, "denied by plugin "+pd.Plugin)
-			return d.end(Deny, "plugin:"+pd.Plugin, reason), fmt.Errorf("%w: %s", ErrDenied, reason)
+			return d.end(Deny, "plugin:"+pd.Plugin, reason), deniedError(reason)
 		case pd.Verdict == abi.Propose:
 			pin.Proposal = &policies.Proposal{Strategy: pd.Strategy, DecidedBy: "plugin:" + pd.Plugin}
 			d.Strategy, d.DecidedBy = pd.Strategy, "plugin:"+pd.Plugin
@@ -186,7 +195,7 @@ func (dr *Decider) Decide(ctx context.Context, in *Input) (Decision, error) {
 	}
 	if !ans.Allow {
 		reason := orDefault(ans.Reason, "denied by policy")
-		return d.end(Deny, "policy", reason), fmt.Errorf("%w: %s", ErrDenied, reason)
+		return d.end(Deny, "policy", reason), deniedError(reason)
 	}
 	d.Outcome, d.Decider, d.ReadRequiresLease = Allow, "policy", ans.ReadRequiresLease
 	if ans.Strategy != abi.NoStrategy {

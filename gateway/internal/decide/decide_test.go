@@ -175,8 +175,8 @@ func TestPrecedence(t *testing.T) {
 				t.Errorf("got outcome %s by %s, strategy %q from %s; want %s by %s, %q from %s",
 					d.Outcome, d.Decider, d.Strategy, d.DecidedBy, c.outcome, c.decider, c.strategy, c.decidedBy)
 			}
-			if c.outcome == decide.Deny && d.Reason == "" {
-				t.Error("a deny without a reason")
+			if c.outcome == decide.Deny && (d.Reason == "" || err.Error() != d.Reason) {
+				t.Errorf("a deny's message %q is not its reason %q", err, d.Reason)
 			}
 			var pe *decide.PluginError
 			if errors.Is(c.err, decide.ErrPluginFailed) && (!errors.As(err, &pe) || "plugin:"+pe.Fault.Plugin != c.decider) {
