@@ -126,10 +126,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if os.Getenv("GOMEMLIMIT") == "" && c.memoryLimitMiB > 0 {
 		debug.SetMemoryLimit(c.memoryLimitMiB << 20)
 	}
-	if err := os.MkdirAll(c.data, 0o755); err != nil {
+	// The data directory holds every object and, when generated, the root secret: only weir's
+	// user may enter it, also when an older weir created it world-readable.
+	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return err
 	}
-	root, err := rootUser(c.data)
+	if err := os.Chmod(c.data, 0o700); err != nil {
+		return err
+	}
+	root, rootSource, err := rootUser(c.data)
 	if err != nil {
 		return err
 	}
@@ -194,8 +199,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "weir: S3 endpoint http://%s  data %s\n", displayAddr(l.Addr()), c.data)
-	fmt.Fprintf(stdout, "weir: access key %s\nweir: secret key %s\n", root.AccessKey, root.SecretKey)
-	fmt.Fprintf(stdout, "weir: try  AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url http://%s s3 ls\n", root.AccessKey, root.SecretKey, displayAddr(l.Addr()))
+	// The secret is printed once, when weir has just generated it: logs of containers and
+	// systemd keep stdout, and an operator-supplied secret is known to the operator already.
+	fmt.Fprintf(stdout, "weir: access key %s\n", root.AccessKey)
+	switch rootSource {
+	case rootGenerated:
+		fmt.Fprintf(stdout, "weir: secret key %s\n", root.SecretKey)
+		fmt.Fprintf(stdout, "weir: these credentials were generated and stored in %s (0600); the secret is printed only this once\n", filepath.Join(c.data, rootCredentialsFile))
+		fmt.Fprintf(stdout, "weir: try  AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url http://%s s3 ls\n", root.AccessKey, root.SecretKey, displayAddr(l.Addr()))
+	case rootStored:
+		fmt.Fprintf(stdout, "weir: secret key not printed: it is in %s\n", filepath.Join(c.data, rootCredentialsFile))
+	default:
+		fmt.Fprintf(stdout, "weir: secret key not printed: it is the one in WEIR_SECRET_KEY\n")
+	}
 	log.Info("serving", "addr", l.Addr().String(), "data", c.data, "users", len(users))
 	err = srv.Serve(ctx, l, c.grace)
 	log.Info("stopped")
@@ -227,33 +243,42 @@ func newLogger(c config, w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format must be text or json, got %q", c.logFormat)
 }
 
+// Where the root credentials came from.
+const (
+	rootFromEnv = iota
+	rootStored
+	rootGenerated
+)
+
+const rootCredentialsFile = "root-credentials.json"
+
 // rootUser returns the root credentials: WEIR_ACCESS_KEY/WEIR_SECRET_KEY when set, otherwise a
-// pair generated once and kept in the data directory.
-func rootUser(dataDir string) (gateway.User, error) {
+// pair generated once and kept in the data directory; and where they came from.
+func rootUser(dataDir string) (gateway.User, int, error) {
 	u := gateway.User{Name: "root", Root: true, AccessKey: os.Getenv("WEIR_ACCESS_KEY"), SecretKey: os.Getenv("WEIR_SECRET_KEY")}
 	if u.AccessKey != "" || u.SecretKey != "" {
 		if u.AccessKey == "" || u.SecretKey == "" {
-			return u, errors.New("set both WEIR_ACCESS_KEY and WEIR_SECRET_KEY, or neither")
+			return u, rootFromEnv, errors.New("set both WEIR_ACCESS_KEY and WEIR_SECRET_KEY, or neither")
 		}
-		return u, nil
+		return u, rootFromEnv, nil
 	}
-	path := filepath.Join(dataDir, "root-credentials.json")
+	path := filepath.Join(dataDir, rootCredentialsFile)
 	if data, err := os.ReadFile(path); err == nil {
 		if err := json.Unmarshal(data, &u); err != nil {
-			return u, fmt.Errorf("%s: %w", path, err)
+			return u, rootStored, fmt.Errorf("%s: %w", path, err)
 		}
 		u.Root, u.Name = true, "root"
-		return u, nil
+		return u, rootStored, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return u, err
+		return u, rootStored, err
 	}
 	u.AccessKey = "WEIR" + strings.ToUpper(randomString(12))
 	u.SecretKey = randomString(30)
 	data, _ := json.Marshal(u)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
-		return u, err
+		return u, rootGenerated, err
 	}
-	return u, nil
+	return u, rootGenerated, nil
 }
 
 func randomString(n int) string {

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"io"
+	"io/fs"
 	"math/rand"
 	"net/http"
 	"os"
@@ -61,8 +63,22 @@ type weirProcess struct {
 	accessKey string
 	secretKey string
 	stdout    []string
+	output    *lockedBuffer // everything it wrote, stdout and stderr
 	exited    chan error
 }
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // startWeir runs the binary on a free loopback port with data in dir and waits until it serves.
 func startWeir(t *testing.T, dir string, env ...string) *weirProcess {
@@ -73,25 +89,40 @@ func startWeir(t *testing.T, dir string, env ...string) *weirProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
+	p := &weirProcess{cmd: cmd, exited: make(chan error, 1), output: &lockedBuffer{}}
+	cmd.Stderr = io.MultiWriter(os.Stderr, p.output)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &weirProcess{cmd: cmd, exited: make(chan error, 1)}
 	sc := bufio.NewScanner(out)
 	for len(p.stdout) < 3 && sc.Scan() {
 		line := sc.Text()
 		p.stdout = append(p.stdout, line)
+		p.output.Write([]byte(line + "\n"))
 		switch {
 		case strings.HasPrefix(line, "weir: S3 endpoint "):
 			p.endpoint = strings.Fields(strings.TrimPrefix(line, "weir: S3 endpoint "))[0]
 		case strings.HasPrefix(line, "weir: access key "):
 			p.accessKey = strings.TrimPrefix(line, "weir: access key ")
+		case strings.HasPrefix(line, "weir: secret key not printed"):
+			// The operator's secret, or the one weir stored when it generated it.
+			for _, kv := range env {
+				if v, ok := strings.CutPrefix(kv, "WEIR_SECRET_KEY="); ok {
+					p.secretKey = v
+				}
+			}
+			if data, err := os.ReadFile(filepath.Join(dir, "root-credentials.json")); err == nil && p.secretKey == "" {
+				var u struct {
+					SecretKey string `json:"secret_key"`
+				}
+				json.Unmarshal(data, &u)
+				p.secretKey = u.SecretKey
+			}
 		case strings.HasPrefix(line, "weir: secret key "):
 			p.secretKey = strings.TrimPrefix(line, "weir: secret key ")
 		}
 	}
-	go func() { io.Copy(io.Discard, out) }()
+	go func() { io.Copy(p.output, out) }()
 	go func() { p.exited <- cmd.Wait() }()
 	if p.endpoint == "" || p.accessKey == "" {
 		cmd.Process.Kill()
@@ -347,12 +378,13 @@ func peakRSS(t *testing.T, pid int) int64 {
 }
 
 // TestGeneratedCredentials: with no WEIR_* keys, weir generates a pair once, prints it, keeps it
-// in the data dir and prints the same pair at the next start; the pair works.
+// in the data dir (0600, in a 0700 directory); later starts print only the access key and where
+// the secret is, and an operator's WEIR_SECRET_KEY is never printed or logged.
 func TestGeneratedCredentials(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"WEIR_ACCESS_KEY=", "WEIR_SECRET_KEY="}
 	p := startWeir(t, dir, env...)
-	if p.accessKey == "" || p.secretKey == "" || p.accessKey == testAccessKey {
+	if p.accessKey == "" || p.secretKey == "" || p.accessKey == testAccessKey || !strings.Contains(p.output.String(), "weir: secret key "+p.secretKey) {
 		t.Fatalf("printed: %q", p.stdout)
 	}
 	if _, err := p.client().ListBuckets(context.Background(), &s3.ListBucketsInput{}); err != nil {
@@ -362,12 +394,75 @@ func TestGeneratedCredentials(t *testing.T) {
 	p.kill(t)
 	p = startWeir(t, dir, env...)
 	if p.accessKey != first.accessKey || p.secretKey != first.secretKey {
-		t.Fatalf("second start printed another pair: %q then %q", first.stdout, p.stdout)
+		t.Fatalf("second start uses another pair: %q then %q", first.stdout, p.stdout)
+	}
+	if _, err := p.client().ListBuckets(context.Background(), &s3.ListBucketsInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if out := p.output.String(); strings.Contains(out, first.secretKey) || !strings.Contains(out, filepath.Join(dir, "root-credentials.json")) {
+		t.Fatalf("second start: the secret printed again, or its place not said:\n%s", out)
 	}
 	p.kill(t)
-	p = startWeir(t, dir, testEnv()...)
-	if p.accessKey != testAccessKey || p.secretKey != testSecretKey {
-		t.Fatalf("WEIR_ACCESS_KEY/WEIR_SECRET_KEY not used: %q", p.stdout)
+	p = startWeir(t, dir, append(testEnv(), "WEIR_LOG_LEVEL=debug")...)
+	if p.accessKey != testAccessKey {
+		t.Fatalf("WEIR_ACCESS_KEY not used: %q", p.stdout)
+	}
+	if _, err := p.client().ListBuckets(context.Background(), &s3.ListBucketsInput{}); err != nil {
+		t.Fatalf("WEIR_SECRET_KEY not used: %v", err)
+	}
+	if out := p.output.String(); strings.Contains(out, testSecretKey) {
+		t.Fatalf("the operator's secret is in the output:\n%s", out)
+	}
+}
+
+// TestDataFileModes: the data directory is 0700, and the files weir writes itself (generated
+// credentials, blob files and their directories) are readable by weir's user only.
+func TestDataFileModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	os.MkdirAll(dir, 0o755) // as an older weir left it
+	p := startWeir(t, dir, "WEIR_ACCESS_KEY=", "WEIR_SECRET_KEY=")
+	c := p.client()
+	ctx := context.Background()
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("modes")}); err != nil {
+		t.Fatal(err)
+	}
+	// Over 256 KiB: the object goes to a blob file.
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("modes"), Key: aws.String("big"), Body: bytes.NewReader(make([]byte, 1<<20))}); err != nil {
+		t.Fatal(err)
+	}
+	blobs := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		mode := info.Mode().Perm()
+		rel, _ := filepath.Rel(dir, path)
+		switch {
+		case path == dir || path == filepath.Join(dir, "store"):
+			if mode != 0o700 {
+				t.Errorf("%s is %o, want 700", rel, mode)
+			}
+		case strings.Contains(rel, "blobs") && d.IsDir():
+			if mode != 0o700 {
+				t.Errorf("%s is %o, want 700", rel, mode)
+			}
+		case strings.Contains(rel, "blobs") || rel == "root-credentials.json":
+			blobs++
+			if mode != 0o600 {
+				t.Errorf("%s is %o, want 600", rel, mode)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if blobs < 2 {
+		t.Fatalf("found %d blob and credential files; the test checked nothing", blobs)
 	}
 }
 

@@ -63,7 +63,7 @@ func openFileBlobs(storeDir string) (*fileBlobs, error) {
 	s := &fileBlobs{dir: dir}
 	for i := range s.dirs {
 		d := filepath.Join(dir, fmt.Sprintf("%02x", i))
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := os.MkdirAll(d, 0o700); err != nil {
 			s.close()
 			return nil, err
 		}
@@ -106,7 +106,7 @@ func (s *fileBlobs) path(id uint64) string {
 }
 
 func (s *fileBlobs) create(id uint64) (blobWriter, error) {
-	f, err := os.OpenFile(s.path(id), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(s.path(id), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) // objects are private to weir's user
 	if err != nil {
 		return nil, fmt.Errorf("engine: create blob: %w", err)
 	}

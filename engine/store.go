@@ -64,6 +64,14 @@ func Open(opts Options) (*Engine, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("engine: Options.Dir is required")
 	}
+	// The store holds every object: only weir's user may enter it (pebble's own files are
+	// created 0644 under the umask, so the directory is what keeps them private).
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(opts.Dir, 0o700); err != nil {
+		return nil, err
+	}
 	e := &Engine{dir: opts.Dir, clock: opts.Clock, chunkSize: opts.ChunkSize, minPart: opts.MinPartSize,
 		bucketLocks: map[string]*sync.RWMutex{}, seed: maphash.MakeSeed()}
 	if e.clock == nil {

@@ -25,9 +25,13 @@ func (rq *request) openBody() (*body, error) {
 	if err != nil {
 		return nil, err
 	}
-	cs, err := checksum.FromRequest(rq.r.Header)
-	if err != nil {
-		return nil, err
+	var cs *checksum.Verifier
+	// A CompleteMultipartUpload's x-amz-checksum-* header is the object's composite checksum,
+	// checked against its parts (checkCompleteChecksum), not the XML body's.
+	if rq.op != "CompleteMultipartUpload" {
+		if cs, err = checksum.FromRequest(rq.r.Header); err != nil {
+			return nil, err
+		}
 	}
 	b := &body{payload: p, cs: cs, r: p}
 	if cs != nil {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/base64"
 	"encoding/xml"
 	"net/http"
 	"strconv"
@@ -185,6 +186,9 @@ func (s *Server) completeMultipartUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkCompleteChecksum(rq, parts); err != nil {
+		return err
+	}
 	info, err := s.eng.CompleteMultipartUpload(rq.r.Context(), rq.bucket, rq.key, rq.query.Get("uploadId"), parts, g)
 	announce(rq, d)
 	if err != nil {
@@ -357,4 +361,43 @@ func intParam(rq *request, name string, def int) (int, error) {
 		n = def
 	}
 	return n, nil
+}
+
+// checkCompleteChecksum verifies, before the commit, the composite checksum a
+// CompleteMultipartUpload declares in x-amz-checksum-<alg> (as minio-go sends it): the
+// algorithm over the listed parts' binary checksums, with or without S3's "-<parts>" suffix.
+func (s *Server) checkCompleteChecksum(rq *request, parts []engine.CompletePart) error {
+	for _, alg := range checksum.Algorithms {
+		want := rq.r.Header.Get(checksum.HeaderName(alg))
+		if want == "" {
+			continue
+		}
+		want, _, _ = strings.Cut(want, "-")
+		sums := map[int]string{}
+		for marker := 0; ; {
+			res, err := s.eng.ListParts(rq.bucket, rq.key, rq.query.Get("uploadId"), engine.ListPartsOptions{PartNumberMarker: marker, MaxParts: 1000})
+			if err != nil {
+				return err
+			}
+			for _, p := range res.Parts {
+				sums[p.Number] = p.Checksums[alg]
+			}
+			if !res.IsTruncated {
+				break
+			}
+			marker = res.NextPartNumberMarker
+		}
+		var cat []byte
+		for _, p := range parts {
+			raw, err := base64.StdEncoding.DecodeString(sums[p.Number])
+			if err != nil || len(raw) == 0 {
+				return errorf(errInvalidRequest, "part %d was uploaded without a %s checksum, so the object's %s cannot be checked", p.Number, alg, checksum.HeaderName(alg))
+			}
+			cat = append(cat, raw...)
+		}
+		if got := checksum.Sum(alg, cat); got != want {
+			return errorf(engine.ErrBadDigest, "the %s you specified (%s) does not match the checksum of the parts' checksums (%s)", checksum.HeaderName(alg), want, got)
+		}
+	}
+	return nil
 }

@@ -1,9 +1,13 @@
 package sigv4
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +100,63 @@ func TestKeyCachedOnlyAfterVerification(t *testing.T) {
 	}
 	if n := good.CachedKeys(); n != 1 {
 		t.Fatalf("%d keys cached after a verified request, want 1", n)
+	}
+}
+
+// minio-go ends the trailer line with a bare LF and sends CRLF before the trailer signature.
+func TestMinioTrailerFraming(t *testing.T) {
+	key := deriveKey(testSK, "20261123", "us-east-1", "s3")
+	seed := strings.Repeat("ab", 32)
+	data := bytes.Repeat([]byte("minio"), 3000)
+	enc := encodeChunked(data, 8192, key, "20261123T120000Z", "20261123/us-east-1/s3/aws4_request", seed, [][2]string{{"x-amz-checksum-crc32", "AAAAAA=="}})
+	minio := bytes.Replace(enc, []byte("AAAAAA==\r\nx-amz-trailer-signature"), []byte("AAAAAA==\n\r\nx-amz-trailer-signature"), 1)
+	if bytes.Equal(minio, enc) {
+		t.Fatal("the test did not rewrite the framing")
+	}
+	a := &Auth{PayloadMode: StreamingSignedTrailer, key: key, amzDate: "20261123T120000Z", scope: "20261123/us-east-1/s3/aws4_request", signature: seed}
+	p, err := a.Body(streamingRequest(minio, len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(p)
+	if err != nil || !bytes.Equal(got, data) || p.Trailers().Get("x-amz-checksum-crc32") != "AAAAAA==" {
+		t.Fatalf("minio framing: %d bytes, %v, trailers %v", len(got), err, p.Trailers())
+	}
+	// Without the signature after the blank line, the trailer is unsigned: refused.
+	cut := minio[:bytes.Index(minio, []byte("x-amz-trailer-signature"))]
+	p, _ = a.Body(streamingRequest(cut, len(data)))
+	if _, err := io.ReadAll(p); !errors.Is(err, ErrSignatureDoesNotMatch) {
+		t.Fatalf("trailer without signature: %v", err)
+	}
+}
+
+// A signed chunk that declares 1,000,000 bytes and stalls after 1,000 makes the decoder hold what
+// arrived, not what was announced.
+func TestStalledChunkAllocatesWhatArrived(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	key := deriveKey(testSK, "20261123", "us-east-1", "s3")
+	a := &Auth{PayloadMode: StreamingSigned, key: key, amzDate: "20261123T120000Z", scope: "20261123/us-east-1/s3/aws4_request", signature: strings.Repeat("ab", 32)}
+	r := streamingRequest(nil, 1000000)
+	r.Body = pr
+	p, err := a.Body(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	done := make(chan error, 1)
+	go func() { _, err := io.ReadAll(p); done <- err }()
+	fmt.Fprintf(pw, "%x;chunk-signature=%s\r\n", 1000000, strings.Repeat("0", 64))
+	pw.Write(make([]byte, 1000))
+	time.Sleep(200 * time.Millisecond) // the reader is now waiting for the rest
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 400_000 {
+		t.Fatalf("a stalled chunk with 1,000 bytes received allocated %d bytes", grew)
+	}
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	if err := <-done; !errors.Is(err, ErrIncompleteBody) {
+		t.Fatalf("cut body: %v", err)
 	}
 }
