@@ -231,7 +231,7 @@ func (e *Engine) CompleteMultipartUpload(ctx context.Context, bucket, key, uploa
 	for i, n := range nums {
 		byNum[n] = &all[i]
 	}
-	m := &objectMeta{CT: u.ContentType, Meta: u.Metadata, Hdr: u.Headers, ChunkSize: e.chunkSize, Multipart: true, Tags: u.Tags}
+	m := &objectMeta{CT: u.ContentType, Meta: u.Metadata, Hdr: u.Headers, ChunkSize: e.chunkSize, Multipart: true, Tags: u.Tags, UploadID: uploadID}
 	used := make(map[uint64]bool, len(parts))
 	md5s := make([]byte, 0, 16*len(parts))
 	var sums []string

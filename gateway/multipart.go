@@ -1,7 +1,11 @@
 package gateway
 
 import (
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/xml"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -115,12 +119,15 @@ func (s *Server) uploadPartCopy(rq *request) error {
 	defer src.Close()
 	info := src.Info()
 	rng := engine.Range{Start: 0, Length: info.Size}
-	if v := rq.r.Header.Get("x-amz-copy-source-range"); v != "" {
-		r, ok, err := parseRange(v, info.Size)
-		if err != nil || !ok || r.Start+r.Length-1 != rangeEnd(v) {
-			return errorf(errInvalidRange, "x-amz-copy-source-range %q must be bytes=first-last within the source's %d bytes", v, info.Size)
+	if v, sent := rq.r.Header["X-Amz-Copy-Source-Range"]; sent {
+		first, last, ok := copySourceRange(v[0])
+		if !ok {
+			return errorf(errInvalidArgument, "x-amz-copy-source-range %q must be bytes=first-last", v[0])
 		}
-		rng = r
+		if last >= info.Size {
+			return errorf(errInvalidRange, "x-amz-copy-source-range %q is not within the source's %d bytes", v[0], info.Size)
+		}
+		rng = engine.Range{Start: first, Length: last - first + 1}
 	}
 	p, err := s.eng.UploadPart(rq.r.Context(), rq.bucket, rq.key, rq.query.Get("uploadId"), n, src.NewReader(rng), engine.PutOptions{Size: rng.Length})
 	if err != nil {
@@ -129,14 +136,19 @@ func (s *Server) uploadPartCopy(rq *request) error {
 	return writeXML(rq, http.StatusOK, copyPartResult{NS: s3NS, LastModified: p.ModTime.UTC().Format(iso8601), ETag: p.ETag})
 }
 
-// rangeEnd returns the explicit last byte of "bytes=a-b", or -1.
-func rangeEnd(v string) int64 {
-	_, last, _ := strings.Cut(strings.TrimPrefix(v, "bytes="), "-")
-	n, err := strconv.ParseInt(last, 10, 64)
-	if err != nil {
-		return -1
+// copySourceRange parses x-amz-copy-source-range, which S3 takes only as "bytes=first-last".
+func copySourceRange(v string) (first, last int64, ok bool) {
+	spec, found := strings.CutPrefix(v, "bytes=")
+	a, b, found2 := strings.Cut(spec, "-")
+	if !found || !found2 || a == "" || b == "" || strings.ContainsAny(a+b, "+ ") {
+		return 0, 0, false
 	}
-	return n
+	first, err1 := strconv.ParseInt(a, 10, 64)
+	last, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || first < 0 || last < first {
+		return 0, 0, false
+	}
+	return first, last, true
 }
 
 type completeMultipartUpload struct {
@@ -148,12 +160,33 @@ type completeMultipartUpload struct {
 }
 
 type completeMultipartUploadResult struct {
-	XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
-	NS       string   `xml:"xmlns,attr"`
-	Location string   `xml:"Location"`
-	Bucket   string   `xml:"Bucket"`
-	Key      string   `xml:"Key"`
-	ETag     string   `xml:"ETag"`
+	XMLName           xml.Name `xml:"CompleteMultipartUploadResult"`
+	NS                string   `xml:"xmlns,attr"`
+	Location          string   `xml:"Location"`
+	Bucket            string   `xml:"Bucket"`
+	Key               string   `xml:"Key"`
+	ETag              string   `xml:"ETag"`
+	ChecksumCRC32     string   `xml:"ChecksumCRC32,omitempty"`
+	ChecksumCRC32C    string   `xml:"ChecksumCRC32C,omitempty"`
+	ChecksumCRC64NVME string   `xml:"ChecksumCRC64NVME,omitempty"`
+	ChecksumSHA1      string   `xml:"ChecksumSHA1,omitempty"`
+	ChecksumSHA256    string   `xml:"ChecksumSHA256,omitempty"`
+	ChecksumType      string   `xml:"ChecksumType,omitempty"`
+}
+
+// multipartETag is the ETag S3 gives the object completed from parts: the MD5 of the parts'
+// binary MD5s, then "-<parts>". ok is false when an ETag is not an MD5.
+func multipartETag(etags []string) (string, bool) {
+	var all []byte
+	for _, e := range etags {
+		raw, err := hex.DecodeString(strings.Trim(e, `"`))
+		if err != nil || len(raw) != md5.Size {
+			return "", false
+		}
+		all = append(all, raw...)
+	}
+	sum := md5.Sum(all)
+	return fmt.Sprintf(`"%s-%d"`, hex.EncodeToString(sum[:]), len(etags)), true
 }
 
 func (s *Server) completeMultipartUpload(rq *request) error {
@@ -172,15 +205,35 @@ func (s *Server) completeMultipartUpload(rq *request) error {
 	for i, p := range req.Parts {
 		parts[i] = engine.CompletePart{Number: p.PartNumber, ETag: p.ETag}
 	}
-	info, err := s.eng.CompleteMultipartUpload(rq.r.Context(), rq.bucket, rq.key, rq.query.Get("uploadId"), parts, g)
+	uploadID := rq.query.Get("uploadId")
+	info, err := s.eng.CompleteMultipartUpload(rq.r.Context(), rq.bucket, rq.key, uploadID, parts, g)
 	announce(rq, d)
+	if errors.Is(err, engine.ErrNoSuchUpload) {
+		// A client that timed out waiting for the answer sends Complete again: if this very
+		// upload, with these parts, made the current version, that is the answer, as S3 gives it.
+		etags := make([]string, len(parts))
+		for i, p := range parts {
+			etags[i] = p.ETag
+		}
+		if cur, serr := s.eng.StatObject(rq.bucket, rq.key); serr == nil && cur.UploadID == uploadID {
+			if want, ok := multipartETag(etags); ok && want == cur.ETag {
+				info, err = cur, nil
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}
 	rq.w.Header().Set("x-weir-generation", strconv.FormatUint(info.Generation, 10))
 	writeChecksumHeaders(rq.w.Header(), info)
 	loc := "http://" + rq.r.Host + "/" + rq.bucket + "/" + rq.key
-	return writeXML(rq, http.StatusOK, completeMultipartUploadResult{NS: s3NS, Location: loc, Bucket: rq.bucket, Key: rq.key, ETag: info.ETag})
+	res := completeMultipartUploadResult{NS: s3NS, Location: loc, Bucket: rq.bucket, Key: rq.key, ETag: info.ETag,
+		ChecksumCRC32: info.Checksums["CRC32"], ChecksumCRC32C: info.Checksums["CRC32C"], ChecksumCRC64NVME: info.Checksums["CRC64NVME"],
+		ChecksumSHA1: info.Checksums["SHA1"], ChecksumSHA256: info.Checksums["SHA256"]}
+	if len(info.Checksums) > 0 {
+		res.ChecksumType = info.ChecksumType
+	}
+	return writeXML(rq, http.StatusOK, res)
 }
 
 func (s *Server) abortMultipartUpload(rq *request) error {
