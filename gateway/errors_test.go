@@ -188,7 +188,6 @@ func TestRequestErrors(t *testing.T) {
 		t.Fatalf("rejected writes left objects: %+v %v", l.Contents, err)
 	}
 
-
 	expectError(t, ts, ts.signed(t, http.MethodPatch, "/errs/k", nil, nil, "", now), 405, "MethodNotAllowed")
 	expectError(t, ts, ts.signed(t, http.MethodGet, "/errs/k?torrent", nil, nil, "", now), 501, "NotImplemented")
 	expectError(t, ts, ts.signed(t, http.MethodPut, "/errs?versioning", nil, nil, "", now), 501, "NotImplemented")
