@@ -147,7 +147,9 @@ func TestAWSCLI(t *testing.T) {
 	endpoint := weirtest.Start(t)
 	env := clientEnv(t)
 	src := sampleTree(t)
-	a := func(args ...string) string { return run(t, env, aws, append([]string{"--endpoint-url", endpoint}, args...)...) }
+	a := func(args ...string) string {
+		return run(t, env, aws, append([]string{"--endpoint-url", endpoint}, args...)...)
+	}
 
 	a("s3", "mb", "s3://cli")
 	a("s3", "cp", filepath.Join(src, "big.bin"), "s3://cli/big.bin") // multipart: over the CLI's 8 MiB threshold
