@@ -14,6 +14,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/weirproject/weir/gateway"
 )
 
 // Answers as S3 and RFC 9110 give them, each item of the issue "every S3 client works
@@ -338,5 +340,77 @@ func TestLocationConstraintOtherRegionRefused(t *testing.T) {
 	loc, err := c.GetBucketLocation(ctx, &s3.GetBucketLocationInput{Bucket: aws.String("here")})
 	if err != nil || loc.LocationConstraint != types.BucketLocationConstraintEuWest1 {
 		t.Fatalf("GetBucketLocation: %+v %v", loc, err)
+	}
+}
+
+// Multipart uploads with a full-object checksum (x-amz-checksum-type: FULL_OBJECT): the CRC of
+// the whole object is stored, checked against what the client sends on Complete, returned by
+// Complete and by GET (which the SDK then validates over the body).
+func TestFullObjectMultipartChecksums(t *testing.T) {
+	ts := startServer(t, serverOptions{MinPartSize: 5})
+	c := ts.root()
+	ctx := context.Background()
+	mustCreateBucket(t, c, "full")
+	body := randomBytes(300<<10+7, 21)
+	cuts := []int{0, 100 << 10, 250<<10 + 3, len(body)}
+	for _, alg := range []types.ChecksumAlgorithm{types.ChecksumAlgorithmCrc32, types.ChecksumAlgorithmCrc32c, types.ChecksumAlgorithmCrc64nvme} {
+		key := "obj-" + string(alg)
+		cr, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("full"), Key: aws.String(key), ChecksumAlgorithm: alg, ChecksumType: types.ChecksumTypeFullObject})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cr.ChecksumType != types.ChecksumTypeFullObject {
+			t.Fatalf("%s: CreateMultipartUpload checksum type %q", alg, cr.ChecksumType)
+		}
+		var parts []types.CompletedPart
+		for i := 1; i < len(cuts); i++ {
+			up, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("full"), Key: aws.String(key), UploadId: cr.UploadId, PartNumber: aws.Int32(int32(i)),
+				Body: bytes.NewReader(body[cuts[i-1]:cuts[i]]), ChecksumAlgorithm: alg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(i)), ETag: up.ETag, ChecksumCRC32: up.ChecksumCRC32, ChecksumCRC32C: up.ChecksumCRC32C, ChecksumCRC64NVME: up.ChecksumCRC64NVME})
+		}
+		want := gateway.ChecksumOf(string(alg), body)
+		in := &s3.CompleteMultipartUploadInput{Bucket: aws.String("full"), Key: aws.String(key), UploadId: cr.UploadId, ChecksumType: types.ChecksumTypeFullObject,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}
+		wrong := gateway.ChecksumOf(string(alg), body[1:])
+		setSum := func(v string) {
+			in.ChecksumCRC32, in.ChecksumCRC32C, in.ChecksumCRC64NVME = nil, nil, nil
+			switch alg {
+			case types.ChecksumAlgorithmCrc32:
+				in.ChecksumCRC32 = aws.String(v)
+			case types.ChecksumAlgorithmCrc32c:
+				in.ChecksumCRC32C = aws.String(v)
+			default:
+				in.ChecksumCRC64NVME = aws.String(v)
+			}
+		}
+		setSum(wrong)
+		if _, err := c.CompleteMultipartUpload(ctx, in); apiCode(err) != "BadDigest" {
+			t.Fatalf("%s: Complete with a wrong whole-object checksum: %v, want BadDigest", alg, err)
+		}
+		setSum(want)
+		out, err := c.CompleteMultipartUpload(ctx, in)
+		if err != nil {
+			t.Fatalf("%s: Complete: %v", alg, err)
+		}
+		got := aws.ToString(out.ChecksumCRC32) + aws.ToString(out.ChecksumCRC32C) + aws.ToString(out.ChecksumCRC64NVME)
+		if got != want || out.ChecksumType != types.ChecksumTypeFullObject {
+			t.Fatalf("%s: Complete answered %q %q, want %q FULL_OBJECT", alg, got, out.ChecksumType, want)
+		}
+		get, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("full"), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := readAll(t, get.Body) // the SDK validates the full-object checksum as it reads
+		gotGet := aws.ToString(get.ChecksumCRC32) + aws.ToString(get.ChecksumCRC32C) + aws.ToString(get.ChecksumCRC64NVME)
+		if !bytes.Equal(data, body) || gotGet != want || get.ChecksumType != types.ChecksumTypeFullObject {
+			t.Fatalf("%s: GET checksum %q type %q", alg, gotGet, get.ChecksumType)
+		}
+	}
+	_, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("full"), Key: aws.String("x"), ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumType: types.ChecksumTypeFullObject})
+	if apiCode(err) != "InvalidRequest" {
+		t.Fatalf("FULL_OBJECT with SHA256: %v, want InvalidRequest", err)
 	}
 }

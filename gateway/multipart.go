@@ -34,10 +34,14 @@ func (s *Server) createMultipartUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
+	alg, sumType, err := uploadChecksum(rq.r.Header)
+	if err != nil {
+		return err
+	}
 	ct, meta, hdrs := objectAttrs(rq.r.Header)
 	u, err := s.eng.CreateMultipartUpload(rq.r.Context(), engine.Upload{
 		Bucket: rq.bucket, Key: rq.key, Owner: rq.user.AccessKey, ContentType: ct, Metadata: meta, Headers: hdrs, Tags: tags,
-		ChecksumAlgorithm: strings.ToUpper(rq.r.Header.Get("x-amz-checksum-algorithm")),
+		ChecksumAlgorithm: alg, ChecksumType: sumType,
 	})
 	if err != nil {
 		return err
@@ -45,8 +49,76 @@ func (s *Server) createMultipartUpload(rq *request) error {
 	announce(rq, d)
 	if u.ChecksumAlgorithm != "" {
 		rq.w.Header().Set("x-amz-checksum-algorithm", u.ChecksumAlgorithm)
+		rq.w.Header().Set("x-amz-checksum-type", u.ChecksumType)
 	}
 	return writeXML(rq, http.StatusOK, initiateMultipartUploadResult{NS: s3NS, Bucket: rq.bucket, Key: rq.key, UploadID: u.UploadID})
+}
+
+// uploadChecksum reads the checksum algorithm and type of a new multipart upload. S3 combines
+// the parts' checksums into a composite one (a checksum of checksums, "-<parts>") or, with
+// x-amz-checksum-type: FULL_OBJECT, into the CRC of the whole object; CRC64NVME is full-object
+// only and the SHAs composite only.
+func uploadChecksum(h http.Header) (alg, sumType string, err error) {
+	alg = strings.ToUpper(h.Get("x-amz-checksum-algorithm"))
+	sumType = strings.ToUpper(h.Get("x-amz-checksum-type"))
+	if alg == "" {
+		if sumType != "" {
+			return "", "", errorf(errInvalidRequest, "x-amz-checksum-type needs x-amz-checksum-algorithm")
+		}
+		return "", "", nil
+	}
+	if sumType == "" {
+		sumType = "COMPOSITE"
+		if alg == "CRC64NVME" {
+			sumType = "FULL_OBJECT"
+		}
+	}
+	switch {
+	case sumType != "COMPOSITE" && sumType != "FULL_OBJECT":
+		return "", "", errorf(errInvalidRequest, "x-amz-checksum-type must be COMPOSITE or FULL_OBJECT, got %q", sumType)
+	case sumType == "FULL_OBJECT" && !engine.FullObjectAlgorithm(alg):
+		return "", "", errorf(errInvalidRequest, "the FULL_OBJECT checksum type cannot be used with the %s algorithm (only CRC32, CRC32C, CRC64NVME)", alg)
+	case sumType == "COMPOSITE" && alg == "CRC64NVME":
+		return "", "", errorf(errInvalidRequest, "the COMPOSITE checksum type cannot be used with the CRC64NVME algorithm")
+	}
+	return alg, sumType, nil
+}
+
+// checkFullObjectChecksum compares the whole object's checksum a client sends on Complete
+// (x-amz-checksum-<alg>) with the one its parts make.
+func (s *Server) checkFullObjectChecksum(rq *request, expected map[string]string, parts []engine.CompletePart) error {
+	if len(expected) == 0 {
+		return nil
+	}
+	lp, err := s.eng.ListParts(rq.bucket, rq.key, rq.query.Get("uploadId"), engine.ListPartsOptions{MaxParts: engine.MaxPartNumber})
+	if err != nil || lp.Upload.ChecksumType != "FULL_OBJECT" {
+		return nil // the engine answers a missing upload; composite values are not checked here
+	}
+	byNum := map[int]engine.PartInfo{}
+	for _, p := range lp.Parts {
+		byNum[p.Number] = p
+	}
+	alg := lp.Upload.ChecksumAlgorithm
+	var sums []string
+	var sizes []int64
+	for _, cp := range parts {
+		p, ok := byNum[cp.Number]
+		if !ok {
+			return nil // InvalidPart, from the engine
+		}
+		sums = append(sums, p.Checksums[alg])
+		sizes = append(sizes, p.Size)
+	}
+	got, ok := engine.FullObjectChecksum(alg, sums, sizes)
+	for a, want := range expected {
+		if a != alg {
+			return errorf(errInvalidRequest, "the upload's checksum algorithm is %s, the request sent %s", alg, a)
+		}
+		if ok && want != got {
+			return errorf(engine.ErrBadDigest, "the %s you specified for the whole object (%s) is not the one its parts make (%s)", alg, want, got)
+		}
+	}
+	return nil
 }
 
 func partNumber(rq *request) (int, error) {
@@ -194,6 +266,16 @@ func (s *Server) completeMultipartUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
+	// The x-amz-checksum-* headers of a Complete are the whole object's checksum, not the XML
+	// body's: set them aside before the body is verified.
+	expected := map[string]string{}
+	for _, alg := range checksum.Algorithms {
+		name := checksum.HeaderName(alg)
+		if v := rq.r.Header.Get(name); v != "" {
+			expected[alg] = v
+			rq.r.Header.Del(name)
+		}
+	}
 	var req completeMultipartUpload
 	if err := readXML(rq, &req, false); err != nil {
 		return err
@@ -204,6 +286,9 @@ func (s *Server) completeMultipartUpload(rq *request) error {
 	parts := make([]engine.CompletePart, len(req.Parts))
 	for i, p := range req.Parts {
 		parts[i] = engine.CompletePart{Number: p.PartNumber, ETag: p.ETag}
+	}
+	if err := s.checkFullObjectChecksum(rq, expected, parts); err != nil {
+		return err
 	}
 	uploadID := rq.query.Get("uploadId")
 	info, err := s.eng.CompleteMultipartUpload(rq.r.Context(), rq.bucket, rq.key, uploadID, parts, g)
