@@ -16,8 +16,14 @@ func TestFullObjectChecksumIsTheWholeCRC(t *testing.T) {
 	data := make([]byte, 100_003)
 	rng.Read(data)
 	cuts := []int{0, 1, 40_000, 40_001, 99_000, len(data)}
-	enc32 := func(v uint32) string { b := binary.BigEndian.AppendUint32(nil, v); return base64.StdEncoding.EncodeToString(b) }
-	enc64 := func(v uint64) string { b := binary.BigEndian.AppendUint64(nil, v); return base64.StdEncoding.EncodeToString(b) }
+	enc32 := func(v uint32) string {
+		b := binary.BigEndian.AppendUint32(nil, v)
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	enc64 := func(v uint64) string {
+		b := binary.BigEndian.AppendUint64(nil, v)
+		return base64.StdEncoding.EncodeToString(b)
+	}
 	nvme := crc64.MakeTable(0x9a6c9329ac4bc9b5)
 	sum := map[string]func([]byte) string{
 		"CRC32":     func(b []byte) string { return enc32(crc32.ChecksumIEEE(b)) },
