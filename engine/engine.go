@@ -102,6 +102,9 @@ type ObjectInfo struct {
 	Lease        LeaseInfo
 	// Tags are the object's tags (S3 object tagging); nil when it has none.
 	Tags map[string]string
+	// UploadID is the multipart upload this version was completed from ("" for other writes),
+	// so that a client retrying CompleteMultipartUpload gets its result again.
+	UploadID string
 
 	leaseID string // the active lease's id, for CheckLeaseID; never shown
 }
@@ -130,6 +133,9 @@ type Guard struct {
 	IfMatch string
 	// IfNoneMatch: "" none, "*" the key must not exist.
 	IfNoneMatch string
+	// IfNoneMatchETags: the write fails when the current version's ETag is one of these
+	// (quoted). It is not a condition that makes a write safe under the etag strategy.
+	IfNoneMatchETags []string
 	// IfGenerationMatch, when set, must equal the current generation (0: must not exist).
 	IfGenerationMatch *uint64
 	// LeaseID is the lease id the request carries (used by the lease strategy).

@@ -231,10 +231,11 @@ func (e *Engine) CompleteMultipartUpload(ctx context.Context, bucket, key, uploa
 	for i, n := range nums {
 		byNum[n] = &all[i]
 	}
-	m := &objectMeta{CT: u.ContentType, Meta: u.Metadata, Hdr: u.Headers, ChunkSize: e.chunkSize, Multipart: true, Tags: u.Tags}
+	m := &objectMeta{CT: u.ContentType, Meta: u.Metadata, Hdr: u.Headers, ChunkSize: e.chunkSize, Multipart: true, Tags: u.Tags, UploadID: uploadID}
 	used := make(map[uint64]bool, len(parts))
 	md5s := make([]byte, 0, 16*len(parts))
 	var sums []string
+	var sizes []int64
 	sumAlg := ""
 	for i, cp := range parts {
 		if i > 0 && cp.Number <= parts[i-1].Number {
@@ -260,10 +261,15 @@ func (e *Engine) CompleteMultipartUpload(ctx context.Context, bucket, key, uploa
 			sumAlg = "-"
 		}
 		sums = append(sums, val)
+		sizes = append(sizes, p.Size)
 	}
 	sum := md5.Sum(md5s)
 	m.ETag = fmt.Sprintf(`"%s-%d"`, hex.EncodeToString(sum[:]), len(parts))
-	if sumAlg != "" && sumAlg != "-" {
+	if sumAlg != "" && sumAlg != "-" && u.ChecksumType == "FULL_OBJECT" {
+		if v, ok := fullObjectChecksum(sumAlg, sums, sizes); ok {
+			m.Sums, m.SumType = Checksums{sumAlg: v}, "FULL_OBJECT"
+		}
+	} else if sumAlg != "" && sumAlg != "-" {
 		if v, ok := compositeChecksum(sumAlg, sums); ok {
 			m.Sums, m.SumType = Checksums{sumAlg: fmt.Sprintf("%s-%d", v, len(parts))}, "COMPOSITE"
 		}

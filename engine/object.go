@@ -35,6 +35,7 @@ type objectMeta struct {
 	Data      []dataRef         `json:"d"`
 	Multipart bool              `json:"mp,omitempty"`
 	Tags      map[string]string `json:"tg,omitempty"`
+	UploadID  string            `json:"up,omitempty"` // the multipart upload that made this version
 }
 
 // dataRef names one object's (or part's) data: a simple object has one, a multipart object one
@@ -48,7 +49,7 @@ type dataRef struct {
 func (m *objectMeta) info(bucket, key string) ObjectInfo {
 	in := ObjectInfo{Bucket: bucket, Key: key, Size: m.Size, ETag: m.ETag, Generation: m.Gen,
 		ModTime: time.Unix(0, m.Mod).UTC(), ContentType: m.CT, Metadata: m.Meta, Headers: m.Hdr,
-		Checksums: m.Sums, ChecksumType: m.SumType, Tags: m.Tags}
+		Checksums: m.Sums, ChecksumType: m.SumType, Tags: m.Tags, UploadID: m.UploadID}
 	if m.Multipart {
 		in.PartsCount = len(m.Data)
 		in.PartSizes = make([]int64, len(m.Data))
@@ -299,6 +300,13 @@ func checkGuard(cur *objectMeta, lease *leaseRecord, now time.Time, g Guard, isD
 	}
 	if g.IfNoneMatch != "" && !isDelete && cur != nil {
 		return wrapf(ErrPreconditionFailed, "At least one of the preconditions you specified did not hold (If-None-Match: the key exists)")
+	}
+	if !isDelete && cur != nil {
+		for _, etag := range g.IfNoneMatchETags {
+			if sameETag(etag, cur.ETag) {
+				return wrapf(ErrPreconditionFailed, "At least one of the preconditions you specified did not hold (If-None-Match: the current ETag %s is listed)", cur.ETag)
+			}
+		}
 	}
 	if g.IfGenerationMatch != nil {
 		want := *g.IfGenerationMatch

@@ -37,8 +37,11 @@ func (rq *request) openBody() (*body, error) {
 	if cs != nil {
 		b.r = cs.Wrap(p)
 	}
-	if v := rq.r.Header.Get("Content-MD5"); v != "" {
-		if b.md5, err = checksum.ParseContentMD5(v); err != nil {
+	if vs, sent := rq.r.Header["Content-Md5"]; sent {
+		if len(vs) != 1 || vs[0] == "" {
+			return nil, errorf(checksum.ErrInvalidDigest, "the Content-MD5 you specified is empty or repeated")
+		}
+		if b.md5, err = checksum.ParseContentMD5(vs[0]); err != nil {
 			return nil, err
 		}
 	}
@@ -88,6 +91,27 @@ func (v *verifiedReader) Read(p []byte) (int, error) {
 		if _, cerr := v.b.checksums(); cerr != nil {
 			return n, cerr
 		}
+	}
+	return n, err
+}
+
+// limitedBody fails a body of unknown length once it passes the PUT size limit.
+type limitedBody struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return 0, errorf(errEntityTooLarge, "a single PUT is limited to %d bytes; use a multipart upload", int64(MaxPutSize))
+	}
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return n, errorf(errEntityTooLarge, "a single PUT is limited to %d bytes; use a multipart upload", int64(MaxPutSize))
 	}
 	return n, err
 }

@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/weirproject/weir/engine"
@@ -26,6 +28,8 @@ type listAllMyBucketsResult struct {
 		Name         string `xml:"Name"`
 		CreationDate string `xml:"CreationDate"`
 	} `xml:"Buckets>Bucket"`
+	ContinuationToken string `xml:"ContinuationToken,omitempty"`
+	Prefix            string `xml:"Prefix,omitempty"`
 }
 
 // listBuckets is decided as s3:ListAllMyBuckets; then it shows the buckets the caller owns (all
@@ -35,17 +39,42 @@ func (s *Server) listBuckets(rq *request) error {
 	if _, err := s.runDecision(rq, s.decisionInput(rq, "s3:ListAllMyBuckets", nil, "")); err != nil {
 		return err
 	}
+	maxBuckets := 10000
+	if v := rq.query.Get("max-buckets"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return errorf(errInvalidArgument, "max-buckets must be an integer between 1 and 10000, got %q", v)
+		}
+		maxBuckets = n
+	}
+	after := ""
+	if tok := rq.query.Get("continuation-token"); tok != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil {
+			return errorf(errInvalidArgument, "the continuation token provided is incorrect")
+		}
+		after = string(raw)
+	}
+	prefix := rq.query.Get("prefix")
 	all, err := s.eng.ListBuckets()
 	if err != nil {
 		return err
 	}
-	res := listAllMyBucketsResult{NS: s3NS, Owner: owner{ID: rq.user.AccessKey, DisplayName: rq.user.Name}}
+	res := listAllMyBucketsResult{NS: s3NS, Owner: owner{ID: rq.user.AccessKey, DisplayName: rq.user.Name}, Prefix: prefix}
 	for _, b := range all {
+		if b.Name <= after || !strings.HasPrefix(b.Name, prefix) {
+			continue
+		}
 		if !rq.user.Root && b.Owner != rq.user.AccessKey {
 			_, err := s.decider.Decide(rq.r.Context(), s.decisionInput(rq, "s3:ListBucket", &b, ""))
 			if err != nil {
 				continue // not listable by this caller (or its decision failed): not shown
 			}
+		}
+		if len(res.Buckets) == maxBuckets {
+			// One more bucket to show: the page is full. The token is the last name shown.
+			res.ContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(res.Buckets[len(res.Buckets)-1].Name))
+			break
 		}
 		res.Buckets = append(res.Buckets, struct {
 			Name         string `xml:"Name"`
@@ -78,6 +107,11 @@ func (s *Server) createBucket(rq *request) error {
 	var cfg createBucketConfiguration
 	if err := readXML(rq, &cfg, true); err != nil {
 		return err
+	}
+	// weir serves one region: a bucket elsewhere is refused, as S3 refuses a constraint that is
+	// not the endpoint's region, rather than created here and reported as something else.
+	if lc := cfg.LocationConstraint; lc != "" && lc != s.cfg.Region {
+		return errorf(errIllegalLocationConstraint, "the %s location constraint is incompatible with this endpoint, which serves %s", lc, s.cfg.Region)
 	}
 	strategy := engine.LastWriterWins
 	if v := rq.r.Header.Get("x-weir-concurrency"); v != "" {

@@ -15,21 +15,22 @@ import (
 // Errors the gateway itself raises. Like the engine's, they are sentinels wrapped with context;
 // s3ErrorTable below is the one place that gives each its S3 code and HTTP status.
 var (
-	errBucketOwnedByOther   = errors.New("the requested bucket name is not available; the bucket namespace is shared by all users, choose another name")
-	errBucketOwnedByYou     = errors.New("your previous request to create the named bucket succeeded and you already own it")
-	errMalformedXML         = errors.New("the XML you provided was not well-formed or did not validate against our published schema")
-	errXMLTooLarge          = errors.New("your request was too big")
-	errMethodNotAllowed     = errors.New("the specified method is not allowed against this resource")
-	errNotImplemented       = errors.New("a header or query you provided implies functionality that is not implemented")
-	errInvalidArgument      = errors.New("invalid argument")
-	errInvalidRequest       = errors.New("invalid request")
-	errInvalidRange         = errors.New("the requested range is not satisfiable")
-	errMissingContentLength = errors.New("you must provide the Content-Length HTTP header")
-	errEntityTooLarge       = errors.New("your proposed upload exceeds the maximum allowed object size")
-	errNoSuchTagSet         = errors.New("the TagSet does not exist")
-	errInvalidTag           = errors.New("invalid tag")
-	errNotModified          = errors.New("not modified")
-	errInvalidCopySource    = errors.New("invalid copy source")
+	errBucketOwnedByOther        = errors.New("the requested bucket name is not available; the bucket namespace is shared by all users, choose another name")
+	errBucketOwnedByYou          = errors.New("your previous request to create the named bucket succeeded and you already own it")
+	errMalformedXML              = errors.New("the XML you provided was not well-formed or did not validate against our published schema")
+	errXMLTooLarge               = errors.New("your request was too big")
+	errMethodNotAllowed          = errors.New("the specified method is not allowed against this resource")
+	errNotImplemented            = errors.New("a header or query you provided implies functionality that is not implemented")
+	errInvalidArgument           = errors.New("invalid argument")
+	errInvalidRequest            = errors.New("invalid request")
+	errInvalidRange              = errors.New("the requested range is not satisfiable")
+	errMissingContentLength      = errors.New("you must provide the Content-Length HTTP header")
+	errEntityTooLarge            = errors.New("your proposed upload exceeds the maximum allowed object size")
+	errNoSuchTagSet              = errors.New("the TagSet does not exist")
+	errInvalidTag                = errors.New("invalid tag")
+	errNotModified               = errors.New("not modified")
+	errInvalidCopySource         = errors.New("invalid copy source")
+	errIllegalLocationConstraint = errors.New("illegal location constraint")
 )
 
 type s3Error struct {
@@ -121,6 +122,7 @@ var s3ErrorTable = []struct {
 	{errNoSuchObjectLockOnObject, s3Error{"NoSuchObjectLockConfiguration", http.StatusNotFound}},
 	{errNoSuchConfiguration, s3Error{"NoSuchConfiguration", http.StatusNotFound}},
 	{errBadRequest, s3Error{"BadRequest", http.StatusBadRequest}},
+	{errIllegalLocationConstraint, s3Error{"IllegalLocationConstraintException", http.StatusBadRequest}},
 	{errInvalidStorageClass, s3Error{"InvalidStorageClass", http.StatusBadRequest}},
 	{decide.ErrPolicy, s3Error{"InternalError", http.StatusInternalServerError}},
 	{decide.ErrPluginFailed, s3Error{"PluginFailed", http.StatusServiceUnavailable}},

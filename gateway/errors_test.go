@@ -188,15 +188,6 @@ func TestRequestErrors(t *testing.T) {
 		t.Fatalf("rejected writes left objects: %+v %v", l.Contents, err)
 	}
 
-	// A body of unknown length (Transfer-Encoding: chunked) without x-amz-decoded-content-length.
-	req, _ := http.NewRequest(http.MethodPut, ts.URL+"/errs/nolength", io.NopCloser(bytes.NewReader(body)))
-	req.ContentLength = -1
-	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
-	if err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).SignHTTP(context.Background(), aws.Credentials{AccessKeyID: rootAK, SecretAccessKey: rootSK}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", now); err != nil {
-		t.Fatal(err)
-	}
-	expectError(t, ts, req, 411, "MissingContentLength")
-
 	expectError(t, ts, ts.signed(t, http.MethodPatch, "/errs/k", nil, nil, "", now), 405, "MethodNotAllowed")
 	expectError(t, ts, ts.signed(t, http.MethodGet, "/errs/k?torrent", nil, nil, "", now), 501, "NotImplemented")
 	expectError(t, ts, ts.signed(t, http.MethodPut, "/errs?versioning", nil, nil, "", now), 501, "NotImplemented")

@@ -3,8 +3,8 @@ package gateway
 import (
 	"encoding/base64"
 	"encoding/xml"
+	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/weirproject/weir/engine"
@@ -109,9 +109,9 @@ func (s *Server) listObjectsV2(rq *request) error {
 	q := rq.query
 	start := q.Get("start-after")
 	token := q.Get("continuation-token")
-	if q.Has("continuation-token") {
+	if token != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(token)
-		if err != nil || token == "" {
+		if err != nil {
 			return errorf(errInvalidArgument, "the continuation token provided is incorrect")
 		}
 		start = string(raw)
@@ -135,7 +135,17 @@ func (s *Server) listObjectsV2(rq *request) error {
 	return writeXML(rq, http.StatusOK, out)
 }
 
-// s3URLEncode encodes a key the way S3 does for encoding-type=url (spaces as '+', '/' kept).
+// s3URLEncode percent-encodes a key for encoding-type=url as RFC 3986 does: every byte but the
+// unreserved characters and '/' (so a space is %20 and '+' is %2B).
 func s3URLEncode(v string) string {
-	return strings.ReplaceAll(url.QueryEscape(v), "%2F", "/")
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("-._~/", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }

@@ -1,8 +1,12 @@
 package gateway
 
 import (
+	"crypto/md5"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/xml"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,10 +35,14 @@ func (s *Server) createMultipartUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
+	alg, sumType, err := uploadChecksum(rq.r.Header)
+	if err != nil {
+		return err
+	}
 	ct, meta, hdrs := objectAttrs(rq.r.Header)
 	u, err := s.eng.CreateMultipartUpload(rq.r.Context(), engine.Upload{
 		Bucket: rq.bucket, Key: rq.key, Owner: rq.user.AccessKey, ContentType: ct, Metadata: meta, Headers: hdrs, Tags: tags,
-		ChecksumAlgorithm: strings.ToUpper(rq.r.Header.Get("x-amz-checksum-algorithm")),
+		ChecksumAlgorithm: alg, ChecksumType: sumType,
 	})
 	if err != nil {
 		return err
@@ -42,8 +50,76 @@ func (s *Server) createMultipartUpload(rq *request) error {
 	announce(rq, d)
 	if u.ChecksumAlgorithm != "" {
 		rq.w.Header().Set("x-amz-checksum-algorithm", u.ChecksumAlgorithm)
+		rq.w.Header().Set("x-amz-checksum-type", u.ChecksumType)
 	}
 	return writeXML(rq, http.StatusOK, initiateMultipartUploadResult{NS: s3NS, Bucket: rq.bucket, Key: rq.key, UploadID: u.UploadID})
+}
+
+// uploadChecksum reads the checksum algorithm and type of a new multipart upload. S3 combines
+// the parts' checksums into a composite one (a checksum of checksums, "-<parts>") or, with
+// x-amz-checksum-type: FULL_OBJECT, into the CRC of the whole object; CRC64NVME is full-object
+// only and the SHAs composite only.
+func uploadChecksum(h http.Header) (alg, sumType string, err error) {
+	alg = strings.ToUpper(h.Get("x-amz-checksum-algorithm"))
+	sumType = strings.ToUpper(h.Get("x-amz-checksum-type"))
+	if alg == "" {
+		if sumType != "" {
+			return "", "", errorf(errInvalidRequest, "x-amz-checksum-type needs x-amz-checksum-algorithm")
+		}
+		return "", "", nil
+	}
+	if sumType == "" {
+		sumType = "COMPOSITE"
+		if alg == "CRC64NVME" {
+			sumType = "FULL_OBJECT"
+		}
+	}
+	switch {
+	case sumType != "COMPOSITE" && sumType != "FULL_OBJECT":
+		return "", "", errorf(errInvalidRequest, "x-amz-checksum-type must be COMPOSITE or FULL_OBJECT, got %q", sumType)
+	case sumType == "FULL_OBJECT" && !engine.FullObjectAlgorithm(alg):
+		return "", "", errorf(errInvalidRequest, "the FULL_OBJECT checksum type cannot be used with the %s algorithm (only CRC32, CRC32C, CRC64NVME)", alg)
+	case sumType == "COMPOSITE" && alg == "CRC64NVME":
+		return "", "", errorf(errInvalidRequest, "the COMPOSITE checksum type cannot be used with the CRC64NVME algorithm")
+	}
+	return alg, sumType, nil
+}
+
+// checkFullObjectChecksum compares the whole object's checksum a client sends on Complete
+// (x-amz-checksum-<alg>) with the one its parts make.
+func (s *Server) checkFullObjectChecksum(rq *request, expected map[string]string, parts []engine.CompletePart) error {
+	if len(expected) == 0 {
+		return nil
+	}
+	lp, err := s.eng.ListParts(rq.bucket, rq.key, rq.query.Get("uploadId"), engine.ListPartsOptions{MaxParts: engine.MaxPartNumber})
+	if err != nil || lp.Upload.ChecksumType != "FULL_OBJECT" {
+		return nil // the engine answers a missing upload; composite values are not checked here
+	}
+	byNum := map[int]engine.PartInfo{}
+	for _, p := range lp.Parts {
+		byNum[p.Number] = p
+	}
+	alg := lp.Upload.ChecksumAlgorithm
+	var sums []string
+	var sizes []int64
+	for _, cp := range parts {
+		p, ok := byNum[cp.Number]
+		if !ok {
+			return nil // InvalidPart, from the engine
+		}
+		sums = append(sums, p.Checksums[alg])
+		sizes = append(sizes, p.Size)
+	}
+	got, ok := engine.FullObjectChecksum(alg, sums, sizes)
+	for a, want := range expected {
+		if a != alg {
+			return errorf(errInvalidRequest, "the upload's checksum algorithm is %s, the request sent %s", alg, a)
+		}
+		if ok && want != got {
+			return errorf(engine.ErrBadDigest, "the %s you specified for the whole object (%s) is not the one its parts make (%s)", alg, want, got)
+		}
+	}
+	return nil
 }
 
 func partNumber(rq *request) (int, error) {
@@ -116,12 +192,15 @@ func (s *Server) uploadPartCopy(rq *request) error {
 	defer src.Close()
 	info := src.Info()
 	rng := engine.Range{Start: 0, Length: info.Size}
-	if v := rq.r.Header.Get("x-amz-copy-source-range"); v != "" {
-		r, ok, err := parseRange(v, info.Size)
-		if err != nil || !ok || r.Start+r.Length-1 != rangeEnd(v) {
-			return errorf(errInvalidRange, "x-amz-copy-source-range %q must be bytes=first-last within the source's %d bytes", v, info.Size)
+	if v, sent := rq.r.Header["X-Amz-Copy-Source-Range"]; sent {
+		first, last, ok := copySourceRange(v[0])
+		if !ok {
+			return errorf(errInvalidArgument, "x-amz-copy-source-range %q must be bytes=first-last", v[0])
 		}
-		rng = r
+		if last >= info.Size {
+			return errorf(errInvalidRange, "x-amz-copy-source-range %q is not within the source's %d bytes", v[0], info.Size)
+		}
+		rng = engine.Range{Start: first, Length: last - first + 1}
 	}
 	p, err := s.eng.UploadPart(rq.r.Context(), rq.bucket, rq.key, rq.query.Get("uploadId"), n, src.NewReader(rng), engine.PutOptions{Size: rng.Length})
 	if err != nil {
@@ -130,14 +209,19 @@ func (s *Server) uploadPartCopy(rq *request) error {
 	return writeXML(rq, http.StatusOK, copyPartResult{NS: s3NS, LastModified: p.ModTime.UTC().Format(iso8601), ETag: p.ETag})
 }
 
-// rangeEnd returns the explicit last byte of "bytes=a-b", or -1.
-func rangeEnd(v string) int64 {
-	_, last, _ := strings.Cut(strings.TrimPrefix(v, "bytes="), "-")
-	n, err := strconv.ParseInt(last, 10, 64)
-	if err != nil {
-		return -1
+// copySourceRange parses x-amz-copy-source-range, which S3 takes only as "bytes=first-last".
+func copySourceRange(v string) (first, last int64, ok bool) {
+	spec, found := strings.CutPrefix(v, "bytes=")
+	a, b, found2 := strings.Cut(spec, "-")
+	if !found || !found2 || a == "" || b == "" || strings.ContainsAny(a+b, "+ ") {
+		return 0, 0, false
 	}
-	return n
+	first, err1 := strconv.ParseInt(a, 10, 64)
+	last, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || first < 0 || last < first {
+		return 0, 0, false
+	}
+	return first, last, true
 }
 
 type completeMultipartUpload struct {
@@ -149,18 +233,49 @@ type completeMultipartUpload struct {
 }
 
 type completeMultipartUploadResult struct {
-	XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
-	NS       string   `xml:"xmlns,attr"`
-	Location string   `xml:"Location"`
-	Bucket   string   `xml:"Bucket"`
-	Key      string   `xml:"Key"`
-	ETag     string   `xml:"ETag"`
+	XMLName           xml.Name `xml:"CompleteMultipartUploadResult"`
+	NS                string   `xml:"xmlns,attr"`
+	Location          string   `xml:"Location"`
+	Bucket            string   `xml:"Bucket"`
+	Key               string   `xml:"Key"`
+	ETag              string   `xml:"ETag"`
+	ChecksumCRC32     string   `xml:"ChecksumCRC32,omitempty"`
+	ChecksumCRC32C    string   `xml:"ChecksumCRC32C,omitempty"`
+	ChecksumCRC64NVME string   `xml:"ChecksumCRC64NVME,omitempty"`
+	ChecksumSHA1      string   `xml:"ChecksumSHA1,omitempty"`
+	ChecksumSHA256    string   `xml:"ChecksumSHA256,omitempty"`
+	ChecksumType      string   `xml:"ChecksumType,omitempty"`
+}
+
+// multipartETag is the ETag S3 gives the object completed from parts: the MD5 of the parts'
+// binary MD5s, then "-<parts>". ok is false when an ETag is not an MD5.
+func multipartETag(etags []string) (string, bool) {
+	var all []byte
+	for _, e := range etags {
+		raw, err := hex.DecodeString(strings.Trim(e, `"`))
+		if err != nil || len(raw) != md5.Size {
+			return "", false
+		}
+		all = append(all, raw...)
+	}
+	sum := md5.Sum(all)
+	return fmt.Sprintf(`"%s-%d"`, hex.EncodeToString(sum[:]), len(etags)), true
 }
 
 // completeMultipartUpload decides after reading the part list, so that the decision sees the
 // size of the object it would create (input.request.size): a size rule then holds for uploads
 // in parts too.
 func (s *Server) completeMultipartUpload(rq *request) error {
+	// The x-amz-checksum-* headers of a Complete are the whole object's checksum, not the XML
+	// body's: set them aside before the body is verified.
+	expected := map[string]string{}
+	for _, alg := range checksum.Algorithms {
+		name := checksum.HeaderName(alg)
+		if v := rq.r.Header.Get(name); v != "" {
+			expected[alg] = v
+			rq.r.Header.Del(name)
+		}
+	}
 	var req completeMultipartUpload
 	if err := readXML(rq, &req, false); err != nil {
 		return err
@@ -186,18 +301,38 @@ func (s *Server) completeMultipartUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.checkCompleteChecksum(rq, parts); err != nil {
+	if err := s.checkCompleteChecksum(rq, expected, parts); err != nil {
 		return err
 	}
-	info, err := s.eng.CompleteMultipartUpload(rq.r.Context(), rq.bucket, rq.key, rq.query.Get("uploadId"), parts, g)
+	uploadID := rq.query.Get("uploadId")
+	info, err := s.eng.CompleteMultipartUpload(rq.r.Context(), rq.bucket, rq.key, uploadID, parts, g)
 	announce(rq, d)
+	if errors.Is(err, engine.ErrNoSuchUpload) {
+		// A client that timed out waiting for the answer sends Complete again: if this very
+		// upload, with these parts, made the current version, that is the answer, as S3 gives it.
+		etags := make([]string, len(parts))
+		for i, p := range parts {
+			etags[i] = p.ETag
+		}
+		if cur, serr := s.eng.StatObject(rq.bucket, rq.key); serr == nil && cur.UploadID == uploadID {
+			if want, ok := multipartETag(etags); ok && want == cur.ETag {
+				info, err = cur, nil
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}
 	rq.w.Header().Set("x-weir-generation", strconv.FormatUint(info.Generation, 10))
 	writeChecksumHeaders(rq.w.Header(), info)
 	loc := "http://" + rq.r.Host + "/" + rq.bucket + "/" + rq.key
-	return writeXML(rq, http.StatusOK, completeMultipartUploadResult{NS: s3NS, Location: loc, Bucket: rq.bucket, Key: rq.key, ETag: info.ETag})
+	res := completeMultipartUploadResult{NS: s3NS, Location: loc, Bucket: rq.bucket, Key: rq.key, ETag: info.ETag,
+		ChecksumCRC32: info.Checksums["CRC32"], ChecksumCRC32C: info.Checksums["CRC32C"], ChecksumCRC64NVME: info.Checksums["CRC64NVME"],
+		ChecksumSHA1: info.Checksums["SHA1"], ChecksumSHA256: info.Checksums["SHA256"]}
+	if len(info.Checksums) > 0 {
+		res.ChecksumType = info.ChecksumType
+	}
+	return writeXML(rq, http.StatusOK, res)
 }
 
 // completedSize is the size of the object that completing the upload with parts would create:
@@ -363,12 +498,20 @@ func intParam(rq *request, name string, def int) (int, error) {
 	return n, nil
 }
 
-// checkCompleteChecksum verifies, before the commit, the composite checksum a
-// CompleteMultipartUpload declares in x-amz-checksum-<alg> (as minio-go sends it): the
-// algorithm over the listed parts' binary checksums, with or without S3's "-<parts>" suffix.
-func (s *Server) checkCompleteChecksum(rq *request, parts []engine.CompletePart) error {
+// checkCompleteChecksum verifies, before the commit, the checksum a CompleteMultipartUpload
+// declares in x-amz-checksum-<alg> (expected): for an upload created with a FULL_OBJECT checksum
+// type the whole object's (checkFullObjectChecksum); otherwise the composite one, as minio-go
+// sends it: the algorithm over the listed parts' binary checksums, with or without S3's
+// "-<parts>" suffix.
+func (s *Server) checkCompleteChecksum(rq *request, expected map[string]string, parts []engine.CompletePart) error {
+	if len(expected) == 0 {
+		return nil
+	}
+	if lp, err := s.eng.ListParts(rq.bucket, rq.key, rq.query.Get("uploadId"), engine.ListPartsOptions{MaxParts: 1}); err == nil && lp.Upload.ChecksumType == "FULL_OBJECT" {
+		return s.checkFullObjectChecksum(rq, expected, parts)
+	}
 	for _, alg := range checksum.Algorithms {
-		want := rq.r.Header.Get(checksum.HeaderName(alg))
+		want := expected[alg]
 		if want == "" {
 			continue
 		}

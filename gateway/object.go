@@ -64,9 +64,21 @@ func stripAWSChunked(v string) string {
 // mandatory; the engine checks them at commit.
 func writeGuard(rq *request, d decide.Decision) (engine.Guard, error) {
 	h := rq.r.Header
-	g := engine.Guard{Strategy: d.Strategy, IfMatch: h.Get("If-Match"), IfNoneMatch: h.Get("If-None-Match"), LeaseID: h.Get("x-weir-lease-id")}
-	if g.IfNoneMatch != "" && g.IfNoneMatch != "*" {
-		return g, errorf(errNotImplemented, "If-None-Match on a write accepts only '*', got %q", g.IfNoneMatch)
+	g := engine.Guard{Strategy: d.Strategy, IfMatch: h.Get("If-Match"), LeaseID: h.Get("x-weir-lease-id")}
+	if inm := strings.TrimSpace(h.Get("If-None-Match")); inm == "*" {
+		g.IfNoneMatch = "*"
+	} else if inm != "" {
+		// RFC 9110 §13.1.2: the write fails when the current ETag is one of those listed.
+		for _, v := range strings.Split(inm, ",") {
+			v = strings.TrimPrefix(strings.TrimSpace(v), "W/")
+			if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+				if v == "" || strings.ContainsAny(v, `" `) {
+					return g, errorf(errInvalidArgument, "If-None-Match must be * or a list of ETags, got %q", inm)
+				}
+				v = `"` + v + `"`
+			}
+			g.IfNoneMatchETags = append(g.IfNoneMatchETags, v)
+		}
 	}
 	if v := h.Get("x-weir-if-generation-match"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
@@ -90,18 +102,20 @@ func (s *Server) putObject(rq *request) error {
 	if err != nil {
 		return err
 	}
-	if b.size() < 0 {
-		return errorf(errMissingContentLength, "PutObject needs Content-Length (or x-amz-decoded-content-length for aws-chunked bodies)")
-	}
 	if b.size() > MaxPutSize {
 		return errorf(errEntityTooLarge, "a single PUT is limited to %d bytes; use a multipart upload", int64(MaxPutSize))
+	}
+	body := b.r
+	if b.size() < 0 {
+		// Transfer-Encoding: chunked without a length (curl -T -): streamed, up to the limit.
+		body = &limitedBody{r: b.r, left: MaxPutSize}
 	}
 	tags, err := tagsFromHeader(rq.r.Header)
 	if err != nil {
 		return err
 	}
 	ct, meta, hdrs := objectAttrs(rq.r.Header)
-	info, err := s.eng.PutObject(rq.r.Context(), rq.bucket, rq.key, b.r, engine.PutOptions{
+	info, err := s.eng.PutObject(rq.r.Context(), rq.bucket, rq.key, body, engine.PutOptions{
 		Size: b.size(), ContentType: ct, Metadata: meta, Headers: hdrs, ContentMD5: b.md5,
 		Checksums: b.checksums, Guard: g, Tags: tags,
 	})

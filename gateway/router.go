@@ -103,7 +103,7 @@ func (s *Server) route(rq *request) (handler, error) {
 
 // unsupportedSubresources are S3 sub-resources weir answers with NotImplemented.
 var unsupportedSubresources = []string{
-	"torrent", "select", "restore", "attributes", "metadataTable",
+	"torrent", "select", "restore", "metadataTable",
 }
 
 func describeSubresource(q url.Values) string {
@@ -183,6 +183,11 @@ func (s *Server) pickObjectSubresource(rq *request) (handler, string) {
 			return s.getObjectLockState("s3:Get" + op), "Get" + op
 		case http.MethodPut:
 			return s.refuseObjectLock, "Put" + op
+		}
+		return nil, "MethodNotAllowed"
+	case q.Has("attributes"):
+		if m == http.MethodGet {
+			return s.getObjectAttributes, "GetObjectAttributes"
 		}
 		return nil, "MethodNotAllowed"
 	case q.Has("tagging"):
