@@ -16,7 +16,7 @@ func (e *Engine) ListObjects(bucket string, opts ListOptions) (ListResult, error
 	if err := e.check(); err != nil {
 		return res, err
 	}
-	if err := e.bucketExists(bucket); err != nil {
+	if err := e.meta.reader().bucketExists(bucket); err != nil {
 		return res, err
 	}
 	max := opts.MaxKeys
