@@ -104,7 +104,11 @@ func (e *Engine) ListBuckets() ([]Bucket, error) {
 	if err := e.check(); err != nil {
 		return nil, err
 	}
-	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: keys.BucketPrefix, UpperBound: keys.PrefixEnd(keys.BucketPrefix)})
+	return e.meta.reader().listBuckets()
+}
+
+func (p pebbleReader) listBuckets() ([]Bucket, error) {
+	it, err := p.r.NewIter(&pebble.IterOptions{LowerBound: keys.BucketPrefix, UpperBound: keys.PrefixEnd(keys.BucketPrefix)})
 	if err != nil {
 		return nil, err
 	}

@@ -10,28 +10,60 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/weirproject/weir/internal/backendtest"
 )
 
 // The conformance suite: what every store configuration must do the same way, through the
 // engine's public API only. A store joins by adding a constructor to conformanceStores; every
 // case then runs against it.
 
-// conformanceStore opens an engine over one store configuration with the given clock.
+// conformanceStore is one store configuration: setup prepares what its engines share (a
+// database server) and returns how to open an engine, with the given clock, over a store of its
+// own.
 type conformanceStore struct {
-	name string
-	open func(t testing.TB, clock func() time.Time) *Engine
+	name  string
+	setup func(t *testing.T) func(t testing.TB, clock func() time.Time) *Engine
 }
 
 var conformanceStores = []conformanceStore{
-	{"pebble", func(t testing.TB, clock func() time.Time) *Engine {
-		return openTest(t, Options{Clock: clock, MinPartSize: 1024})
+	{"pebble", func(*testing.T) func(testing.TB, func() time.Time) *Engine {
+		return func(t testing.TB, clock func() time.Time) *Engine {
+			return openTest(t, Options{Clock: clock, MinPartSize: 1024})
+		}
 	}},
 	// Chunks of 1 KiB: most bodies of the suite are larger, so their data lives in blob files,
 	// not inline in the commit.
-	{"pebble+blobs", func(t testing.TB, clock func() time.Time) *Engine {
-		return openTest(t, Options{Clock: clock, ChunkSize: 1024, MinPartSize: 1024})
+	{"pebble+blobs", func(*testing.T) func(testing.TB, func() time.Time) *Engine {
+		return func(t testing.TB, clock func() time.Time) *Engine {
+			return openTest(t, Options{Clock: clock, ChunkSize: 1024, MinPartSize: 1024})
+		}
+	}},
+	// PostgreSQL for the metadata, one database per case on one server; blobs in files.
+	{"postgres", func(t *testing.T) func(testing.TB, func() time.Time) *Engine {
+		server := backendtest.Postgres(t)
+		return func(t testing.TB, clock func() time.Time) *Engine {
+			return openTest(t, Options{Store: backendtest.PostgresDatabase(t, server), Clock: clock, MinPartSize: 1024})
+		}
+	}},
+	// Large data on another S3 server (versitygw), each engine under a prefix of its own.
+	{"pebble+s3", func(t *testing.T) func(testing.TB, func() time.Time) *Engine {
+		blobs := backendtest.S3(t)
+		return func(t testing.TB, clock func() time.Time) *Engine {
+			return openTest(t, Options{Blobs: blobs + "/" + newPrefix(), Clock: clock, ChunkSize: 1024, MinPartSize: 1024})
+		}
+	}},
+	{"postgres+s3", func(t *testing.T) func(testing.TB, func() time.Time) *Engine {
+		server, blobs := backendtest.Postgres(t), backendtest.S3(t)
+		return func(t testing.TB, clock func() time.Time) *Engine {
+			return openTest(t, Options{Store: backendtest.PostgresDatabase(t, server), Blobs: blobs + "/" + newPrefix(), Clock: clock, MinPartSize: 1024})
+		}
 	}},
 }
+
+var prefixes atomic.Int64
+
+func newPrefix() string { return fmt.Sprintf("store-%d", prefixes.Add(1)) }
 
 // conformanceCase is one behaviour of the suite. Each gets an engine of its own with a bucket
 // "bkt" and a fake clock.
@@ -43,10 +75,11 @@ type conformanceCase struct {
 func TestConformance(t *testing.T) {
 	for _, st := range conformanceStores {
 		t.Run(st.name, func(t *testing.T) {
+			open := st.setup(t)
 			for _, c := range conformanceCases {
 				t.Run(c.name, func(t *testing.T) {
 					clock := &fakeClock{t: time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)}
-					e := st.open(t, clock.Now)
+					e := open(t, clock.Now)
 					mustBucket(t, e, "bkt")
 					c.run(t, e, clock)
 				})

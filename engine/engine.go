@@ -44,7 +44,19 @@ func ParseStrategy(s string) (Strategy, error) {
 type Options struct {
 	// Dir is the data directory; it is created if missing.
 	Dir string
-	// Clock supplies the current time (modification times, lease expiry). Nil means time.Now.
+	// Store, when set, is the URL of a shared metadata store (postgres://...) that several
+	// engines may open at once; large data then stays in blob files under Dir. Empty means
+	// the embedded store in Dir.
+	Store string
+	// Blobs, when set, is where large data goes instead of files under Dir: an S3 server,
+	// s3://ACCESS:SECRET@host:port/bucket[/prefix] over HTTP (path-style), or s3s://... over
+	// HTTPS. Each object is one data id's bytes, written once before the commit that references
+	// it. No two stores may share one bucket and prefix.
+	Blobs string
+	// BlobsAccessKey and BlobsSecretKey are the S3 credentials when the Blobs URL has none.
+	BlobsAccessKey, BlobsSecretKey string
+	// Clock supplies the current time (modification times, lease expiry). Nil means the
+	// store's own: time.Now for the embedded store, the database's now() for a shared one.
 	Clock func() time.Time
 	// ChunkSize is the size of a stored data chunk. Zero means DefaultChunkSize.
 	ChunkSize int

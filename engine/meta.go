@@ -61,6 +61,11 @@ type metaReader interface {
 	// parts returns the upload's parts numbered above after, in order, at most limit of them
 	// (0: all), and whether more follow.
 	parts(uploadID string, after, limit int) (numbers []int, parts []partMeta, more bool, err error)
+	// listObjects, listUploads and listBuckets return one page in S3's order; the caller has
+	// checked that the bucket exists.
+	listObjects(bucket string, opts ListOptions) (ListResult, error)
+	listUploads(bucket string, opts ListUploadsOptions) (ListUploadsResult, error)
+	listBuckets() ([]Bucket, error)
 }
 
 // metaTx is one transaction of update. Reads see the records as they were when the transaction

@@ -274,20 +274,26 @@ func (e *Engine) AbortMultipartUpload(ctx context.Context, bucket, key, uploadID
 
 // ListMultipartUploads lists a bucket's uploads in (key, initiated) order.
 func (e *Engine) ListMultipartUploads(bucket string, opts ListUploadsOptions) (ListUploadsResult, error) {
-	var res ListUploadsResult
 	if err := e.check(); err != nil {
-		return res, err
+		return ListUploadsResult{}, err
 	}
-	if err := e.meta.reader().bucketExists(bucket); err != nil {
-		return res, err
+	r := e.meta.reader()
+	if err := r.bucketExists(bucket); err != nil {
+		return ListUploadsResult{}, err
 	}
+	return r.listUploads(bucket, opts)
+}
+
+// listUploads scans the bucket's upload records from the page's first key on.
+func (p pebbleReader) listUploads(bucket string, opts ListUploadsOptions) (ListUploadsResult, error) {
+	var res ListUploadsResult
 	max := opts.MaxUploads
 	if max <= 0 {
 		max = 1000
 	}
 	lower := keys.Upload(bucket, opts.Prefix, "")
 	lower = lower[:len(lower)-1] // without the NUL separator: every key with the prefix
-	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: keys.PrefixEnd(lower)})
+	it, err := p.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: keys.PrefixEnd(lower)})
 	if err != nil {
 		return res, err
 	}

@@ -133,6 +133,15 @@ func (e *Engine) stage(ctx context.Context, body io.Reader, opts *PutOptions) (*
 	}
 	h.Write((*buf)[:n])
 	s.size = int64(n)
+	if e.pebble == nil {
+		// A shared store keeps no chunks: a small body is a blob too.
+		err := e.stageSmallBlob(s, (*buf)[:n])
+		e.chunkPool.Put(buf)
+		if err != nil {
+			return nil, err
+		}
+		return s.finish(e, h, opts)
+	}
 	s.inline = buf
 	*s.inline = (*s.inline)[:n]
 	return s.finish(e, h, opts)
@@ -169,6 +178,23 @@ func (e *Engine) stageBlob(ctx context.Context, s *stagedData, h hash.Hash, body
 			return err
 		}
 		data, eof = (*buf)[:off+m], eof2
+	}
+	if err := w.finish(); err != nil {
+		return err
+	}
+	s.blob = true
+	return nil
+}
+
+// stageSmallBlob writes data, a whole body, to blob s.id and syncs it.
+func (e *Engine) stageSmallBlob(s *stagedData, data []byte) error {
+	w, err := e.blobs.create(s.id)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.abort()
+		return fmt.Errorf("engine: write blob: %w", err)
 	}
 	if err := w.finish(); err != nil {
 		return err
@@ -474,8 +500,14 @@ func (e *Engine) OpenObject(bucket, key string) (ObjectReader, error) {
 	// Pin before the snapshot, hold the version's blobs before the pin ends: no blob the
 	// snapshot can see is removed between the two, and the version's blobs stay until Close.
 	pin := e.reclaim.pin()
-	snap := e.db.NewSnapshot()
-	r := pebbleReader{s: e.pebble, r: snap}
+	// The embedded store reads from a snapshot; a shared one keeps its blobs (the only data
+	// it has) under the reclaimer's hold all the same.
+	var snap *pebble.Snapshot
+	r := e.meta.reader()
+	if e.pebble != nil {
+		snap = e.db.NewSnapshot()
+		r = pebbleReader{s: e.pebble, r: snap}
+	}
 	m, err := r.object(bucket, key)
 	if err == nil && m == nil {
 		err = e.missing(bucket, key)
@@ -485,7 +517,9 @@ func (e *Engine) OpenObject(bucket, key string) (ObjectReader, error) {
 		info, err = e.withLease(r, m.info(bucket, key))
 	}
 	if err != nil {
-		snap.Close()
+		if snap != nil {
+			snap.Close()
+		}
 		e.reclaim.unpin(pin)
 		return nil, err
 	}
@@ -522,7 +556,10 @@ func (o *objectReader) Close() error {
 		r.closeBlob()
 	}
 	o.readers = nil
-	err := o.snap.Close()
+	var err error
+	if o.snap != nil {
+		err = o.snap.Close()
+	}
 	o.e.reclaim.unhold(o.held)
 	o.held = nil
 	return err

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,9 +52,6 @@ func Open(opts Options) (*Engine, error) {
 		return nil, errors.New("engine: Options.Dir is required")
 	}
 	e := &Engine{dir: opts.Dir, clock: opts.Clock, chunkSize: opts.ChunkSize, minPart: opts.MinPartSize}
-	if e.clock == nil {
-		e.clock = time.Now
-	}
 	if e.chunkSize <= 0 {
 		e.chunkSize = DefaultChunkSize
 	}
@@ -67,6 +65,12 @@ func Open(opts Options) (*Engine, error) {
 	e.log = log
 	size := e.chunkSize
 	e.chunkPool.New = func() any { b := make([]byte, size); return &b }
+	if opts.Store != "" {
+		return e.openShared(opts)
+	}
+	if e.clock == nil {
+		e.clock = time.Now
+	}
 	cache := pebble.NewCache(blockCacheSize)
 	defer cache.Unref()
 	popts := &pebble.Options{
@@ -114,7 +118,7 @@ func Open(opts Options) (*Engine, error) {
 		db.Close()
 		return nil, err
 	}
-	blobs, err := openFileBlobs(opts.Dir)
+	blobs, err := openBlobs(opts)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("engine: open blobs: %w", err)
@@ -144,8 +148,51 @@ func (e *Engine) Close() error {
 	return e.meta.close()
 }
 
+// openShared opens the engine over a shared metadata store, with its blobs in opts.Dir.
+func (e *Engine) openShared(opts Options) (*Engine, error) {
+	if !strings.HasPrefix(opts.Store, "postgres://") && !strings.HasPrefix(opts.Store, "postgresql://") {
+		return nil, fmt.Errorf("engine: store %s: the shared stores weir knows are postgres://... URLs", redactURL(opts.Store))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	meta, err := openPGStore(ctx, opts.Store, opts.Clock)
+	if err != nil {
+		return nil, err
+	}
+	blobs, err := openBlobs(opts)
+	if err != nil {
+		meta.close()
+		return nil, fmt.Errorf("engine: open blobs: %w", err)
+	}
+	e.meta, e.blobs = meta, blobs
+	e.reclaim = newReclaimer(blobs, func(err error) { e.log.Error("engine: remove blob", "err", err) })
+	meta.reclaim = e.reclaim
+	return e, nil
+}
+
+// openBlobs opens the data store opts names: blob files under opts.Dir, or an S3 server.
+func openBlobs(opts Options) (blobStore, error) {
+	if opts.Blobs == "" {
+		b, err := openFileBlobs(opts.Dir)
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := openS3Blobs(ctx, opts.Blobs, opts.BlobsAccessKey, opts.BlobsSecretKey, filepath.Join(opts.Dir, "spool"))
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
 // Compact compacts the whole keyspace, so that deleted data's space is reclaimed now.
 func (e *Engine) Compact() error {
+	if e.db == nil {
+		return nil // a shared store compacts itself
+	}
 	if err := e.db.Flush(); err != nil {
 		return err
 	}
