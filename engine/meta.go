@@ -25,6 +25,8 @@ type metaStore interface {
 	nextID() (uint64, error)
 	// now is the store's time, for what is read outside a transaction (lease states).
 	now() time.Time
+	// ping reports whether the store can serve now (ErrUnavailable when not).
+	ping(ctx context.Context) error
 	close() error
 }
 

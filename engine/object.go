@@ -503,10 +503,12 @@ func (e *Engine) OpenObject(bucket, key string) (ObjectReader, error) {
 	// The embedded store reads from a snapshot; a shared one keeps its blobs (the only data
 	// it has) under the reclaimer's hold all the same.
 	var snap *pebble.Snapshot
-	r := e.meta.reader()
+	var r metaReader
 	if e.pebble != nil {
 		snap = e.db.NewSnapshot()
 		r = pebbleReader{s: e.pebble, r: snap}
+	} else {
+		r = e.meta.reader()
 	}
 	m, err := r.object(bucket, key)
 	if err == nil && m == nil {

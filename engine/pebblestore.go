@@ -55,10 +55,11 @@ func newPebbleStore(db *pebble.DB, clock func() time.Time) (*pebbleStore, error)
 	return s, nil
 }
 
-func (s *pebbleStore) now() time.Time          { return s.clock() }
-func (s *pebbleStore) nextID() (uint64, error) { return s.ids.alloc() }
-func (s *pebbleStore) close() error            { return s.db.Close() }
-func (s *pebbleStore) reader() metaReader      { return pebbleReader{s: s, r: s.db, fill: true} }
+func (s *pebbleStore) now() time.Time             { return s.clock() }
+func (s *pebbleStore) nextID() (uint64, error)    { return s.ids.alloc() }
+func (s *pebbleStore) close() error               { return s.db.Close() }
+func (s *pebbleStore) ping(context.Context) error { return nil }
+func (s *pebbleStore) reader() metaReader         { return pebbleReader{s: s, r: s.db, fill: true} }
 
 // update takes the scope's locks in one order (upload, bucket, key or part), runs fn, and
 // commits its batch synced.

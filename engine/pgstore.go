@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"time"
 
@@ -114,6 +116,32 @@ func redactURL(url string) string {
 
 func (s *pgStore) close() error { s.pool.Close(); return nil }
 
+func (s *pgStore) ping(ctx context.Context) error { return pgUnavailable(s.pool.Ping(ctx)) }
+
+// pgUnavailable marks the errors that say the database cannot be reached (no connection, a
+// connection lost, a server shutting down or starting) as ErrUnavailable: the gateway answers
+// them with 503 and the client retries. Errors of the SQL itself stay as they are.
+func pgUnavailable(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Class 08: connection exception; 57P01-57P03: shutdown, crash, cannot connect now.
+		if strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" {
+			return fmt.Errorf("%w: the metadata database: %s", ErrUnavailable, pe.Message)
+		}
+		return err
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		strings.Contains(err.Error(), "conn closed") {
+		return fmt.Errorf("%w: the metadata database cannot be reached: %v", ErrUnavailable, err)
+	}
+	return err
+}
+
 func (s *pgStore) reader() metaReader {
 	return pgReader{ctx: context.Background(), q: s.pool}
 }
@@ -121,7 +149,7 @@ func (s *pgStore) reader() metaReader {
 func (s *pgStore) nextID() (uint64, error) {
 	var id int64
 	if err := s.pool.QueryRow(context.Background(), `SELECT nextval('weir_ids')`).Scan(&id); err != nil {
-		return 0, fmt.Errorf("engine: allocate id: %w", err)
+		return 0, fmt.Errorf("engine: allocate id: %w", pgUnavailable(err))
 	}
 	return uint64(id), nil
 }
@@ -154,7 +182,7 @@ func (s *pgStore) update(ctx context.Context, sc txScope, fn func(tx metaTx) err
 			}
 		}
 		if !retryable(err) || attempt == pgMaxAttempts {
-			return err
+			return pgUnavailable(err)
 		}
 		// A short random pause keeps the losers of one conflict from meeting again at once.
 		select {
@@ -214,7 +242,7 @@ func (r pgReader) record(v any, sql string, args ...any) (found bool, err error)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return false, nil
 		}
-		return false, err
+		return false, pgUnavailable(err)
 	}
 	if err := json.Unmarshal(rec, v); err != nil {
 		return false, fmt.Errorf("engine: corrupt record (%s): %w", sql, err)
@@ -255,14 +283,14 @@ func (r pgReader) bucketExists(name string) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return wrapf(ErrNoSuchBucket, "bucket %s does not exist", name)
 	}
-	return err
+	return pgUnavailable(err)
 }
 
 func (r pgReader) bucketInUse(name string) (bool, error) {
 	var used bool
 	err := r.q.QueryRow(r.ctx, `SELECT EXISTS (SELECT 1 FROM weir_objects WHERE bucket = $1) OR EXISTS (SELECT 1 FROM weir_uploads WHERE bucket = $1)`,
 		[]byte(name)).Scan(&used)
-	return used, err
+	return used, pgUnavailable(err)
 }
 
 func (r pgReader) upload(bucket, key, uploadID string) (*Upload, error) {
@@ -293,7 +321,7 @@ func (r pgReader) parts(uploadID string, after, limit int) ([]int, []partMeta, b
 	}
 	rows, err := r.q.Query(r.ctx, sql, args...)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, false, pgUnavailable(err)
 	}
 	defer rows.Close()
 	var nums []int
@@ -340,7 +368,7 @@ func (r pgReader) listObjects(bucket string, opts ListOptions) (ListResult, erro
 		rows, err := r.q.Query(r.ctx, `SELECT key, rec FROM weir_objects WHERE bucket = $1 AND key >= $2 AND ($3::BYTEA IS NULL OR key < $3) ORDER BY key LIMIT $4`,
 			[]byte(bucket), lower, upper, pgPage)
 		if err != nil {
-			return res, err
+			return res, pgUnavailable(err)
 		}
 		n, next, seek, done := 0, []byte(nil), false, false
 		for rows.Next() {
@@ -408,7 +436,7 @@ func (r pgReader) listUploads(bucket string, opts ListUploadsOptions) (ListUploa
 		rows, err := r.q.Query(r.ctx, `SELECT key, upload_id, rec FROM weir_uploads WHERE bucket = $1 AND (key, upload_id) >= ($2, $3) AND ($4::BYTEA IS NULL OR key < $4) ORDER BY key, upload_id LIMIT $5`,
 			[]byte(bucket), lowerKey, lowerID, upper, pgPage)
 		if err != nil {
-			return res, err
+			return res, pgUnavailable(err)
 		}
 		n, done := 0, false
 		for rows.Next() {
@@ -466,7 +494,7 @@ func (r pgReader) listUploads(bucket string, opts ListUploadsOptions) (ListUploa
 func (r pgReader) listBuckets() ([]Bucket, error) {
 	rows, err := r.q.Query(r.ctx, `SELECT rec FROM weir_buckets ORDER BY name`)
 	if err != nil {
-		return nil, err
+		return nil, pgUnavailable(err)
 	}
 	defer rows.Close()
 	var out []Bucket

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -189,5 +190,42 @@ func TestPGListingAcrossPages(t *testing.T) {
 	}
 	if got := list(ListOptions{Prefix: "dir2/", Delimiter: "/"}); !slices.Equal(got, want[1600:2400]) {
 		t.Fatalf("prefix dir2/: got %d keys", len(got))
+	}
+}
+
+// TestPGOutage: while the database is down, requests fail with ErrUnavailable (nothing
+// acknowledged) and Ready says so; once it is back, the same engine serves again without being
+// reopened.
+func TestPGOutage(t *testing.T) {
+	srv := backendtest.PostgresServer(t)
+	e := openTest(t, Options{Store: backendtest.PostgresDatabase(t, srv.URL)})
+	mustBucket(t, e, "bkt")
+	if _, err := put(e, "bkt", "before", []byte("x"), Guard{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := put(e, "bkt", "during", []byte("x"), Guard{})
+	wantErr(t, "a put while the database is down", err, ErrUnavailable)
+	_, err = e.StatObject("bkt", "before")
+	wantErr(t, "a stat while the database is down", err, ErrUnavailable)
+	wantErr(t, "Ready while the database is down", e.Ready(context.Background()), ErrUnavailable)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for attempt := 0; ; attempt++ {
+		_, err := put(e, "bkt", "after", []byte("x"), Guard{})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrUnavailable) || attempt == 100 {
+			t.Fatalf("after the database came back: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	wantErr(t, "Ready after the database came back", e.Ready(context.Background()), nil)
+	if _, err := e.StatObject("bkt", "during"); !errors.Is(err, ErrNoSuchKey) {
+		t.Fatalf("the put refused during the outage: %v", err)
 	}
 }

@@ -105,7 +105,8 @@ func (w *s3BlobWriter) finish() error {
 	_, err := w.s.client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(w.s.bucket), Key: aws.String(w.s.key(w.id)),
 		Body: w.f, ContentLength: aws.Int64(w.size)})
 	if err != nil {
-		return fmt.Errorf("engine: store blob: %w", err)
+		// Nothing references the blob yet: the write fails whole, and may be retried.
+		return fmt.Errorf("%w: the S3 data backend: store blob: %v", ErrUnavailable, err)
 	}
 	return nil
 }

@@ -188,6 +188,15 @@ func openBlobs(opts Options) (blobStore, error) {
 	return b, nil
 }
 
+// Ready reports whether the engine can serve requests now: ErrUnavailable (wrapped) when a
+// shared store it depends on cannot be reached. The embedded store is always ready.
+func (e *Engine) Ready(ctx context.Context) error {
+	if err := e.check(); err != nil {
+		return err
+	}
+	return e.meta.ping(ctx)
+}
+
 // Compact compacts the whole keyspace, so that deleted data's space is reclaimed now.
 func (e *Engine) Compact() error {
 	if e.db == nil {

@@ -24,8 +24,16 @@ import (
 
 	"github.com/weirproject/weir/engine"
 	"github.com/weirproject/weir/gateway"
+	"github.com/weirproject/weir/internal/backendtest"
 	"github.com/weirproject/weir/policies"
 )
+
+// TestMain stops the servers the tests shared (WEIR_TEST_STORE).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	backendtest.StopShared()
+	os.Exit(code)
+}
 
 const (
 	rootAK = "ROOTACCESSKEY"
@@ -63,6 +71,8 @@ type serverOptions struct {
 	Log *syncBuffer
 	// Region is the region the server reports; empty means the gateway's default.
 	Region string
+	// Store, when set, is the engine's shared metadata store instead of WEIR_TEST_STORE's.
+	Store string
 }
 
 // syncBuffer is a log sink the test reads while the server writes.
@@ -81,7 +91,12 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // startServer starts weir on 127.0.0.1:0 and stops it when the test ends.
 func startServer(t testing.TB, o serverOptions) *testServer {
 	t.Helper()
-	eng, err := engine.Open(engine.Options{Dir: t.TempDir(), MinPartSize: o.MinPartSize, Clock: o.Clock})
+	// WEIR_TEST_STORE runs every end-to-end test over another store (see backendtest.SharedStore).
+	store, blobs := backendtest.SharedStore(t)
+	if o.Store != "" {
+		store = o.Store
+	}
+	eng, err := engine.Open(engine.Options{Dir: t.TempDir(), Store: store, Blobs: blobs, MinPartSize: o.MinPartSize, Clock: o.Clock})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,12 +81,48 @@ func PostgresDatabase(t testing.TB, url string) string {
 
 var databases atomic.Int64
 
+// PostgresServer starts a PostgreSQL server for t alone, which the test may stop and start
+// again (an outage), and stops it when t ends. It ignores WEIR_TEST_POSTGRES: a shared server
+// cannot be stopped for one test.
+func PostgresServer(t testing.TB) *Server {
+	t.Helper()
+	bin := binDir()
+	if bin == "" {
+		Skip(t, "PostgreSQL (initdb and pg_ctl; set WEIR_POSTGRES_BIN)")
+	}
+	s, err := start(bin)
+	if err != nil {
+		t.Fatalf("start PostgreSQL: %v", err)
+	}
+	t.Cleanup(s.stop)
+	return s
+}
+
 // Server is a running throwaway PostgreSQL.
 type Server struct {
 	URL  string
 	Port int
 	dir  string
 	bin  string
+	opts string // the server options pg_ctl start passes
+}
+
+// Kill stops the server at once, as a crash would (pg_ctl stop -m immediate).
+func (s *Server) Kill() error {
+	out, err := s.run("pg_ctl", "-D", filepath.Join(s.dir, "data"), "-m", "immediate", "-w", "stop")
+	if err != nil {
+		return fmt.Errorf("pg_ctl stop: %v: %s", err, out)
+	}
+	return nil
+}
+
+// Start starts a killed server again, on the same port.
+func (s *Server) Start() error {
+	out, err := s.run("pg_ctl", "-D", filepath.Join(s.dir, "data"), "-o", s.opts, "-l", filepath.Join(s.dir, "log"), "-w", "start")
+	if err != nil {
+		return fmt.Errorf("pg_ctl start: %v: %s", err, out)
+	}
+	return nil
 }
 
 // binDir finds the directory holding initdb and pg_ctl, or "".
@@ -146,8 +182,8 @@ func start(bin string) (*Server, error) {
 			return nil, err
 		}
 		// The socket directory is the cluster's own: nothing else on the machine is touched.
-		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", s.Port, dir)
-		out, err := s.run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "start")
+		s.opts = fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", s.Port, dir)
+		out, err := s.run("pg_ctl", "-D", data, "-o", s.opts, "-l", filepath.Join(dir, "log"), "-w", "start")
 		if err == nil {
 			break
 		}
