@@ -11,6 +11,13 @@
 // dropped in that same commit, and its blob is removed once the readers that might still see it
 // have closed (chunks: once compaction finds no snapshot that needs them).
 //
+// Where records and data live is behind two seams. Every mutation is one transaction of a
+// metaStore (meta.go): the embedded pebble store above, or PostgreSQL shared by several
+// gateways (pgstore.go, Options.Store), where the transaction is the database's. Large data is
+// a blobStore's (blobs.go): files under the store directory, or objects on another S3 server
+// (s3blobs.go, Options.Blobs). The rules a commit applies (checkGuard, checkLease, applyLease)
+// are pure functions every store calls the same way.
+//
 // The engine knows nothing of HTTP, S3 XML or authentication. It takes plain Go values, returns
 // plain Go values, and reports failures as the sentinel errors in errors.go, wrapped with
 // context: test them with errors.Is. The gateway maps them to S3 codes in one table.

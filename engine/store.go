@@ -25,11 +25,10 @@ import (
 type Engine struct {
 	db   *pebble.DB
 	meta metaStore
-	// pebble is meta as the embedded store, for what only it does yet: snapshot reads of
-	// versions and their chunks, listings, and the blob sweep at Open.
+	// pebble is meta when that is the embedded store (nil otherwise), for what only it does:
+	// snapshot reads of versions and their chunks, the in-flight and blob sweeps at Open.
 	pebble    *pebbleStore
 	dir       string
-	clock     func() time.Time
 	chunkSize int
 	minPart   int64
 	closed    atomic.Bool
@@ -51,7 +50,7 @@ func Open(opts Options) (*Engine, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("engine: Options.Dir is required")
 	}
-	e := &Engine{dir: opts.Dir, clock: opts.Clock, chunkSize: opts.ChunkSize, minPart: opts.MinPartSize}
+	e := &Engine{dir: opts.Dir, chunkSize: opts.ChunkSize, minPart: opts.MinPartSize}
 	if e.chunkSize <= 0 {
 		e.chunkSize = DefaultChunkSize
 	}
@@ -68,8 +67,9 @@ func Open(opts Options) (*Engine, error) {
 	if opts.Store != "" {
 		return e.openShared(opts)
 	}
-	if e.clock == nil {
-		e.clock = time.Now
+	clock := opts.Clock
+	if clock == nil {
+		clock = time.Now
 	}
 	cache := pebble.NewCache(blockCacheSize)
 	defer cache.Unref()
@@ -108,7 +108,7 @@ func Open(opts Options) (*Engine, error) {
 		db.Close()
 		return nil, err
 	}
-	meta, err := newPebbleStore(db, e.clock)
+	meta, err := newPebbleStore(db, clock)
 	if err != nil {
 		db.Close()
 		return nil, err
