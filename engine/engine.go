@@ -55,6 +55,10 @@ type Options struct {
 	// engines may open at once; large data then stays in blob files under Dir. Empty means
 	// the embedded store in Dir.
 	Store string
+	// GarbageGrace is how long, with a shared Store, data that a commit replaced or deleted
+	// stays readable before the sweep removes it: longer than any GET may take, on any
+	// gateway. Zero means DefaultGarbageGrace.
+	GarbageGrace time.Duration
 	// Blobs, when set, is where large data goes instead of files under Dir: an S3 server,
 	// s3://ACCESS:SECRET@host:port/bucket[/prefix] over HTTP (path-style), or s3s://... over
 	// HTTPS. Each object is one data id's bytes, written once before the commit that references
@@ -73,6 +77,9 @@ type Options struct {
 	// MinPartSize is the smallest size of a multipart part other than the last. Zero means 5 MiB.
 	MinPartSize int64
 }
+
+// DefaultGarbageGrace is the grace period of replaced data in a shared store.
+const DefaultGarbageGrace = 15 * time.Minute
 
 // DefaultChunkSize is the chunk size used when Options.ChunkSize is zero.
 const DefaultChunkSize = 256 << 10

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,9 +35,70 @@ type pgStore struct {
 	// clock, when set, replaces the database's now() (tests); otherwise lease expiry and
 	// modification times come from the database, so gateways whose clocks disagree agree.
 	clock func() time.Time
-	// reclaim removes the blobs whose records a commit of this process dropped, once no reader
-	// of this process needs them.
+	// reclaim removes the blobs the sweep hands it, once no reader of this process needs them.
 	reclaim *reclaimer
+	// grace is how long data a commit drops stays readable: it must outlast any GET, on any
+	// gateway, that began before the commit.
+	grace time.Duration
+	log   *slog.Logger
+	stop  chan struct{}
+	swept sync.WaitGroup
+}
+
+// pgSweepLock is the advisory lock key of the garbage sweep ("weir" and 2): one gateway at a
+// time sweeps; the others skip that round.
+const pgSweepLock = 0x7765697200000002
+
+// startSweep runs the garbage sweep every interval until close.
+func (s *pgStore) startSweep(interval time.Duration) {
+	s.stop = make(chan struct{})
+	s.swept.Add(1)
+	go func() {
+		defer s.swept.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				if _, err := s.sweep(context.Background()); err != nil {
+					s.log.Warn("engine: sweep replaced data", "err", err)
+				}
+			}
+		}
+	}()
+}
+
+// sweep removes the garbage whose grace period has passed, if no other gateway is sweeping,
+// and returns how many blobs it released.
+func (s *pgStore) sweep(ctx context.Context) (int, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return 0, pgUnavailable(err)
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(pgSweepLock)).Scan(&locked); err != nil || !locked {
+		return 0, pgUnavailable(err)
+	}
+	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(pgSweepLock))
+	rows, err := conn.Query(ctx, `SELECT id FROM weir_garbage WHERE not_before <= now() ORDER BY not_before LIMIT 1000`)
+	if err != nil {
+		return 0, pgUnavailable(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil || len(ids) == 0 {
+		return 0, pgUnavailable(err)
+	}
+	released := make([]uint64, len(ids))
+	for i, id := range ids {
+		released[i] = uint64(id)
+	}
+	// The reclaimer removes each blob now, or when the last reader of this process is done.
+	s.reclaim.release(released)
+	_, err = conn.Exec(ctx, `DELETE FROM weir_garbage WHERE id = ANY($1)`, ids)
+	return len(ids), pgUnavailable(err)
 }
 
 // pgSchemaVersion is the version of the tables this engine uses; a database stamped with a
@@ -58,6 +121,9 @@ var pgSchema = []string{
 	`CREATE TABLE IF NOT EXISTS weir_parts (upload_id BYTEA NOT NULL, number INT NOT NULL, rec BYTEA NOT NULL, PRIMARY KEY (upload_id, number))`,
 	// Blob data ids a committed record references: the sweep of unreferenced data reads it.
 	`CREATE TABLE IF NOT EXISTS weir_blobs (id BIGINT PRIMARY KEY)`,
+	// Blob data no record references any more, removed by the sweep once not_before has
+	// passed: a GET of the old version may still be streaming it through any gateway.
+	`CREATE TABLE IF NOT EXISTS weir_garbage (id BIGINT PRIMARY KEY, not_before TIMESTAMPTZ NOT NULL)`,
 	`CREATE SEQUENCE IF NOT EXISTS weir_ids`,
 }
 
@@ -114,7 +180,14 @@ func redactURL(url string) string {
 	return url
 }
 
-func (s *pgStore) close() error { s.pool.Close(); return nil }
+func (s *pgStore) close() error {
+	if s.stop != nil {
+		close(s.stop)
+		s.swept.Wait()
+	}
+	s.pool.Close()
+	return nil
+}
 
 func (s *pgStore) ping(ctx context.Context) error { return pgUnavailable(s.pool.Ping(ctx)) }
 
@@ -607,18 +680,18 @@ func (t *pgTx) addData(s *stagedData) {
 	t.batch.Queue(`INSERT INTO weir_blobs (id) VALUES ($1) ON CONFLICT DO NOTHING`, int64(s.id))
 }
 
+// dropData moves the data to the garbage, which the sweep removes after the grace period.
 func (t *pgTx) dropData(refs []dataRef, _ int) {
 	var ids []int64
-	var released []uint64
 	for _, d := range refs {
 		ids = append(ids, int64(d.ID))
-		released = append(released, d.ID)
 	}
 	if len(ids) == 0 {
 		return
 	}
 	t.batch.Queue(`DELETE FROM weir_blobs WHERE id = ANY($1)`, ids)
-	t.onCommit(func() { t.s.reclaim.release(released) })
+	t.batch.Queue(`INSERT INTO weir_garbage (id, not_before) SELECT unnest($1::BIGINT[]), now() + $2::BIGINT * INTERVAL '1 millisecond'
+		ON CONFLICT (id) DO NOTHING`, ids, t.s.grace.Milliseconds())
 }
 
 func (t *pgTx) onCommit(fn func()) { t.after = append(t.after, fn) }

@@ -143,9 +143,10 @@ func (e *Engine) Close() error {
 		return ErrClosed
 	}
 	e.sweep.Wait()
+	err := e.meta.close() // first: a shared store's sweep hands the reclaimer blobs
 	e.reclaim.drain()
 	e.blobs.close()
-	return e.meta.close()
+	return err
 }
 
 // openShared opens the engine over a shared metadata store, with its blobs in opts.Dir.
@@ -166,7 +167,12 @@ func (e *Engine) openShared(opts Options) (*Engine, error) {
 	}
 	e.meta, e.blobs = meta, blobs
 	e.reclaim = newReclaimer(blobs, func(err error) { e.log.Error("engine: remove blob", "err", err) })
-	meta.reclaim = e.reclaim
+	meta.reclaim, meta.log, meta.grace = e.reclaim, e.log, opts.GarbageGrace
+	if meta.grace <= 0 {
+		meta.grace = DefaultGarbageGrace
+	}
+	// Swept a few times per grace period, and at least once a minute.
+	meta.startSweep(min(max(meta.grace/4, 10*time.Millisecond), time.Minute))
 	return e, nil
 }
 

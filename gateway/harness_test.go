@@ -71,8 +71,9 @@ type serverOptions struct {
 	Log *syncBuffer
 	// Region is the region the server reports; empty means the gateway's default.
 	Region string
-	// Store, when set, is the engine's shared metadata store instead of WEIR_TEST_STORE's.
-	Store string
+	// Store and Blobs, when set, are the engine's shared metadata store and data backend
+	// instead of WEIR_TEST_STORE's.
+	Store, Blobs string
 }
 
 // syncBuffer is a log sink the test reads while the server writes.
@@ -94,7 +95,7 @@ func startServer(t testing.TB, o serverOptions) *testServer {
 	// WEIR_TEST_STORE runs every end-to-end test over another store (see backendtest.SharedStore).
 	store, blobs := backendtest.SharedStore(t)
 	if o.Store != "" {
-		store = o.Store
+		store, blobs = o.Store, o.Blobs
 	}
 	eng, err := engine.Open(engine.Options{Dir: t.TempDir(), Store: store, Blobs: blobs, MinPartSize: o.MinPartSize, Clock: o.Clock})
 	if err != nil {
