@@ -45,13 +45,13 @@ func main() {
 }
 
 type config struct {
-	addr, data, users, domains, logLevel, logFormat, region string
-	policiesDir, bundleKeyFile, bundleKeyAlg                string
-	pluginsDir                                              string
-	decisionLog                                             bool
-	pprofAddr                                               string
-	grace                                                   time.Duration
-	memoryLimitMiB                                          int64
+	addr, data, store, blobs, users, domains, logLevel, logFormat, region string
+	policiesDir, bundleKeyFile, bundleKeyAlg                              string
+	pluginsDir                                                            string
+	decisionLog                                                           bool
+	pprofAddr                                                             string
+	grace                                                                 time.Duration
+	memoryLimitMiB                                                        int64
 }
 
 // env returns the WEIR_* variable for a flag, or def.
@@ -68,6 +68,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", env("addr", ":8080"), "listen address (WEIR_ADDR)")
 	fs.StringVar(&c.data, "data", env("data", "./weir-data"), "data directory (WEIR_DATA)")
+	fs.StringVar(&c.store, "store", env("store", ""), "metadata store shared by several weir gateways: postgres://user:password@host:port/database (pgx connection URL); empty: the embedded store under --data. Object data stays in blob files under --data, unless --blobs names an S3 server: gateways sharing a store must share their data too (WEIR_STORE)")
+	fs.StringVar(&c.blobs, "blobs", env("blobs", ""), "where objects larger than one chunk go: s3://ACCESS:SECRET@host:port/bucket[/prefix] (an S3 server over HTTP, path-style; s3s:// for HTTPS; credentials may instead be in WEIR_BLOBS_ACCESS_KEY and WEIR_BLOBS_SECRET_KEY); empty: files under --data (WEIR_BLOBS)")
 	fs.StringVar(&c.users, "users", env("users", ""), "JSON file of users: [{\"name\",\"access_key\",\"secret_key\",\"groups\"}] (WEIR_USERS)")
 	fs.StringVar(&c.domains, "domain", env("domain", ""), "comma-separated domains for virtual-hosted-style requests, e.g. s3.example.com (WEIR_DOMAIN)")
 	fs.StringVar(&c.policiesDir, "policies", env("policies", ""), "Rego policy (package weir) that replaces the built-in one: a directory of .rego and data.json/data.yaml files, or an OPA bundle .tar.gz; hot-reloaded, and a version whose *_test.rego fail is rejected (WEIR_POLICIES)")
@@ -146,7 +148,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		users = append(users, more...)
 	}
-	eng, err := engine.Open(engine.Options{Dir: filepath.Join(c.data, "store")})
+	eng, err := engine.Open(engine.Options{Dir: filepath.Join(c.data, "store"), Store: c.store, Blobs: c.blobs,
+		BlobsAccessKey: os.Getenv("WEIR_BLOBS_ACCESS_KEY"), BlobsSecretKey: os.Getenv("WEIR_BLOBS_SECRET_KEY")})
 	if err != nil {
 		return err
 	}

@@ -55,74 +55,42 @@ func (e *Engine) CreateBucket(ctx context.Context, b Bucket) (Bucket, error) {
 	if _, err := ParseStrategy(string(b.Strategy)); err != nil {
 		return Bucket{}, err
 	}
-	if b.Created.IsZero() {
-		b.Created = e.clock().UTC()
-	}
-	l := e.bucketLock(b.Name)
-	l.Lock()
-	defer l.Unlock()
-	var existing Bucket
-	found, err := getJSON(e.db, keys.Bucket(b.Name), &existing)
+	created := b.Created
+	var existing *Bucket
+	err := e.meta.update(ctx, txScope{bucket: b.Name, exclusive: true}, func(tx metaTx) error {
+		var err error
+		if existing, err = tx.bucket(b.Name); err != nil || existing != nil {
+			return err
+		}
+		if b.Created = created; created.IsZero() {
+			b.Created = tx.now().UTC()
+		}
+		return tx.putBucket(b)
+	})
 	if err != nil {
 		return Bucket{}, err
 	}
-	if found {
-		return existing, wrapf(ErrBucketExists, "bucket %s", b.Name)
+	if existing != nil {
+		return *existing, wrapf(ErrBucketExists, "bucket %s", b.Name)
 	}
-	return b, e.putBucket(b)
-}
-
-// putBucket stores b and refreshes the cache; the caller holds the bucket's lock for writing.
-func (e *Engine) putBucket(b Bucket) error {
-	val, err := json.Marshal(b)
-	if err != nil {
-		return err
-	}
-	if err := e.db.Set(keys.Bucket(b.Name), val, pebble.Sync); err != nil {
-		return err
-	}
-	e.buckets.Store(b.Name, b.clone())
-	return nil
+	return b, nil
 }
 
 // GetBucket returns the bucket or ErrNoSuchBucket. Every request reads its bucket, and bucket
-// records change rarely: they are cached in memory. Writers update the cache under the bucket's
-// lock and readers fill it under the same lock (for reading), so it never goes stale. That holds
-// because one process owns the store; gateways sharing a store would each need the
-// record's version checked at commit, or no cache.
+// records change rarely: the store may answer from memory, as long as the answer is never
+// stale (see pebbleStore.buckets).
 func (e *Engine) GetBucket(name string) (Bucket, error) {
 	if err := e.check(); err != nil {
 		return Bucket{}, err
 	}
-	if v, ok := e.buckets.Load(name); ok {
-		return v.(Bucket).clone(), nil
-	}
-	// A name that is not a bucket is answered without the lock: bucket locks live as long as
-	// the engine, and requests for made-up names must not leave one behind each.
-	if _, err := e.readBucket(name); err != nil {
+	b, err := e.meta.reader().bucket(name)
+	if err != nil {
 		return Bucket{}, err
 	}
-	l := e.bucketLock(name)
-	l.RLock()
-	defer l.RUnlock()
-	b, err := e.readBucket(name)
-	if err == nil {
-		e.buckets.Store(name, b.clone())
+	if b == nil {
+		return Bucket{}, wrapf(ErrNoSuchBucket, "bucket %s does not exist", name)
 	}
-	return b, err
-}
-
-// readBucket reads the bucket's record from the store.
-func (e *Engine) readBucket(name string) (Bucket, error) {
-	var b Bucket
-	found, err := getJSON(e.db, keys.Bucket(name), &b)
-	if err != nil {
-		return b, err
-	}
-	if !found {
-		return b, wrapf(ErrNoSuchBucket, "bucket %s does not exist", name)
-	}
-	return b, nil
+	return *b, nil
 }
 
 // clone copies b so that a caller changing its tags changes nothing shared.
@@ -131,30 +99,16 @@ func (b Bucket) clone() Bucket {
 	return b
 }
 
-// bucketExists answers from the bucket cache when it can: a cached bucket exists (DeleteBucket
-// drops it from the cache under the bucket's write lock, so a caller holding the read lock never
-// sees a stale entry). Every object write asks twice, and under load the record's block is often
-// out of pebble's cache: reading it cost a tenth of the CPU of a 4 KiB PUT.
-func (e *Engine) bucketExists(name string) error {
-	if _, ok := e.buckets.Load(name); ok {
-		return nil
-	}
-	_, closer, err := e.db.Get(keys.Bucket(name))
-	if err == pebble.ErrNotFound {
-		return wrapf(ErrNoSuchBucket, "bucket %s does not exist", name)
-	}
-	if err != nil {
-		return err
-	}
-	return closer.Close()
-}
-
 // ListBuckets returns every bucket in name order.
 func (e *Engine) ListBuckets() ([]Bucket, error) {
 	if err := e.check(); err != nil {
 		return nil, err
 	}
-	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: keys.BucketPrefix, UpperBound: keys.PrefixEnd(keys.BucketPrefix)})
+	return e.meta.reader().listBuckets()
+}
+
+func (p pebbleReader) listBuckets() ([]Bucket, error) {
+	it, err := p.r.NewIter(&pebble.IterOptions{LowerBound: keys.BucketPrefix, UpperBound: keys.PrefixEnd(keys.BucketPrefix)})
 	if err != nil {
 		return nil, err
 	}
@@ -176,46 +130,28 @@ func (e *Engine) DeleteBucket(ctx context.Context, name string, guard Guard) err
 	if err := e.check(); err != nil {
 		return err
 	}
-	l := e.bucketLock(name)
-	l.Lock()
-	defer l.Unlock()
-	if err := e.bucketExists(name); err != nil {
-		return err
-	}
-	lease, err := loadLease(e.db, keys.BucketLease(name))
-	if err != nil {
-		return err
-	}
-	if err := checkLease(lease, bucketLease, e.clock(), guard.LeaseID, false); err != nil {
-		return err
-	}
-	for _, p := range [][]byte{keys.ObjectPrefix(name), keys.UploadPrefix(name)} {
-		empty, err := e.emptyPrefix(p)
+	return e.meta.update(ctx, txScope{bucket: name, exclusive: true}, func(tx metaTx) error {
+		if err := tx.bucketExists(name); err != nil {
+			return err
+		}
+		lk := leaseKey{bucket: name}
+		lease, err := tx.lease(lk)
 		if err != nil {
 			return err
 		}
-		if !empty {
+		if err := checkLease(lease, bucketLease, tx.now(), guard.LeaseID, false); err != nil {
+			return err
+		}
+		inUse, err := tx.bucketInUse(name)
+		if err != nil {
+			return err
+		}
+		if inUse {
 			return wrapf(ErrBucketNotEmpty, "bucket %s still holds objects or multipart uploads", name)
 		}
-	}
-	b := e.db.NewBatch()
-	defer b.Close()
-	_ = b.Delete(keys.Bucket(name), nil)
-	_ = b.Delete(keys.BucketLease(name), nil)
-	if err := b.Commit(pebble.Sync); err != nil {
-		return err
-	}
-	e.buckets.Delete(name)
-	return nil
-}
-
-func (e *Engine) emptyPrefix(p []byte) (bool, error) {
-	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: keys.PrefixEnd(p)})
-	if err != nil {
-		return false, err
-	}
-	empty := !it.First()
-	return empty, it.Close()
+		tx.deleteBucket(name)
+		return tx.putLease(lk, nil)
+	})
 }
 
 // UpdateBucket applies fn to the bucket's record and stores the result atomically (tags, strategy).
@@ -223,16 +159,21 @@ func (e *Engine) UpdateBucket(ctx context.Context, name string, fn func(*Bucket)
 	if err := e.check(); err != nil {
 		return Bucket{}, err
 	}
-	l := e.bucketLock(name)
-	l.Lock()
-	defer l.Unlock()
-	b, err := e.readBucket(name)
-	if err != nil {
-		return b, err
-	}
-	if err := fn(&b); err != nil {
-		return b, err
-	}
-	b.Name = name
-	return b, e.putBucket(b)
+	var b Bucket
+	err := e.meta.update(ctx, txScope{bucket: name, exclusive: true}, func(tx metaTx) error {
+		cur, err := tx.bucket(name)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			return wrapf(ErrNoSuchBucket, "bucket %s does not exist", name)
+		}
+		b = *cur
+		if err := fn(&b); err != nil {
+			return err
+		}
+		b.Name = name
+		return tx.putBucket(b)
+	})
+	return b, err
 }

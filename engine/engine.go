@@ -11,6 +11,13 @@
 // dropped in that same commit, and its blob is removed once the readers that might still see it
 // have closed (chunks: once compaction finds no snapshot that needs them).
 //
+// Where records and data live is behind two seams. Every mutation is one transaction of a
+// metaStore (meta.go): the embedded pebble store above, or PostgreSQL shared by several
+// gateways (pgstore.go, Options.Store), where the transaction is the database's. Large data is
+// a blobStore's (blobs.go): files under the store directory, or objects on another S3 server
+// (s3blobs.go, Options.Blobs). The rules a commit applies (checkGuard, checkLease, applyLease)
+// are pure functions every store calls the same way.
+//
 // The engine knows nothing of HTTP, S3 XML or authentication. It takes plain Go values, returns
 // plain Go values, and reports failures as the sentinel errors in errors.go, wrapped with
 // context: test them with errors.Is. The gateway maps them to S3 codes in one table.
@@ -49,7 +56,23 @@ func ParseStrategy(s string) (Strategy, error) {
 type Options struct {
 	// Dir is the data directory; it is created if missing.
 	Dir string
-	// Clock supplies the current time (modification times, lease expiry). Nil means time.Now.
+	// Store, when set, is the URL of a shared metadata store (postgres://...) that several
+	// engines may open at once; large data then stays in blob files under Dir. Empty means
+	// the embedded store in Dir.
+	Store string
+	// GarbageGrace is how long, with a shared Store, data that a commit replaced or deleted
+	// stays readable before the sweep removes it: longer than any GET may take, on any
+	// gateway. Zero means DefaultGarbageGrace.
+	GarbageGrace time.Duration
+	// Blobs, when set, is where large data goes instead of files under Dir: an S3 server,
+	// s3://ACCESS:SECRET@host:port/bucket[/prefix] over HTTP (path-style), or s3s://... over
+	// HTTPS. Each object is one data id's bytes, written once before the commit that references
+	// it. No two stores may share one bucket and prefix.
+	Blobs string
+	// BlobsAccessKey and BlobsSecretKey are the S3 credentials when the Blobs URL has none.
+	BlobsAccessKey, BlobsSecretKey string
+	// Clock supplies the current time (modification times, lease expiry). Nil means the
+	// store's own: time.Now for the embedded store, the database's now() for a shared one.
 	Clock func() time.Time
 	// ChunkSize is the size of a stored data chunk. Zero means DefaultChunkSize.
 	ChunkSize int
@@ -59,6 +82,9 @@ type Options struct {
 	// MinPartSize is the smallest size of a multipart part other than the last. Zero means 5 MiB.
 	MinPartSize int64
 }
+
+// DefaultGarbageGrace is the grace period of replaced data in a shared store.
+const DefaultGarbageGrace = 15 * time.Minute
 
 // DefaultChunkSize is the chunk size used when Options.ChunkSize is zero.
 const DefaultChunkSize = 256 << 10

@@ -26,6 +26,9 @@ var (
 	ErrPreconditionRequired = errors.New("precondition required")
 	ErrInvalidStrategy      = errors.New("invalid concurrency strategy")
 	ErrClosed               = errors.New("engine closed")
+	// ErrUnavailable: a store the engine depends on (the shared database, the S3 backend)
+	// cannot be reached now. Nothing was committed; the request may be retried.
+	ErrUnavailable = errors.New("storage unavailable")
 )
 
 func wrapf(err error, format string, args ...any) error {

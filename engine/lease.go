@@ -2,14 +2,10 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/google/uuid"
-
-	"github.com/weirproject/weir/engine/internal/keys"
 )
 
 // Leases follow Azure Blob's model (docs/concurrency.md, "Leases"): a lease on an object (or a bucket) is
@@ -113,15 +109,6 @@ func (r *leaseRecord) state(now time.Time) LeaseState {
 func (r *leaseRecord) info(now time.Time) LeaseInfo {
 	st := r.state(now)
 	return LeaseInfo{State: st, Infinite: st == LeaseLeased && r.Infinite}
-}
-
-func loadLease(r pebble.Reader, key []byte) (*leaseRecord, error) {
-	var l leaseRecord
-	found, err := getJSON(r, key, &l)
-	if err != nil || !found {
-		return nil, err
-	}
-	return &l, nil
 }
 
 // leaseHolder is what a lease guards, with Azure's codes for failing its guard: an object's data
@@ -285,34 +272,28 @@ func applyLease(l *leaseRecord, now time.Time, req LeaseRequest) (*leaseRecord, 
 	return l, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "x-weir-lease-action must be acquire, renew, change, release or break, got %q", req.Action)
 }
 
-// storeLease writes (or, for nil, deletes) a lease record, synced.
-func (e *Engine) storeLease(key []byte, l *leaseRecord) error {
-	if l == nil {
-		return e.db.Delete(key, pebble.Sync)
-	}
-	val, err := json.Marshal(l)
-	if err != nil {
-		return err
-	}
-	return e.db.Set(key, val, pebble.Sync)
-}
-
 // LeaseObject runs a lease operation on an existing object.
 func (e *Engine) LeaseObject(ctx context.Context, bucket, key string, req LeaseRequest) (LeaseResult, error) {
 	if err := e.check(); err != nil {
 		return LeaseResult{}, err
 	}
-	kl := e.keyLock(bucket, key)
-	kl.Lock()
-	defer kl.Unlock()
-	cur, err := e.loadMeta(e.db, bucket, key)
-	if err != nil {
+	// A made-up bucket is answered before the transaction, which would lock its name.
+	if err := e.meta.reader().bucketExists(bucket); err != nil {
 		return LeaseResult{}, err
 	}
-	if cur == nil {
-		return LeaseResult{}, e.missing(bucket, key)
-	}
-	return e.applyStoredLease(keys.ObjectLease(bucket, key), req)
+	var res LeaseResult
+	err := e.meta.update(ctx, txScope{bucket: bucket, key: key}, func(tx metaTx) error {
+		cur, err := tx.object(bucket, key)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			return e.missing(bucket, key)
+		}
+		res, err = applyStoredLease(tx, leaseKey{bucket, key}, req)
+		return err
+	})
+	return res, err
 }
 
 // LeaseBucket runs a lease operation on a bucket. A bucket lease guards only DeleteBucket.
@@ -320,34 +301,37 @@ func (e *Engine) LeaseBucket(ctx context.Context, bucket string, req LeaseReques
 	if err := e.check(); err != nil {
 		return LeaseResult{}, err
 	}
-	bl := e.bucketLock(bucket)
-	bl.Lock()
-	defer bl.Unlock()
-	if err := e.bucketExists(bucket); err != nil {
-		return LeaseResult{}, err
-	}
-	return e.applyStoredLease(keys.BucketLease(bucket), req)
+	var res LeaseResult
+	err := e.meta.update(ctx, txScope{bucket: bucket, exclusive: true}, func(tx metaTx) error {
+		if err := tx.bucketExists(bucket); err != nil {
+			return err
+		}
+		var err error
+		res, err = applyStoredLease(tx, leaseKey{bucket: bucket}, req)
+		return err
+	})
+	return res, err
 }
 
-// applyStoredLease runs req against the lease stored at key and stores the outcome; the caller
-// holds the lock that serialises the lease with the writes it guards.
-func (e *Engine) applyStoredLease(key []byte, req LeaseRequest) (LeaseResult, error) {
-	l, err := loadLease(e.db, key)
+// applyStoredLease runs req against the lease stored at k and stores the outcome, in the
+// transaction that also holds what the lease guards.
+func applyStoredLease(tx metaTx, k leaseKey, req LeaseRequest) (LeaseResult, error) {
+	l, err := tx.lease(k)
 	if err != nil {
 		return LeaseResult{}, err
 	}
-	n, res, err := applyLease(l, e.clock(), req)
+	n, res, err := applyLease(l, tx.now(), req)
 	if err != nil {
 		return res, err
 	}
-	return res, e.storeLease(key, n)
+	return res, tx.putLease(k, n)
 }
 
 // BucketLease reports a bucket's lease.
 func (e *Engine) BucketLease(bucket string) (LeaseInfo, error) {
-	l, err := loadLease(e.db, keys.BucketLease(bucket))
+	l, err := e.meta.reader().lease(leaseKey{bucket: bucket})
 	if err != nil {
 		return LeaseInfo{}, err
 	}
-	return l.info(e.clock()), nil
+	return l.info(e.meta.now()), nil
 }

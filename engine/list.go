@@ -12,19 +12,25 @@ import (
 
 // ListObjects returns one page of the bucket's keys.
 func (e *Engine) ListObjects(bucket string, opts ListOptions) (ListResult, error) {
-	var res ListResult
 	if err := e.check(); err != nil {
-		return res, err
+		return ListResult{}, err
 	}
-	if err := e.bucketExists(bucket); err != nil {
-		return res, err
+	r := e.meta.reader()
+	if err := r.bucketExists(bucket); err != nil {
+		return ListResult{}, err
 	}
+	return r.listObjects(bucket, opts)
+}
+
+// listObjects scans the bucket's object records from the page's first key on.
+func (p pebbleReader) listObjects(bucket string, opts ListOptions) (ListResult, error) {
+	var res ListResult
 	max := opts.MaxKeys
 	if max <= 0 {
 		max = 1000
 	}
 	lower := keys.Object(bucket, opts.Prefix)
-	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: keys.PrefixEnd(lower)})
+	it, err := p.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: keys.PrefixEnd(lower)})
 	if err != nil {
 		return res, err
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -40,7 +39,7 @@ func (p *partMeta) info(n int) PartInfo {
 // newUploadID makes an id that sorts by creation (the allocator's counter first) and cannot be
 // guessed (random suffix).
 func (e *Engine) newUploadID() (string, error) {
-	id, err := e.ids.alloc()
+	id, err := e.meta.nextID()
 	if err != nil {
 		return "", err
 	}
@@ -65,36 +64,31 @@ func (e *Engine) CreateMultipartUpload(ctx context.Context, u Upload) (Upload, e
 		return u, err
 	}
 	u.UploadID = id
-	u.Initiated = e.clock().UTC()
-	val, err := json.Marshal(u)
-	if err != nil {
-		return u, err
-	}
-	bl := e.bucketLock(u.Bucket)
-	bl.RLock()
-	defer bl.RUnlock()
-	if err := e.bucketExists(u.Bucket); err != nil {
-		return u, err
-	}
-	return u, e.db.Set(keys.Upload(u.Bucket, u.Key, id), val, pebble.Sync)
+	err = e.meta.update(ctx, txScope{bucket: u.Bucket}, func(tx metaTx) error {
+		if err := tx.bucketExists(u.Bucket); err != nil {
+			return err
+		}
+		u.Initiated = tx.now().UTC()
+		return tx.putUpload(u)
+	})
+	return u, err
 }
 
-func (e *Engine) loadUpload(r pebble.Reader, bucket, key, uploadID string) (Upload, error) {
-	var u Upload
+func loadUpload(r metaReader, bucket, key, uploadID string) (Upload, error) {
 	if uploadID == "" || strings.IndexByte(uploadID, 0) >= 0 {
-		return u, wrapf(ErrNoSuchUpload, "the specified upload does not exist")
+		return Upload{}, wrapf(ErrNoSuchUpload, "the specified upload does not exist")
 	}
-	found, err := getJSON(r, keys.Upload(bucket, key, uploadID), &u)
+	u, err := r.upload(bucket, key, uploadID)
 	if err != nil {
-		return u, err
+		return Upload{}, err
 	}
-	if !found {
-		if err := e.bucketExists(bucket); err != nil {
-			return u, err
+	if u == nil {
+		if err := r.bucketExists(bucket); err != nil {
+			return Upload{}, err
 		}
-		return u, wrapf(ErrNoSuchUpload, "the specified upload does not exist; it may have been aborted or completed")
+		return Upload{}, wrapf(ErrNoSuchUpload, "the specified upload does not exist; it may have been aborted or completed")
 	}
-	return u, nil
+	return *u, nil
 }
 
 // UploadPart stores a part; a part number uploaded again is replaced by the last to commit.
@@ -106,7 +100,7 @@ func (e *Engine) UploadPart(ctx context.Context, bucket, key, uploadID string, n
 	if number < 1 || number > MaxPartNumber {
 		return PartInfo{}, wrapf(ErrInvalidPartNumber, "part number must be an integer between 1 and %d, got %d", MaxPartNumber, number)
 	}
-	if _, err := e.loadUpload(e.db, bucket, key, uploadID); err != nil {
+	if _, err := loadUpload(e.meta.reader(), bucket, key, uploadID); err != nil {
 		return PartInfo{}, err
 	}
 	s, err := e.stage(ctx, body, &opts)
@@ -120,66 +114,28 @@ func (e *Engine) UploadPart(ctx context.Context, bucket, key, uploadID string, n
 			return PartInfo{}, err
 		}
 	}
-	ul := e.uploadLock(uploadID)
-	ul.RLock()
-	defer ul.RUnlock()
-	kl := e.keyLock(uploadID, strconv.Itoa(number))
-	kl.Lock()
-	defer kl.Unlock()
-	if _, err := e.loadUpload(e.db, bucket, key, uploadID); err != nil {
-		return PartInfo{}, err
-	}
-	var old partMeta
-	hadOld, err := getJSON(e.db, keys.Part(uploadID, number), &old)
+	err = e.meta.update(ctx, txScope{upload: uploadID, part: number}, func(tx metaTx) error {
+		if _, err := loadUpload(tx, bucket, key, uploadID); err != nil {
+			return err
+		}
+		old, err := tx.part(uploadID, number)
+		if err != nil {
+			return err
+		}
+		p.Mod = tx.now().UnixNano()
+		if err := tx.putPart(uploadID, number, p); err != nil {
+			return err
+		}
+		tx.addData(s)
+		if old != nil {
+			tx.dropData([]dataRef{old.ref()}, 0)
+		}
+		return nil
+	})
 	if err != nil {
 		return PartInfo{}, err
 	}
-	p.Mod = e.clock().UnixNano()
-	val, err := json.Marshal(p)
-	if err != nil {
-		return PartInfo{}, err
-	}
-	b := e.db.NewBatch()
-	defer b.Close()
-	_ = b.Set(keys.Part(uploadID, number), val, nil)
-	s.addTo(b)
-	var released []uint64
-	if hadOld {
-		released = deleteData(b, []dataRef{old.ref()}, 0)
-	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return PartInfo{}, err
-	}
-	e.reclaim.release(released)
 	return p.info(number), nil
-}
-
-// parts returns every part record of an upload, in number order.
-func (e *Engine) parts(r pebble.Reader, uploadID string, after, limit int) ([]int, []partMeta, bool, error) {
-	prefix := keys.PartPrefix(uploadID)
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: keys.PrefixEnd(prefix)})
-	if err != nil {
-		return nil, nil, false, err
-	}
-	defer it.Close()
-	var nums []int
-	var ps []partMeta
-	more := false
-	for ok := it.SeekGE(keys.Part(uploadID, after+1)); ok; ok = it.Next() {
-		if limit > 0 && len(ps) == limit {
-			more = true
-			break
-		}
-		k := it.Key()
-		n := int(uint32(k[len(k)-4])<<24 | uint32(k[len(k)-3])<<16 | uint32(k[len(k)-2])<<8 | uint32(k[len(k)-1]))
-		var p partMeta
-		if err := json.Unmarshal(it.Value(), &p); err != nil {
-			return nil, nil, false, err
-		}
-		nums = append(nums, n)
-		ps = append(ps, p)
-	}
-	return nums, ps, more, it.Error()
 }
 
 // ListParts lists an upload's parts in number order.
@@ -188,7 +144,8 @@ func (e *Engine) ListParts(bucket, key, uploadID string, opts ListPartsOptions) 
 	if err := e.check(); err != nil {
 		return res, err
 	}
-	u, err := e.loadUpload(e.db, bucket, key, uploadID)
+	r := e.meta.reader()
+	u, err := loadUpload(r, bucket, key, uploadID)
 	if err != nil {
 		return res, err
 	}
@@ -197,7 +154,7 @@ func (e *Engine) ListParts(bucket, key, uploadID string, opts ListPartsOptions) 
 	if max <= 0 {
 		max = 1000
 	}
-	nums, ps, more, err := e.parts(e.db, uploadID, opts.PartNumberMarker, max)
+	nums, ps, more, err := r.parts(uploadID, opts.PartNumberMarker, max)
 	if err != nil {
 		return res, err
 	}
@@ -216,16 +173,28 @@ func (e *Engine) CompleteMultipartUpload(ctx context.Context, bucket, key, uploa
 	if err := e.check(); err != nil {
 		return ObjectInfo{}, err
 	}
-	ul := e.uploadLock(uploadID)
-	ul.Lock()
-	defer ul.Unlock()
-	u, err := e.loadUpload(e.db, bucket, key, uploadID)
+	var m *objectMeta
+	err := e.meta.update(ctx, txScope{upload: uploadID, uploadExclusive: true, bucket: bucket, key: key}, func(tx metaTx) error {
+		var err error
+		m, err = e.completeIn(ctx, tx, bucket, key, uploadID, parts, guard)
+		return err
+	})
 	if err != nil {
 		return ObjectInfo{}, err
 	}
-	nums, all, _, err := e.parts(e.db, uploadID, 0, 0)
+	return m.info(bucket, key), nil
+}
+
+// completeIn checks the named parts against the upload's and commits them as the key's new
+// version, removing the upload, inside tx.
+func (e *Engine) completeIn(ctx context.Context, tx metaTx, bucket, key, uploadID string, parts []CompletePart, guard Guard) (*objectMeta, error) {
+	u, err := loadUpload(tx, bucket, key, uploadID)
 	if err != nil {
-		return ObjectInfo{}, err
+		return nil, err
+	}
+	nums, all, _, err := tx.parts(uploadID, 0, 0)
+	if err != nil {
+		return nil, err
 	}
 	byNum := make(map[int]*partMeta, len(nums))
 	for i, n := range nums {
@@ -239,14 +208,14 @@ func (e *Engine) CompleteMultipartUpload(ctx context.Context, bucket, key, uploa
 	sumAlg := ""
 	for i, cp := range parts {
 		if i > 0 && cp.Number <= parts[i-1].Number {
-			return ObjectInfo{}, wrapf(ErrInvalidPartOrder, "the list of parts was not in ascending order (part %d after %d)", cp.Number, parts[i-1].Number)
+			return nil, wrapf(ErrInvalidPartOrder, "the list of parts was not in ascending order (part %d after %d)", cp.Number, parts[i-1].Number)
 		}
 		p, ok := byNum[cp.Number]
 		if !ok || !sameETag(cp.ETag, p.ETag) {
-			return ObjectInfo{}, wrapf(ErrInvalidPart, "part %d was not found or its ETag %s does not match", cp.Number, cp.ETag)
+			return nil, wrapf(ErrInvalidPart, "part %d was not found or its ETag %s does not match", cp.Number, cp.ETag)
 		}
 		if i < len(parts)-1 && p.Size < e.minPart {
-			return ObjectInfo{}, wrapf(ErrEntityTooSmall, "part %d is %d bytes; every part but the last must be at least %d", cp.Number, p.Size, e.minPart)
+			return nil, wrapf(ErrEntityTooSmall, "part %d is %d bytes; every part but the last must be at least %d", cp.Number, p.Size, e.minPart)
 		}
 		used[p.Data] = true
 		m.Data = append(m.Data, p.ref())
@@ -274,20 +243,17 @@ func (e *Engine) CompleteMultipartUpload(ctx context.Context, bucket, key, uploa
 			m.Sums, m.SumType = Checksums{sumAlg: fmt.Sprintf("%s-%d", v, len(parts))}, "COMPOSITE"
 		}
 	}
-	_, err = e.commit(ctx, bucket, key, m, nil, guard, func(b *pebble.Batch) (released []uint64) {
-		_ = b.Delete(keys.Upload(bucket, key, uploadID), nil)
-		for i, n := range nums {
-			_ = b.Delete(keys.Part(uploadID, n), nil)
-			if !used[all[i].Data] {
-				released = append(released, deleteData(b, []dataRef{all[i].ref()}, 0)...)
-			}
-		}
-		return released
-	})
-	if err != nil {
-		return ObjectInfo{}, err
+	if _, err := e.commitVersion(ctx, tx, bucket, key, m, nil, guard); err != nil {
+		return nil, err
 	}
-	return m.info(bucket, key), nil
+	tx.deleteUpload(bucket, key, uploadID)
+	for i, n := range nums {
+		tx.deletePart(uploadID, n)
+		if !used[all[i].Data] {
+			tx.dropData([]dataRef{all[i].ref()}, 0)
+		}
+	}
+	return m, nil
 }
 
 // AbortMultipartUpload removes the upload and its parts' data.
@@ -295,47 +261,45 @@ func (e *Engine) AbortMultipartUpload(ctx context.Context, bucket, key, uploadID
 	if err := e.check(); err != nil {
 		return err
 	}
-	ul := e.uploadLock(uploadID)
-	ul.Lock()
-	defer ul.Unlock()
-	if _, err := e.loadUpload(e.db, bucket, key, uploadID); err != nil {
-		return err
-	}
-	nums, all, _, err := e.parts(e.db, uploadID, 0, 0)
-	if err != nil {
-		return err
-	}
-	b := e.db.NewBatch()
-	defer b.Close()
-	_ = b.Delete(keys.Upload(bucket, key, uploadID), nil)
-	var released []uint64
-	for i, n := range nums {
-		_ = b.Delete(keys.Part(uploadID, n), nil)
-		released = append(released, deleteData(b, []dataRef{all[i].ref()}, 0)...)
-	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return err
-	}
-	e.reclaim.release(released)
-	return nil
+	return e.meta.update(ctx, txScope{upload: uploadID, uploadExclusive: true}, func(tx metaTx) error {
+		if _, err := loadUpload(tx, bucket, key, uploadID); err != nil {
+			return err
+		}
+		nums, all, _, err := tx.parts(uploadID, 0, 0)
+		if err != nil {
+			return err
+		}
+		tx.deleteUpload(bucket, key, uploadID)
+		for i, n := range nums {
+			tx.deletePart(uploadID, n)
+			tx.dropData([]dataRef{all[i].ref()}, 0)
+		}
+		return nil
+	})
 }
 
 // ListMultipartUploads lists a bucket's uploads in (key, initiated) order.
 func (e *Engine) ListMultipartUploads(bucket string, opts ListUploadsOptions) (ListUploadsResult, error) {
-	var res ListUploadsResult
 	if err := e.check(); err != nil {
-		return res, err
+		return ListUploadsResult{}, err
 	}
-	if err := e.bucketExists(bucket); err != nil {
-		return res, err
+	r := e.meta.reader()
+	if err := r.bucketExists(bucket); err != nil {
+		return ListUploadsResult{}, err
 	}
+	return r.listUploads(bucket, opts)
+}
+
+// listUploads scans the bucket's upload records from the page's first key on.
+func (p pebbleReader) listUploads(bucket string, opts ListUploadsOptions) (ListUploadsResult, error) {
+	var res ListUploadsResult
 	max := opts.MaxUploads
 	if max <= 0 {
 		max = 1000
 	}
 	lower := keys.Upload(bucket, opts.Prefix, "")
 	lower = lower[:len(lower)-1] // without the NUL separator: every key with the prefix
-	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: keys.PrefixEnd(lower)})
+	it, err := p.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: keys.PrefixEnd(lower)})
 	if err != nil {
 		return res, err
 	}

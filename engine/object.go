@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -105,7 +104,7 @@ type stagedData struct {
 
 // stage streams body in. On error nothing of it remains.
 func (e *Engine) stage(ctx context.Context, body io.Reader, opts *PutOptions) (*stagedData, error) {
-	id, err := e.ids.alloc()
+	id, err := e.meta.nextID()
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +135,15 @@ func (e *Engine) stage(ctx context.Context, body io.Reader, opts *PutOptions) (*
 	}
 	h.Write((*buf)[:n])
 	s.size = int64(n)
+	if e.pebble == nil {
+		// A shared store keeps no chunks: a small body is a blob too.
+		err := e.stageSmallBlob(s, (*buf)[:n])
+		e.chunkPool.Put(buf)
+		if err != nil {
+			return nil, err
+		}
+		return s.finish(e, h, opts)
+	}
 	s.inline = buf
 	*s.inline = (*s.inline)[:n]
 	return s.finish(e, h, opts)
@@ -172,6 +180,23 @@ func (e *Engine) stageBlob(ctx context.Context, s *stagedData, h hash.Hash, body
 			return err
 		}
 		data, eof = (*buf)[:off+m], eof2
+	}
+	if err := w.finish(); err != nil {
+		return err
+	}
+	s.blob = true
+	return nil
+}
+
+// stageSmallBlob writes data, a whole body, to blob s.id and syncs it.
+func (e *Engine) stageSmallBlob(s *stagedData, data []byte) error {
+	w, err := e.blobs.create(s.id)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.abort()
+		return fmt.Errorf("engine: write blob: %w", err)
 	}
 	if err := w.finish(); err != nil {
 		return err
@@ -322,39 +347,24 @@ func checkGuard(cur *objectMeta, lease *leaseRecord, now time.Time, g Guard, isD
 	return nil
 }
 
-func (e *Engine) loadMeta(r pebble.Reader, bucket, key string) (*objectMeta, error) {
-	var m objectMeta
-	found, err := getJSON(r, keys.Object(bucket, key), &m)
-	if err != nil || !found {
+// commitVersion is the single commit path of every object write, run inside a transaction
+// whose scope holds the bucket (shared) and the key: it reads the current version and its
+// lease, checks the guard, and writes the new version (or the deletion, when m is nil), making
+// staged data live and dropping the replaced version's data. It returns the version it found.
+func (e *Engine) commitVersion(ctx context.Context, tx metaTx, bucket, key string, m *objectMeta, staged *stagedData, g Guard) (prev *objectMeta, err error) {
+	if err := tx.bucketExists(bucket); err != nil {
 		return nil, err
 	}
-	return &m, nil
-}
-
-// commit is the single commit path of every object write: under the bucket's read lock and the
-// key's lock it reads the current version, checks the guard, and writes the new version (or the
-// deletion, when m is nil) in one synced batch that also drops the replaced version's data.
-// extra adds records that must change atomically with it (multipart bookkeeping) and returns the
-// blobs whose references it dropped.
-func (e *Engine) commit(ctx context.Context, bucket, key string, m *objectMeta, staged *stagedData, g Guard, extra func(*pebble.Batch) []uint64) (prev *objectMeta, err error) {
-	bl := e.bucketLock(bucket)
-	bl.RLock()
-	defer bl.RUnlock()
-	if err := e.bucketExists(bucket); err != nil {
-		return nil, err
-	}
-	kl := e.keyLock(bucket, key)
-	kl.Lock()
-	defer kl.Unlock()
-	cur, err := e.loadMeta(e.db, bucket, key)
+	cur, err := tx.object(bucket, key)
 	if err != nil {
 		return nil, err
 	}
-	lease, err := loadLease(e.db, keys.ObjectLease(bucket, key))
+	lk := leaseKey{bucket, key}
+	lease, err := tx.lease(lk)
 	if err != nil {
 		return nil, err
 	}
-	now := e.clock()
+	now := tx.now()
 	if err := checkGuard(cur, lease, now, g, m == nil); err != nil {
 		return cur, err
 	}
@@ -364,43 +374,42 @@ func (e *Engine) commit(ctx context.Context, bucket, key string, m *objectMeta, 
 	if m == nil && cur == nil {
 		return nil, nil
 	}
-	b := e.db.NewBatch()
-	defer b.Close()
 	if m != nil {
-		gen, err := e.ids.alloc()
+		gen, err := tx.newGeneration(bucket, key)
 		if err != nil {
 			return cur, err
 		}
 		m.Gen = gen
 		m.Mod = now.UnixNano()
-		val, err := json.Marshal(m)
-		if err != nil {
+		if err := tx.putObject(bucket, key, m); err != nil {
 			return cur, err
 		}
-		_ = b.Set(keys.Object(bucket, key), val, nil)
 	} else {
-		_ = b.Delete(keys.Object(bucket, key), nil)
+		tx.deleteObject(bucket, key)
 	}
 	if staged != nil {
-		staged.addTo(b)
+		tx.addData(staged)
 	}
-	var released []uint64
 	if cur != nil {
-		released = deleteData(b, cur.Data, cur.ChunkSize)
+		tx.dropData(cur.Data, cur.ChunkSize)
 	}
 	// A delete ends any lease; a write ends one that is no longer active (Azure keeps an
 	// expired or broken lease's id only until the object is modified). An active lease stays.
 	if lease != nil && (m == nil || !lease.state(now).Locked()) {
-		_ = b.Delete(keys.ObjectLease(bucket, key), nil)
+		if err := tx.putLease(lk, nil); err != nil {
+			return cur, err
+		}
 	}
-	if extra != nil {
-		released = append(released, extra(b)...)
-	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return cur, fmt.Errorf("engine: commit %s/%s: %w", bucket, key, err)
-	}
-	e.reclaim.release(released)
 	return cur, nil
+}
+
+// commit runs commitVersion in a transaction of its own.
+func (e *Engine) commit(ctx context.Context, bucket, key string, m *objectMeta, staged *stagedData, g Guard) (prev *objectMeta, err error) {
+	err = e.meta.update(ctx, txScope{bucket: bucket, key: key}, func(tx metaTx) error {
+		prev, err = e.commitVersion(ctx, tx, bucket, key, m, staged, g)
+		return err
+	})
+	return prev, err
 }
 
 // PutObject streams body into new chunks, then commits it as the key's new version if
@@ -415,7 +424,7 @@ func (e *Engine) PutObject(ctx context.Context, bucket, key string, body io.Read
 	if err := validMetadata(opts.Metadata); err != nil {
 		return ObjectInfo{}, err
 	}
-	if err := e.bucketExists(bucket); err != nil {
+	if err := e.meta.reader().bucketExists(bucket); err != nil {
 		return ObjectInfo{}, err
 	}
 	s, err := e.stage(ctx, body, &opts)
@@ -434,7 +443,7 @@ func (e *Engine) PutObject(ctx context.Context, bucket, key string, body io.Read
 			m.Sums, m.SumType = sums, "FULL_OBJECT"
 		}
 	}
-	if _, err := e.commit(ctx, bucket, key, m, s, opts.Guard, nil); err != nil {
+	if _, err := e.commit(ctx, bucket, key, m, s, opts.Guard); err != nil {
 		return ObjectInfo{}, err
 	}
 	return m.info(bucket, key), nil
@@ -445,23 +454,24 @@ func (e *Engine) StatObject(bucket, key string) (ObjectInfo, error) {
 	if err := e.check(); err != nil {
 		return ObjectInfo{}, err
 	}
-	m, err := e.loadMeta(e.db, bucket, key)
+	r := e.meta.reader()
+	m, err := r.object(bucket, key)
 	if err != nil {
 		return ObjectInfo{}, err
 	}
 	if m == nil {
 		return ObjectInfo{}, e.missing(bucket, key)
 	}
-	return e.withLease(e.db, m.info(bucket, key))
+	return e.withLease(r, m.info(bucket, key))
 }
 
 // withLease adds the object's lease, read from r, to info.
-func (e *Engine) withLease(r pebble.Reader, info ObjectInfo) (ObjectInfo, error) {
-	l, err := loadLease(r, keys.ObjectLease(info.Bucket, info.Key))
+func (e *Engine) withLease(r metaReader, info ObjectInfo) (ObjectInfo, error) {
+	l, err := r.lease(leaseKey{info.Bucket, info.Key})
 	if err != nil {
 		return info, err
 	}
-	info.Lease = l.info(e.clock())
+	info.Lease = l.info(e.meta.now())
 	if info.Lease.State.Locked() {
 		info.leaseID = l.ID
 	}
@@ -469,7 +479,7 @@ func (e *Engine) withLease(r pebble.Reader, info ObjectInfo) (ObjectInfo, error)
 }
 
 func (e *Engine) missing(bucket, key string) error {
-	if err := e.bucketExists(bucket); err != nil {
+	if err := e.meta.reader().bucketExists(bucket); err != nil {
 		return err
 	}
 	return wrapf(ErrNoSuchKey, "the specified key does not exist")
@@ -484,7 +494,7 @@ func (e *Engine) DeleteObject(ctx context.Context, bucket, key string, guard Gua
 	if err := validKey(key); err != nil {
 		return DeleteResult{}, err
 	}
-	prev, err := e.commit(ctx, bucket, key, nil, nil, guard, nil)
+	prev, err := e.commit(ctx, bucket, key, nil, nil, guard)
 	if err != nil {
 		return DeleteResult{}, err
 	}
@@ -502,17 +512,28 @@ func (e *Engine) OpenObject(bucket, key string) (ObjectReader, error) {
 	// Pin before the snapshot, hold the version's blobs before the pin ends: no blob the
 	// snapshot can see is removed between the two, and the version's blobs stay until Close.
 	pin := e.reclaim.pin()
-	snap := e.db.NewSnapshot()
-	m, err := e.loadMeta(snap, bucket, key)
+	// The embedded store reads from a snapshot; a shared one keeps its blobs (the only data
+	// it has) under the reclaimer's hold all the same.
+	var snap *pebble.Snapshot
+	var r metaReader
+	if e.pebble != nil {
+		snap = e.db.NewSnapshot()
+		r = pebbleReader{s: e.pebble, r: snap}
+	} else {
+		r = e.meta.reader()
+	}
+	m, err := r.object(bucket, key)
 	if err == nil && m == nil {
 		err = e.missing(bucket, key)
 	}
 	var info ObjectInfo
 	if err == nil {
-		info, err = e.withLease(snap, m.info(bucket, key))
+		info, err = e.withLease(r, m.info(bucket, key))
 	}
 	if err != nil {
-		snap.Close()
+		if snap != nil {
+			snap.Close()
+		}
 		e.reclaim.unpin(pin)
 		return nil, err
 	}
@@ -549,7 +570,10 @@ func (o *objectReader) Close() error {
 		r.closeBlob()
 	}
 	o.readers = nil
-	err := o.snap.Close()
+	var err error
+	if o.snap != nil {
+		err = o.snap.Close()
+	}
 	o.e.reclaim.unhold(o.held)
 	o.held = nil
 	return err

@@ -3,15 +3,14 @@ package engine
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,35 +23,22 @@ import (
 
 // Engine is an open store. Its methods are safe for concurrent use.
 type Engine struct {
-	db        *pebble.DB
+	db   *pebble.DB
+	meta metaStore
+	// pebble is meta when that is the embedded store (nil otherwise), for what only it does:
+	// snapshot reads of versions and their chunks, the in-flight and blob sweeps at Open.
+	pebble    *pebbleStore
 	dir       string
-	clock     func() time.Time
 	chunkSize int
 	minPart   int64
-	ids       idAllocator
 	closed    atomic.Bool
 
-	// keyLocks serialise commits of one object key (or one part number); different keys hash to
-	// different stripes, so their commits, and their fsyncs, proceed in parallel.
-	keyLocks [lockStripes]sync.Mutex
-	// uploadLocks: part commits hold an upload's stripe for reading, Complete and Abort for
-	// writing, so no part lands in an upload that is gone.
-	uploadLocks [lockStripes]sync.RWMutex
-	// bucketLocks: object commits hold their bucket's lock for reading, DeleteBucket for writing,
-	// so no object lands in a deleted bucket.
-	bucketMu    sync.Mutex
-	bucketLocks map[string]*sync.RWMutex
-	// buckets caches bucket records by name (see GetBucket).
-	buckets   sync.Map
-	seed      maphash.Seed
 	chunkPool sync.Pool
 	blobs     blobStore
 	reclaim   *reclaimer
 	log       *slog.Logger
 	sweep     sync.WaitGroup
 }
-
-const lockStripes = 4096
 
 // blockCacheSize holds the metadata and hot small objects; large objects stream past it. With
 // the memtables (8 MiB, at most 4) it is the store's memory budget, on the Go heap in a pure-Go
@@ -72,11 +58,7 @@ func Open(opts Options) (*Engine, error) {
 	if err := os.Chmod(opts.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	e := &Engine{dir: opts.Dir, clock: opts.Clock, chunkSize: opts.ChunkSize, minPart: opts.MinPartSize,
-		bucketLocks: map[string]*sync.RWMutex{}, seed: maphash.MakeSeed()}
-	if e.clock == nil {
-		e.clock = time.Now
-	}
+	e := &Engine{dir: opts.Dir, chunkSize: opts.ChunkSize, minPart: opts.MinPartSize}
 	if e.chunkSize <= 0 {
 		e.chunkSize = DefaultChunkSize
 	}
@@ -90,6 +72,13 @@ func Open(opts Options) (*Engine, error) {
 	e.log = log
 	size := e.chunkSize
 	e.chunkPool.New = func() any { b := make([]byte, size); return &b }
+	if opts.Store != "" {
+		return e.openShared(opts)
+	}
+	clock := opts.Clock
+	if clock == nil {
+		clock = time.Now
+	}
 	cache := pebble.NewCache(blockCacheSize)
 	defer cache.Unref()
 	popts := &pebble.Options{
@@ -127,23 +116,25 @@ func Open(opts Options) (*Engine, error) {
 		db.Close()
 		return nil, err
 	}
-	e.ids.db = db
-	if err := e.ids.load(); err != nil {
+	meta, err := newPebbleStore(db, clock)
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	e.meta, e.pebble = meta, meta
 	if err := e.reclaimInFlight(); err != nil {
 		db.Close()
 		return nil, err
 	}
-	blobs, err := openFileBlobs(opts.Dir)
+	blobs, err := openBlobs(opts)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("engine: open blobs: %w", err)
 	}
 	e.blobs = blobs
 	e.reclaim = newReclaimer(blobs, func(err error) { log.Error("engine: remove blob", "err", err) })
-	first := e.ids.next
+	meta.reclaim = e.reclaim
+	first := meta.ids.next
 	e.sweep.Add(1)
 	go func() {
 		defer e.sweep.Done()
@@ -160,13 +151,71 @@ func (e *Engine) Close() error {
 		return ErrClosed
 	}
 	e.sweep.Wait()
+	err := e.meta.close() // first: a shared store's sweep hands the reclaimer blobs
 	e.reclaim.drain()
 	e.blobs.close()
-	return e.db.Close()
+	return err
+}
+
+// openShared opens the engine over a shared metadata store, with its blobs in opts.Dir.
+func (e *Engine) openShared(opts Options) (*Engine, error) {
+	if !strings.HasPrefix(opts.Store, "postgres://") && !strings.HasPrefix(opts.Store, "postgresql://") {
+		return nil, fmt.Errorf("engine: store %s: the shared stores weir knows are postgres://... URLs", redactURL(opts.Store))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	meta, err := openPGStore(ctx, opts.Store, opts.Clock)
+	if err != nil {
+		return nil, err
+	}
+	blobs, err := openBlobs(opts)
+	if err != nil {
+		meta.close()
+		return nil, fmt.Errorf("engine: open blobs: %w", err)
+	}
+	e.meta, e.blobs = meta, blobs
+	e.reclaim = newReclaimer(blobs, func(err error) { e.log.Error("engine: remove blob", "err", err) })
+	meta.reclaim, meta.log, meta.grace = e.reclaim, e.log, opts.GarbageGrace
+	if meta.grace <= 0 {
+		meta.grace = DefaultGarbageGrace
+	}
+	// Swept a few times per grace period, and at least once a minute.
+	meta.startSweep(min(max(meta.grace/4, 10*time.Millisecond), time.Minute))
+	return e, nil
+}
+
+// openBlobs opens the data store opts names: blob files under opts.Dir, or an S3 server.
+func openBlobs(opts Options) (blobStore, error) {
+	if opts.Blobs == "" {
+		b, err := openFileBlobs(opts.Dir)
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := openS3Blobs(ctx, opts.Blobs, opts.BlobsAccessKey, opts.BlobsSecretKey, filepath.Join(opts.Dir, "spool"))
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Ready reports whether the engine can serve requests now: ErrUnavailable (wrapped) when a
+// shared store it depends on cannot be reached. The embedded store is always ready.
+func (e *Engine) Ready(ctx context.Context) error {
+	if err := e.check(); err != nil {
+		return err
+	}
+	return e.meta.ping(ctx)
 }
 
 // Compact compacts the whole keyspace, so that deleted data's space is reclaimed now.
 func (e *Engine) Compact() error {
+	if e.db == nil {
+		return nil // a shared store compacts itself
+	}
 	if err := e.db.Flush(); err != nil {
 		return err
 	}
@@ -259,93 +308,6 @@ func (e *Engine) check() error {
 		return ErrClosed
 	}
 	return nil
-}
-
-func (e *Engine) keyLock(parts ...string) *sync.Mutex {
-	return &e.keyLocks[e.stripe(parts...)]
-}
-
-func (e *Engine) uploadLock(uploadID string) *sync.RWMutex {
-	return &e.uploadLocks[e.stripe(uploadID)]
-}
-
-func (e *Engine) stripe(parts ...string) uint64 {
-	var h maphash.Hash
-	h.SetSeed(e.seed)
-	for _, p := range parts {
-		h.WriteString(p)
-		h.WriteByte(0)
-	}
-	return h.Sum64() % lockStripes
-}
-
-func (e *Engine) bucketLock(name string) *sync.RWMutex {
-	e.bucketMu.Lock()
-	defer e.bucketMu.Unlock()
-	l, ok := e.bucketLocks[name]
-	if !ok {
-		l = &sync.RWMutex{}
-		e.bucketLocks[name] = l
-	}
-	return l
-}
-
-// getJSON reads key from r into v; found is false when the key is absent.
-func getJSON(r pebble.Reader, key []byte, v any) (found bool, err error) {
-	val, closer, err := r.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer closer.Close()
-	if err := json.Unmarshal(val, v); err != nil {
-		return false, fmt.Errorf("engine: corrupt record %q: %w", key, err)
-	}
-	return true, nil
-}
-
-// idAllocator hands out data ids and generations: one counter, strictly increasing, never
-// reused. It persists a reservation ahead of what it hands out, so a restart (or a crash)
-// resumes past every number it may have used.
-type idAllocator struct {
-	mu    sync.Mutex
-	db    *pebble.DB
-	next  uint64
-	limit uint64
-}
-
-const idReservation = 1 << 16
-
-func (a *idAllocator) load() error {
-	val, closer, err := a.db.Get(keys.GenReservation)
-	switch {
-	case errors.Is(err, pebble.ErrNotFound):
-		a.next = 1
-	case err != nil:
-		return err
-	default:
-		a.next = binary.BigEndian.Uint64(val)
-		closer.Close()
-	}
-	a.limit = a.next
-	return nil
-}
-
-func (a *idAllocator) alloc() (uint64, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.next >= a.limit {
-		limit := a.next + idReservation
-		if err := a.db.Set(keys.GenReservation, binary.BigEndian.AppendUint64(nil, limit), pebble.Sync); err != nil {
-			return 0, fmt.Errorf("engine: reserve ids: %w", err)
-		}
-		a.limit = limit
-	}
-	id := a.next
-	a.next++
-	return id, nil
 }
 
 var _ io.Closer = (*Engine)(nil)

@@ -1,14 +1,6 @@
 package engine
 
-import (
-	"context"
-	"encoding/json"
-	"fmt"
-
-	"github.com/cockroachdb/pebble/v2"
-
-	"github.com/weirproject/weir/engine/internal/keys"
-)
+import "context"
 
 // SetObjectTags replaces the tags of the key's current version (nil removes them). The data,
 // ETag, generation and modification time stay, as S3's PutObjectTagging leaves them: tags
@@ -18,42 +10,41 @@ func (e *Engine) SetObjectTags(ctx context.Context, bucket, key string, tags map
 	if err := e.check(); err != nil {
 		return ObjectInfo{}, err
 	}
-	bl := e.bucketLock(bucket)
-	bl.RLock()
-	defer bl.RUnlock()
-	if err := e.bucketExists(bucket); err != nil {
-		return ObjectInfo{}, err
-	}
-	kl := e.keyLock(bucket, key)
-	kl.Lock()
-	defer kl.Unlock()
-	m, err := e.loadMeta(e.db, bucket, key)
-	if err != nil {
-		return ObjectInfo{}, err
-	}
-	if m == nil {
-		return ObjectInfo{}, e.missing(bucket, key)
-	}
-	lease, err := loadLease(e.db, keys.ObjectLease(bucket, key))
-	if err != nil {
-		return ObjectInfo{}, err
-	}
-	if err := checkLease(lease, objectLease, e.clock(), guard.LeaseID, guard.Strategy == Leased); err != nil {
-		return ObjectInfo{}, err
-	}
-	if err := ctx.Err(); err != nil {
+	// A made-up bucket is answered before the transaction, which would lock its name.
+	if err := e.meta.reader().bucketExists(bucket); err != nil {
 		return ObjectInfo{}, err
 	}
 	if len(tags) == 0 {
 		tags = nil
 	}
-	m.Tags = tags
-	val, err := json.Marshal(m)
-	if err != nil {
-		return ObjectInfo{}, err
-	}
-	if err := e.db.Set(keys.Object(bucket, key), val, pebble.Sync); err != nil {
-		return ObjectInfo{}, fmt.Errorf("engine: tags of %s/%s: %w", bucket, key, err)
-	}
-	return e.withLease(e.db, m.info(bucket, key))
+	var info ObjectInfo
+	err := e.meta.update(ctx, txScope{bucket: bucket, key: key}, func(tx metaTx) error {
+		cur, err := tx.object(bucket, key)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			return e.missing(bucket, key)
+		}
+		lease, err := tx.lease(leaseKey{bucket, key})
+		if err != nil {
+			return err
+		}
+		now := tx.now()
+		if err := checkLease(lease, objectLease, now, guard.LeaseID, guard.Strategy == Leased); err != nil {
+			return err
+		}
+		tagged := *cur
+		tagged.Tags = tags
+		if err := tx.putObject(bucket, key, &tagged); err != nil {
+			return err
+		}
+		info = tagged.info(bucket, key)
+		info.Lease = lease.info(now)
+		if info.Lease.State.Locked() {
+			info.leaseID = lease.ID
+		}
+		return nil
+	})
+	return info, err
 }

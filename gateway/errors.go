@@ -76,6 +76,7 @@ var s3ErrorTable = []struct {
 	{engine.ErrLeaseNotPresentWithBucketOperation, s3Error{"LeaseNotPresentWithContainerOperation", http.StatusPreconditionFailed}},
 	{engine.ErrInvalidLeaseRequest, s3Error{"InvalidArgument", http.StatusBadRequest}},
 	{engine.ErrClosed, s3Error{"ServiceUnavailable", http.StatusServiceUnavailable}},
+	{engine.ErrUnavailable, s3Error{"ServiceUnavailable", http.StatusServiceUnavailable}},
 	// authentication and payload
 	{sigv4.ErrMissingAuth, s3Error{"AccessDenied", http.StatusForbidden}},
 	{sigv4.ErrPresignExpired, s3Error{"AccessDenied", http.StatusForbidden}},

@@ -4,13 +4,22 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
 	"github.com/weirproject/weir/gateway/gatewaytest"
+	"github.com/weirproject/weir/internal/backendtest"
 )
+
+// TestMain stops the servers the tests shared (WEIR_TEST_STORE).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	backendtest.StopShared()
+	os.Exit(code)
+}
 
 // The credentials of the test server's users (gatewaytest's).
 const (

@@ -90,8 +90,8 @@ var registerModel = porcupine.Model{
 }
 
 // runRegisterHistory drives clients × opsPerClient random conditional operations on keys and
-// records each operation's call and return times.
-func runRegisterHistory(t *testing.T, c *s3.Client, bucket, prefix string, clients, opsPerClient, keys int, seed int64) []porcupine.Operation {
+// records each operation's call and return times. Client i talks through gateways[i % len].
+func runRegisterHistory(t *testing.T, gateways []*s3.Client, bucket, prefix string, clients, opsPerClient, keys int, seed int64) []porcupine.Operation {
 	start := time.Now()
 	var mu sync.Mutex
 	var history []porcupine.Operation
@@ -100,6 +100,7 @@ func runRegisterHistory(t *testing.T, c *s3.Client, bucket, prefix string, clien
 		wg.Add(1)
 		go func(cl int) {
 			defer wg.Done()
+			c := gateways[cl%len(gateways)]
 			rng := rand.New(rand.NewSource(seed*100 + int64(cl)))
 			seen := map[string]string{} // last body this client read per key: the source of its If-Match
 			ctx := context.Background()
@@ -177,7 +178,7 @@ func TestConditionalOpsLinearizable(t *testing.T) {
 		histories = 3
 	}
 	for h := 0; h < histories; h++ {
-		history := runRegisterHistory(t, c, "linear", fmt.Sprintf("h%d/", h), 8, 125, 4, int64(h))
+		history := runRegisterHistory(t, []*s3.Client{c}, "linear", fmt.Sprintf("h%d/", h), 8, 125, 4, int64(h))
 		if t.Failed() {
 			return
 		}

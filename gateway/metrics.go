@@ -78,6 +78,11 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			_, _ = w.Write([]byte("shutting down\n"))
 			return
 		}
+		if err := s.eng.Ready(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("storage unavailable\n"))
+			return
+		}
 		_, _ = w.Write([]byte("ready\n"))
 	case "/metrics":
 		s.metrics.handler.ServeHTTP(w, r)

@@ -103,7 +103,9 @@ func TestWritePreconditionRows(t *testing.T) {
 		{"W4 If-Match mismatch", "PUT", "/wcond/k", map[string]string{"If-Match": `"deadbeefdeadbeefdeadbeefdeadbeef"`}, 412, "PreconditionFailed"},
 		{"W2 If-None-Match * on an existing key", "PUT", "/wcond/k", map[string]string{"If-None-Match": "*"}, 412, "PreconditionFailed"},
 		{"W8 If-None-Match listing the current ETag", "PUT", "/wcond/k", map[string]string{"If-None-Match": `"00000000000000000000000000000000", ` + aws.ToString(v1.ETag)}, 412, "PreconditionFailed"},
-		{"generation mismatch", "PUT", "/wcond/k", map[string]string{"x-weir-if-generation-match": "1"}, 412, "PreconditionFailed"},
+		// Not the current generation, whatever the store numbers from (a shared store counts
+		// per key, from 1).
+		{"generation mismatch", "PUT", "/wcond/k", map[string]string{"x-weir-if-generation-match": strconv.FormatUint(generationOf(t, v1)+1, 10)}, 412, "PreconditionFailed"},
 		{"generation 0 on an existing key", "PUT", "/wcond/k", map[string]string{"x-weir-if-generation-match": "0"}, 412, "PreconditionFailed"},
 		{"generation not a number", "PUT", "/wcond/k", map[string]string{"x-weir-if-generation-match": "x"}, 400, "InvalidArgument"},
 		{"D2 delete If-Match mismatch", "DELETE", "/wcond/k", map[string]string{"If-Match": `"deadbeefdeadbeefdeadbeefdeadbeef"`}, 412, "PreconditionFailed"},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/weirproject/weir/engine"
 	"github.com/weirproject/weir/gateway/internal/decide"
 	"github.com/weirproject/weir/gateway/internal/sigv4"
 )
@@ -353,6 +354,10 @@ func (s *Server) writeError(rq *request, err error) {
 	drainRejectedBody(rq.r)
 	h := rq.w.Header()
 	h.Del("Content-Length")
+	if errors.Is(err, engine.ErrUnavailable) {
+		// A store that cannot be reached is usually back within seconds (a restart, a failover).
+		h.Set("Retry-After", "1")
+	}
 	if e.status == http.StatusNotModified {
 		rq.w.WriteHeader(e.status) // with the ETag and Last-Modified the handler set
 		return

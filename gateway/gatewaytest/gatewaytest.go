@@ -30,6 +30,7 @@ import (
 
 	"github.com/weirproject/weir/engine"
 	"github.com/weirproject/weir/gateway"
+	"github.com/weirproject/weir/internal/backendtest"
 	"github.com/weirproject/weir/policies"
 )
 
@@ -66,6 +67,9 @@ type Options struct {
 	Log io.Writer
 	// Region is the region the server reports; empty means the gateway's default.
 	Region string
+	// Store and Blobs, when set, are the engine's shared metadata store and data backend
+	// (engine.Options) instead of WEIR_TEST_STORE's (backendtest.SharedStore).
+	Store, Blobs string
 	// Configure, when set, may change the gateway's configuration last, for options this
 	// struct does not name.
 	Configure func(*gateway.Config)
@@ -87,7 +91,12 @@ type Server struct {
 // Start starts weir on 127.0.0.1:0 and stops it when the test ends.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
-	eng, err := engine.Open(engine.Options{Dir: t.TempDir(), MinPartSize: o.MinPartSize, Clock: o.Clock})
+	// WEIR_TEST_STORE runs every end-to-end test over another store (backendtest.SharedStore).
+	store, blobs := backendtest.SharedStore(t)
+	if o.Store != "" {
+		store, blobs = o.Store, o.Blobs
+	}
+	eng, err := engine.Open(engine.Options{Dir: t.TempDir(), Store: store, Blobs: blobs, MinPartSize: o.MinPartSize, Clock: o.Clock})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,422 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/weirproject/weir/internal/backendtest"
+
+	"github.com/weirproject/weir/internal/fakeclock"
+)
+
+// The conformance suite: what every store configuration must do the same way, through the
+// engine's public API only. A store joins by adding a constructor to conformanceStores; every
+// case then runs against it.
+
+// conformanceStore is one store configuration: setup prepares what its engines share (a
+// database server) and returns how to open an engine, with the given clock, over a store of its
+// own.
+type conformanceStore struct {
+	name  string
+	setup func(t *testing.T) func(t testing.TB, clock func() time.Time) *Engine
+}
+
+var conformanceStores = []conformanceStore{
+	{"pebble", func(*testing.T) func(testing.TB, func() time.Time) *Engine {
+		return func(t testing.TB, clock func() time.Time) *Engine {
+			return openTest(t, Options{Clock: clock, MinPartSize: 1024})
+		}
+	}},
+	// Chunks of 1 KiB: most bodies of the suite are larger, so their data lives in blob files,
+	// not inline in the commit.
+	{"pebble+blobs", func(*testing.T) func(testing.TB, func() time.Time) *Engine {
+		return func(t testing.TB, clock func() time.Time) *Engine {
+			return openTest(t, Options{Clock: clock, ChunkSize: 1024, MinPartSize: 1024})
+		}
+	}},
+	// PostgreSQL for the metadata, one database per case on one server; blobs in files.
+	{"postgres", func(t *testing.T) func(testing.TB, func() time.Time) *Engine {
+		server := backendtest.Postgres(t)
+		return func(t testing.TB, clock func() time.Time) *Engine {
+			return openTest(t, Options{Store: backendtest.PostgresDatabase(t, server), Clock: clock, MinPartSize: 1024})
+		}
+	}},
+	// Large data on another S3 server (versitygw), each engine under a prefix of its own.
+	{"pebble+s3", func(t *testing.T) func(testing.TB, func() time.Time) *Engine {
+		blobs := backendtest.S3(t)
+		return func(t testing.TB, clock func() time.Time) *Engine {
+			return openTest(t, Options{Blobs: blobs + "/" + newPrefix(), Clock: clock, ChunkSize: 1024, MinPartSize: 1024})
+		}
+	}},
+	{"postgres+s3", func(t *testing.T) func(testing.TB, func() time.Time) *Engine {
+		server, blobs := backendtest.Postgres(t), backendtest.S3(t)
+		return func(t testing.TB, clock func() time.Time) *Engine {
+			return openTest(t, Options{Store: backendtest.PostgresDatabase(t, server), Blobs: blobs + "/" + newPrefix(), Clock: clock, MinPartSize: 1024})
+		}
+	}},
+}
+
+var prefixes atomic.Int64
+
+func newPrefix() string { return fmt.Sprintf("store-%d", prefixes.Add(1)) }
+
+// conformanceCase is one behaviour of the suite. Each gets an engine of its own with a bucket
+// "bkt" and a fake clock.
+type conformanceCase struct {
+	name string
+	run  func(t *testing.T, e *Engine, clock *fakeclock.Clock)
+}
+
+func TestConformance(t *testing.T) {
+	for _, st := range conformanceStores {
+		t.Run(st.name, func(t *testing.T) {
+			open := st.setup(t)
+			for _, c := range conformanceCases {
+				t.Run(c.name, func(t *testing.T) {
+					clock := fakeclock.New(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
+					e := open(t, clock.Now)
+					mustBucket(t, e, "bkt")
+					c.run(t, e, clock)
+				})
+			}
+		})
+	}
+}
+
+// body returns n bytes that differ with tag, so that reads can tell versions apart.
+func body(n int, tag string) []byte {
+	return bytes.Repeat([]byte(tag), n/len(tag)+1)[:n]
+}
+
+func wantErr(t *testing.T, what string, err, want error) {
+	t.Helper()
+	if want == nil && err != nil || want != nil && !errors.Is(err, want) {
+		t.Fatalf("%s: got %v, want %v", what, err, want)
+	}
+}
+
+func genp(n uint64) *uint64 { return &n }
+
+var conformanceCases = []conformanceCase{
+	{"preconditions", func(t *testing.T, e *Engine, _ *fakeclock.Clock) {
+		ctx := context.Background()
+		_, err := put(e, "bkt", "k", []byte("x"), Guard{IfMatch: `"abc"`})
+		wantErr(t, "If-Match on a missing key", err, ErrNoSuchKey)
+		v1, err := put(e, "bkt", "k", body(3000, "one"), Guard{IfNoneMatch: "*"})
+		wantErr(t, "If-None-Match: * on a missing key", err, nil)
+		_, err = put(e, "bkt", "k", []byte("x"), Guard{IfNoneMatch: "*"})
+		wantErr(t, "If-None-Match: * on an existing key", err, ErrPreconditionFailed)
+		_, err = put(e, "bkt", "k", []byte("x"), Guard{IfMatch: `"0123"`})
+		wantErr(t, "If-Match with another ETag", err, ErrPreconditionFailed)
+		v2, err := put(e, "bkt", "k", body(3000, "two"), Guard{IfMatch: v1.ETag})
+		wantErr(t, "If-Match with the current ETag", err, nil)
+		_, err = put(e, "bkt", "k", []byte("x"), Guard{IfGenerationMatch: genp(v1.Generation)})
+		wantErr(t, "an old generation", err, ErrPreconditionFailed)
+		_, err = put(e, "bkt", "k", []byte("x"), Guard{IfGenerationMatch: genp(0)})
+		wantErr(t, "generation 0 on an existing key", err, ErrPreconditionFailed)
+		_, err = e.DeleteObject(ctx, "bkt", "k", Guard{IfMatch: v1.ETag})
+		wantErr(t, "a delete with an old ETag", err, ErrPreconditionFailed)
+		if got := read(t, e, "bkt", "k"); !bytes.Equal(got, body(3000, "two")) {
+			t.Fatalf("refused writes changed the object")
+		}
+		res, err := e.DeleteObject(ctx, "bkt", "k", Guard{IfGenerationMatch: genp(v2.Generation)})
+		if err != nil || !res.Existed || res.Generation != v2.Generation {
+			t.Fatalf("delete at the current generation: %+v %v", res, err)
+		}
+		_, err = put(e, "bkt", "k", []byte("x"), Guard{IfGenerationMatch: genp(0)})
+		wantErr(t, "generation 0 on a deleted key", err, nil)
+	}},
+
+	{"strategy etag", func(t *testing.T, e *Engine, _ *fakeclock.Clock) {
+		g := Guard{Strategy: ETagCondition}
+		_, err := put(e, "bkt", "k", []byte("x"), g)
+		wantErr(t, "an unconditional write", err, ErrPreconditionRequired)
+		_, err = e.DeleteObject(context.Background(), "bkt", "k", Guard{Strategy: ETagCondition, IfNoneMatch: "*"})
+		wantErr(t, "a delete with only If-None-Match", err, ErrPreconditionRequired)
+		g.IfNoneMatch = "*"
+		_, err = put(e, "bkt", "k", []byte("x"), g)
+		wantErr(t, "a create with If-None-Match: *", err, nil)
+	}},
+
+	{"concurrent If-Match: one winner", func(t *testing.T, e *Engine, _ *fakeclock.Clock) {
+		v, err := put(e, "bkt", "k", []byte("start"), Guard{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wins, lost atomic.Int32
+		var wg sync.WaitGroup
+		for i := 0; i < 16; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := put(e, "bkt", "k", body(2000, fmt.Sprint(i)), Guard{Strategy: ETagCondition, IfMatch: v.ETag})
+				switch {
+				case err == nil:
+					wins.Add(1)
+				case errors.Is(err, ErrPreconditionFailed):
+					lost.Add(1)
+				default:
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins.Load() != 1 || lost.Load() != 15 {
+			t.Fatalf("%d writers won, %d got 412; want 1 and 15", wins.Load(), lost.Load())
+		}
+	}},
+
+	{"generations never reused", func(t *testing.T, e *Engine, _ *fakeclock.Clock) {
+		ctx := context.Background()
+		var last uint64
+		for i := 0; i < 3; i++ {
+			for j := 0; j < 3; j++ {
+				v, err := put(e, "bkt", "k", []byte("same bytes"), Guard{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v.Generation <= last {
+					t.Fatalf("generation %d after %d", v.Generation, last)
+				}
+				last = v.Generation
+				if info, err := e.StatObject("bkt", "k"); err != nil || info.Generation != last {
+					t.Fatalf("stat after write: %d %v, want %d", info.Generation, err, last)
+				}
+			}
+			if _, err := e.DeleteObject(ctx, "bkt", "k", Guard{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Bucket deleted and created again: the key's generations still grow.
+		if err := e.DeleteBucket(ctx, "bkt", Guard{}); err != nil {
+			t.Fatal(err)
+		}
+		mustBucket(t, e, "bkt")
+		v, err := put(e, "bkt", "k", []byte("same bytes"), Guard{})
+		if err != nil || v.Generation <= last {
+			t.Fatalf("after re-creating the bucket: generation %d (%v), last was %d", v.Generation, err, last)
+		}
+	}},
+
+	{"leases with the store's clock", func(t *testing.T, e *Engine, clock *fakeclock.Clock) {
+		ctx := context.Background()
+		if _, err := put(e, "bkt", "k", []byte("v1"), Guard{}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.LeaseObject(ctx, "bkt", "k", LeaseRequest{Action: LeaseAcquire, ProposedID: idA, Duration: 15})
+		if err != nil || res.LeaseID != idA {
+			t.Fatalf("acquire: %+v %v", res, err)
+		}
+		_, err = put(e, "bkt", "k", []byte("v2"), Guard{})
+		wantErr(t, "a write without the lease id", err, ErrLeaseIDMissing)
+		_, err = put(e, "bkt", "k", []byte("v2"), Guard{LeaseID: idB})
+		wantErr(t, "a write with another lease id", err, ErrLeaseIDMismatchWithObjectOperation)
+		_, err = e.DeleteObject(ctx, "bkt", "k", Guard{})
+		wantErr(t, "a delete without the lease id", err, ErrLeaseIDMissing)
+		_, err = put(e, "bkt", "k", []byte("v2"), Guard{LeaseID: idA})
+		wantErr(t, "a write with the lease id", err, nil)
+		_, err = e.LeaseObject(ctx, "bkt", "k", LeaseRequest{Action: LeaseAcquire, ProposedID: idB, Duration: 15})
+		wantErr(t, "a second acquire", err, ErrLeaseAlreadyPresent)
+		clock.Advance(14 * time.Second)
+		if info, _ := e.StatObject("bkt", "k"); info.Lease.State != LeaseLeased {
+			t.Fatalf("at 14 s: %s", info.Lease.State)
+		}
+		clock.Advance(2 * time.Second)
+		if info, _ := e.StatObject("bkt", "k"); info.Lease.State != LeaseExpired {
+			t.Fatalf("at 16 s: %s", info.Lease.State)
+		}
+		_, err = put(e, "bkt", "k", []byte("v3"), Guard{})
+		wantErr(t, "a write after expiry", err, nil)
+		// Break with a period: breaking until it ends, broken after.
+		if _, err := e.LeaseObject(ctx, "bkt", "k", LeaseRequest{Action: LeaseAcquire, ProposedID: idB, Duration: -1}); err != nil {
+			t.Fatal(err)
+		}
+		res, err = e.LeaseObject(ctx, "bkt", "k", LeaseRequest{Action: LeaseBreak, BreakPeriod: intp(10)})
+		if err != nil || res.State != LeaseBreaking || res.BreakTime != 10 {
+			t.Fatalf("break 10: %+v %v", res, err)
+		}
+		_, err = put(e, "bkt", "k", []byte("v4"), Guard{})
+		wantErr(t, "a write while breaking", err, ErrLeaseIDMissing)
+		clock.Advance(10 * time.Second)
+		_, err = put(e, "bkt", "k", []byte("v4"), Guard{})
+		wantErr(t, "a write once broken", err, nil)
+		// A delete ends the lease: a new object under the lease strategy needs none.
+		if _, err := e.LeaseObject(ctx, "bkt", "k", LeaseRequest{Action: LeaseAcquire, ProposedID: idC, Duration: 60}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.DeleteObject(ctx, "bkt", "k", Guard{Strategy: Leased, LeaseID: idC})
+		wantErr(t, "a delete with the lease", err, nil)
+		_, err = put(e, "bkt", "k", []byte("v5"), Guard{Strategy: Leased})
+		wantErr(t, "creating the key again without a lease", err, nil)
+		_, err = put(e, "bkt", "k", []byte("v6"), Guard{Strategy: Leased})
+		wantErr(t, "changing it without a lease", err, ErrLeaseNotPresentWithObjectOperation)
+		_, err = e.LeaseObject(ctx, "bkt", "missing", LeaseRequest{Action: LeaseAcquire, Duration: 15})
+		wantErr(t, "leasing a missing key", err, ErrNoSuchKey)
+	}},
+
+	{"bucket lease and bucket rules", func(t *testing.T, e *Engine, _ *fakeclock.Clock) {
+		ctx := context.Background()
+		_, err := e.CreateBucket(ctx, Bucket{Name: "bkt"})
+		wantErr(t, "creating an existing bucket", err, ErrBucketExists)
+		if _, err := e.LeaseBucket(ctx, "bkt", LeaseRequest{Action: LeaseAcquire, ProposedID: idA, Duration: -1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := put(e, "bkt", "k", []byte("x"), Guard{}); err != nil {
+			t.Fatalf("a bucket lease guards only DeleteBucket: %v", err)
+		}
+		wantErr(t, "deleting a bucket with an object", e.DeleteBucket(ctx, "bkt", Guard{LeaseID: idA}), ErrBucketNotEmpty)
+		if _, err := e.DeleteObject(ctx, "bkt", "k", Guard{}); err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, "deleting without the lease", e.DeleteBucket(ctx, "bkt", Guard{}), ErrLeaseIDMissing)
+		b, err := e.UpdateBucket(ctx, "bkt", func(b *Bucket) error { b.Strategy = ETagCondition; return nil })
+		if err != nil || b.Strategy != ETagCondition {
+			t.Fatalf("update: %+v %v", b, err)
+		}
+		if b, err := e.GetBucket("bkt"); err != nil || b.Strategy != ETagCondition {
+			t.Fatalf("read after update: %+v %v", b, err)
+		}
+		wantErr(t, "deleting with the lease", e.DeleteBucket(ctx, "bkt", Guard{LeaseID: idA}), nil)
+		_, err = e.GetBucket("bkt")
+		wantErr(t, "reading a deleted bucket", err, ErrNoSuchBucket)
+		_, err = put(e, "bkt", "k", []byte("x"), Guard{})
+		wantErr(t, "writing into a deleted bucket", err, ErrNoSuchBucket)
+		// Created again, it has no lease left.
+		mustBucket(t, e, "bkt")
+		if l, err := e.BucketLease("bkt"); err != nil || l.State != LeaseAvailable {
+			t.Fatalf("lease of the re-created bucket: %+v %v", l, err)
+		}
+	}},
+
+	{"multipart", func(t *testing.T, e *Engine, _ *fakeclock.Clock) {
+		ctx := context.Background()
+		u, err := e.CreateMultipartUpload(ctx, Upload{Bucket: "bkt", Key: "mp", ContentType: "text/plain"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		uploadPart := func(uploadID string, n int, data []byte) PartInfo {
+			t.Helper()
+			p, err := e.UploadPart(ctx, "bkt", "mp", uploadID, n, bytes.NewReader(data), PutOptions{Size: int64(len(data))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		uploadPart(u.UploadID, 1, body(1500, "first"))
+		p1 := uploadPart(u.UploadID, 1, body(1500, "again")) // the last upload of a part number wins
+		p2 := uploadPart(u.UploadID, 2, body(700, "second"))
+		lp, err := e.ListParts("bkt", "mp", u.UploadID, ListPartsOptions{})
+		if err != nil || len(lp.Parts) != 2 || lp.Parts[0].ETag != p1.ETag || lp.Parts[1].ETag != p2.ETag {
+			t.Fatalf("list parts: %+v %v", lp.Parts, err)
+		}
+		_, err = e.CompleteMultipartUpload(ctx, "bkt", "mp", u.UploadID, []CompletePart{{1, `"00"`}, {2, p2.ETag}}, Guard{})
+		wantErr(t, "completing with a wrong ETag", err, ErrInvalidPart)
+		_, err = e.CompleteMultipartUpload(ctx, "bkt", "mp", u.UploadID, []CompletePart{{1, p1.ETag}, {2, p2.ETag}}, Guard{IfNoneMatch: "*"})
+		wantErr(t, "completing under If-None-Match: *", err, nil)
+		want := append(body(1500, "again"), body(700, "second")...)
+		if got := read(t, e, "bkt", "mp"); !bytes.Equal(got, want) {
+			t.Fatalf("completed object: %d bytes, want %d", len(got), len(want))
+		}
+		info, _ := e.StatObject("bkt", "mp")
+		if info.PartsCount != 2 || info.ContentType != "text/plain" {
+			t.Fatalf("completed object's info: %+v", info)
+		}
+		_, err = e.ListParts("bkt", "mp", u.UploadID, ListPartsOptions{})
+		wantErr(t, "listing a completed upload", err, ErrNoSuchUpload)
+		// Abort: the upload and its parts are gone, the object untouched.
+		u2, err := e.CreateMultipartUpload(ctx, Upload{Bucket: "bkt", Key: "mp"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		uploadPart(u2.UploadID, 1, body(2000, "x"))
+		ups, err := e.ListMultipartUploads("bkt", ListUploadsOptions{})
+		if err != nil || len(ups.Uploads) != 1 || ups.Uploads[0].UploadID != u2.UploadID {
+			t.Fatalf("list uploads: %+v %v", ups, err)
+		}
+		wantErr(t, "abort", e.AbortMultipartUpload(ctx, "bkt", "mp", u2.UploadID), nil)
+		_, err = e.UploadPart(ctx, "bkt", "mp", u2.UploadID, 2, bytes.NewReader([]byte("x")), PutOptions{Size: 1})
+		wantErr(t, "a part of an aborted upload", err, ErrNoSuchUpload)
+		if got := read(t, e, "bkt", "mp"); !bytes.Equal(got, want) {
+			t.Fatalf("the abort changed the object")
+		}
+		// A guard fails the completion and leaves the upload in place.
+		u3, _ := e.CreateMultipartUpload(ctx, Upload{Bucket: "bkt", Key: "mp"})
+		p := uploadPart(u3.UploadID, 1, body(100, "z"))
+		_, err = e.CompleteMultipartUpload(ctx, "bkt", "mp", u3.UploadID, []CompletePart{{1, p.ETag}}, Guard{IfNoneMatch: "*"})
+		wantErr(t, "completing onto an existing key with If-None-Match: *", err, ErrPreconditionFailed)
+		if _, err := e.ListParts("bkt", "mp", u3.UploadID, ListPartsOptions{}); err != nil {
+			t.Fatalf("the refused completion removed the upload: %v", err)
+		}
+	}},
+
+	{"listing", func(t *testing.T, e *Engine, _ *fakeclock.Clock) {
+		for _, k := range []string{"a/1", "a/2", "a/b/3", "b", "c/4", "d"} {
+			if _, err := put(e, "bkt", k, []byte(k), Guard{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var keys []string
+		opts := ListOptions{Delimiter: "/", MaxKeys: 2}
+		for page := 0; ; page++ {
+			res, err := e.ListObjects("bkt", opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range res.Objects {
+				keys = append(keys, o.Key)
+			}
+			keys = append(keys, res.CommonPrefixes...)
+			if !res.IsTruncated {
+				break
+			}
+			if page > 5 {
+				t.Fatal("listing does not end")
+			}
+			opts.StartAfter = res.NextMarker
+		}
+		slices.Sort(keys) // a page gives its keys, then its prefixes
+		if got := fmt.Sprint(keys); got != "[a/ b c/ d]" {
+			t.Fatalf("pages with delimiter /: %s", got)
+		}
+		res, err := e.ListObjects("bkt", ListOptions{Prefix: "a/", StartAfter: "a/1"})
+		if err != nil || len(res.Objects) != 2 || res.Objects[0].Key != "a/2" || res.Objects[1].Key != "a/b/3" || res.Objects[0].Size != 3 {
+			t.Fatalf("prefix a/ after a/1: %+v %v", res.Objects, err)
+		}
+		_, err = e.ListObjects("nope", ListOptions{})
+		wantErr(t, "listing a missing bucket", err, ErrNoSuchBucket)
+	}},
+
+	{"snapshot reads", func(t *testing.T, e *Engine, _ *fakeclock.Clock) {
+		ctx := context.Background()
+		old := body(5000, "old")
+		if _, err := put(e, "bkt", "k", old, Guard{}); err != nil {
+			t.Fatal(err)
+		}
+		o, err := e.OpenObject("bkt", "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer o.Close()
+		if _, err := put(e, "bkt", "k", body(7000, "new"), Guard{}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := readRange(t, o, Range{0, 5000}); err != nil || !bytes.Equal(got, old) {
+			t.Fatalf("the open version after an overwrite: %d bytes, %v", len(got), err)
+		}
+		if _, err := e.DeleteObject(ctx, "bkt", "k", Guard{}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := readRange(t, o, Range{1000, 3000}); err != nil || !bytes.Equal(got, old[1000:4000]) {
+			t.Fatalf("the open version after a delete: %d bytes, %v", len(got), err)
+		}
+		_, err = e.OpenObject("bkt", "k")
+		wantErr(t, "opening the deleted key", err, ErrNoSuchKey)
+	}},
+}

@@ -1,0 +1,697 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/weirproject/weir/engine/internal/keys"
+)
+
+// pgStore is the metaStore over PostgreSQL, or a database that speaks its wire and SQL
+// (CockroachDB, YugabyteDB), shared by every gateway that names it. A transaction is one
+// SERIALIZABLE database transaction: two gateways that read the same version and both try to
+// replace it cannot both commit, so the loser runs again and sees the winner. Records are the
+// same JSON the embedded store keeps, in BYTEA columns keyed by byte strings, so that every
+// listing is in S3's byte order whatever the database's collation.
+//
+// The SQL is deliberately plain: no stored procedures, no server-side JSON, no correctness that
+// rests on advisory locks (they only keep two gateways from applying the schema at once).
+type pgStore struct {
+	pool *pgxpool.Pool
+	// clock, when set, replaces the database's now() (tests); otherwise lease expiry and
+	// modification times come from the database, so gateways whose clocks disagree agree.
+	clock func() time.Time
+	// reclaim removes the blobs the sweep hands it, once no reader of this process needs them.
+	reclaim *reclaimer
+	// grace is how long data a commit drops stays readable: it must outlast any GET, on any
+	// gateway, that began before the commit.
+	grace time.Duration
+	log   *slog.Logger
+	stop  chan struct{}
+	swept sync.WaitGroup
+}
+
+// pgSweepLock is the advisory lock key of the garbage sweep ("weir" and 2): one gateway at a
+// time sweeps; the others skip that round.
+const pgSweepLock = 0x7765697200000002
+
+// startSweep runs the garbage sweep every interval until close.
+func (s *pgStore) startSweep(interval time.Duration) {
+	s.stop = make(chan struct{})
+	s.swept.Add(1)
+	go func() {
+		defer s.swept.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				if _, err := s.sweep(context.Background()); err != nil {
+					s.log.Warn("engine: sweep replaced data", "err", err)
+				}
+			}
+		}
+	}()
+}
+
+// sweep removes the garbage whose grace period has passed, if no other gateway is sweeping,
+// and returns how many blobs it released.
+func (s *pgStore) sweep(ctx context.Context) (int, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return 0, pgUnavailable(err)
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(pgSweepLock)).Scan(&locked); err != nil || !locked {
+		return 0, pgUnavailable(err)
+	}
+	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(pgSweepLock))
+	rows, err := conn.Query(ctx, `SELECT id FROM weir_garbage WHERE not_before <= now() ORDER BY not_before LIMIT 1000`)
+	if err != nil {
+		return 0, pgUnavailable(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil || len(ids) == 0 {
+		return 0, pgUnavailable(err)
+	}
+	released := make([]uint64, len(ids))
+	for i, id := range ids {
+		released[i] = uint64(id)
+	}
+	// The reclaimer removes each blob now, or when the last reader of this process is done.
+	s.reclaim.release(released)
+	_, err = conn.Exec(ctx, `DELETE FROM weir_garbage WHERE id = ANY($1)`, ids)
+	return len(ids), pgUnavailable(err)
+}
+
+// pgSchemaVersion is the version of the tables this engine uses; a database stamped with a
+// newer one is refused.
+const pgSchemaVersion = 1
+
+// pgSchemaLock is the advisory lock key held while the schema is applied ("weir" and 1).
+const pgSchemaLock = 0x7765697200000001
+
+var pgSchema = []string{
+	`CREATE TABLE IF NOT EXISTS weir_schema (version INT PRIMARY KEY)`,
+	`CREATE TABLE IF NOT EXISTS weir_buckets (name BYTEA PRIMARY KEY, rec BYTEA NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS weir_objects (bucket BYTEA NOT NULL, key BYTEA NOT NULL, rec BYTEA NOT NULL, PRIMARY KEY (bucket, key))`,
+	// One row per key ever written, never deleted: generations grow across delete, re-create,
+	// and the bucket's own deletion.
+	`CREATE TABLE IF NOT EXISTS weir_generations (bucket BYTEA NOT NULL, key BYTEA NOT NULL, gen BIGINT NOT NULL, PRIMARY KEY (bucket, key))`,
+	// key '' (empty) is the bucket's own lease.
+	`CREATE TABLE IF NOT EXISTS weir_leases (bucket BYTEA NOT NULL, key BYTEA NOT NULL, rec BYTEA NOT NULL, PRIMARY KEY (bucket, key))`,
+	`CREATE TABLE IF NOT EXISTS weir_uploads (bucket BYTEA NOT NULL, key BYTEA NOT NULL, upload_id BYTEA NOT NULL, rec BYTEA NOT NULL, PRIMARY KEY (bucket, key, upload_id))`,
+	`CREATE TABLE IF NOT EXISTS weir_parts (upload_id BYTEA NOT NULL, number INT NOT NULL, rec BYTEA NOT NULL, PRIMARY KEY (upload_id, number))`,
+	// Blob data ids a committed record references: the sweep of unreferenced data reads it.
+	`CREATE TABLE IF NOT EXISTS weir_blobs (id BIGINT PRIMARY KEY)`,
+	// Blob data no record references any more, removed by the sweep once not_before has
+	// passed: a GET of the old version may still be streaming it through any gateway.
+	`CREATE TABLE IF NOT EXISTS weir_garbage (id BIGINT PRIMARY KEY, not_before TIMESTAMPTZ NOT NULL)`,
+	`CREATE SEQUENCE IF NOT EXISTS weir_ids`,
+}
+
+// openPGStore connects to url and applies the schema. Two gateways starting at once take turns
+// under an advisory lock: CREATE ... IF NOT EXISTS alone races in PostgreSQL's catalogs.
+func openPGStore(ctx context.Context, url string, clock func() time.Time) (*pgStore, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("engine: store %s: %w", redactURL(url), err)
+	}
+	s := &pgStore{pool: pool, clock: clock}
+	if err := s.applySchema(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("engine: store %s: %w", redactURL(url), err)
+	}
+	return s, nil
+}
+
+func (s *pgStore) applySchema(ctx context.Context) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(pgSchemaLock)); err != nil {
+		return err
+	}
+	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(pgSchemaLock))
+	for _, stmt := range pgSchema {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("apply schema: %w", err)
+		}
+	}
+	var v int
+	if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM weir_schema`).Scan(&v); err != nil {
+		return err
+	}
+	switch {
+	case v > pgSchemaVersion:
+		return fmt.Errorf("the database was set up by a newer weir (schema %d; this binary knows up to %d): run that version or newer", v, pgSchemaVersion)
+	case v < pgSchemaVersion:
+		_, err = conn.Exec(ctx, `INSERT INTO weir_schema (version) VALUES ($1) ON CONFLICT DO NOTHING`, pgSchemaVersion)
+	}
+	return err
+}
+
+// redactURL drops the password from a connection URL for messages.
+func redactURL(url string) string {
+	if at := strings.LastIndexByte(url, '@'); at >= 0 {
+		if scheme := strings.Index(url, "://"); scheme >= 0 && scheme < at {
+			return url[:scheme+3] + "…" + url[at:]
+		}
+	}
+	return url
+}
+
+func (s *pgStore) close() error {
+	if s.stop != nil {
+		close(s.stop)
+		s.swept.Wait()
+	}
+	s.pool.Close()
+	return nil
+}
+
+func (s *pgStore) ping(ctx context.Context) error { return pgUnavailable(s.pool.Ping(ctx)) }
+
+// pgUnavailable marks the errors that say the database cannot be reached (no connection, a
+// connection lost, a server shutting down or starting) as ErrUnavailable: the gateway answers
+// them with 503 and the client retries. Errors of the SQL itself stay as they are.
+func pgUnavailable(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Class 08: connection exception; 57P01-57P03: shutdown, crash, cannot connect now.
+		if strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" {
+			return fmt.Errorf("%w: the metadata database: %s", ErrUnavailable, pe.Message)
+		}
+		return err
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		strings.Contains(err.Error(), "conn closed") {
+		return fmt.Errorf("%w: the metadata database cannot be reached: %v", ErrUnavailable, err)
+	}
+	return err
+}
+
+func (s *pgStore) reader() metaReader {
+	return pgReader{ctx: context.Background(), q: s.pool}
+}
+
+func (s *pgStore) nextID() (uint64, error) {
+	var id int64
+	if err := s.pool.QueryRow(context.Background(), `SELECT nextval('weir_ids')`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("engine: allocate id: %w", pgUnavailable(err))
+	}
+	return uint64(id), nil
+}
+
+func (s *pgStore) now() time.Time {
+	if s.clock != nil {
+		return s.clock()
+	}
+	var t time.Time
+	if err := s.pool.QueryRow(context.Background(), `SELECT now()`).Scan(&t); err != nil {
+		// Reads only: a lease state computed from the local clock is the best answer left.
+		return time.Now()
+	}
+	return t
+}
+
+// pgMaxAttempts bounds the retries of a transaction that keeps losing conflicts.
+const pgMaxAttempts = 20
+
+// update runs fn in a SERIALIZABLE transaction and commits it, and runs the whole transaction
+// again when the database reports a serialization failure (40001) or a deadlock (40P01). A
+// transaction whose fn refused the write is committed too (it wrote nothing): only a committed
+// transaction's reads are guaranteed to be serializable, and the refusal rests on them.
+func (s *pgStore) update(ctx context.Context, sc txScope, fn func(tx metaTx) error) error {
+	for attempt := 1; ; attempt++ {
+		t, err := s.attempt(ctx, fn)
+		if t != nil && err == nil {
+			for _, f := range t.after {
+				f()
+			}
+		}
+		if !retryable(err) || attempt == pgMaxAttempts {
+			return pgUnavailable(err)
+		}
+		// A short random pause keeps the losers of one conflict from meeting again at once.
+		select {
+		case <-time.After(time.Duration(rand.IntN(attempt*2000)+100) * time.Microsecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *pgStore) attempt(ctx context.Context, fn func(tx metaTx) error) (*pgTx, error) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.Background())
+	t := &pgTx{pgReader: pgReader{ctx: ctx, q: tx}, s: s}
+	refused := fn(t)
+	if retryable(refused) {
+		return nil, refused
+	}
+	if refused == nil && t.batch.Len() > 0 {
+		if err := tx.SendBatch(ctx, &t.batch).Close(); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		if retryable(err) || refused == nil {
+			return nil, err
+		}
+		return nil, refused // the transaction failed on its own: say why
+	}
+	return t, refused
+}
+
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+// pgQuerier is a pool or a transaction.
+type pgQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// pgReader reads records through q.
+type pgReader struct {
+	ctx context.Context
+	q   pgQuerier
+}
+
+// record reads one rec column into v; found is false when there is no row.
+func (r pgReader) record(v any, sql string, args ...any) (found bool, err error) {
+	var rec []byte
+	if err := r.q.QueryRow(r.ctx, sql, args...).Scan(&rec); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return false, nil
+		}
+		return false, pgUnavailable(err)
+	}
+	if err := json.Unmarshal(rec, v); err != nil {
+		return false, fmt.Errorf("engine: corrupt record (%s): %w", sql, err)
+	}
+	return true, nil
+}
+
+func (r pgReader) object(bucket, key string) (*objectMeta, error) {
+	var m objectMeta
+	found, err := r.record(&m, `SELECT rec FROM weir_objects WHERE bucket = $1 AND key = $2`, []byte(bucket), []byte(key))
+	if err != nil || !found {
+		return nil, err
+	}
+	return &m, nil
+}
+
+func (r pgReader) lease(k leaseKey) (*leaseRecord, error) {
+	var l leaseRecord
+	found, err := r.record(&l, `SELECT rec FROM weir_leases WHERE bucket = $1 AND key = $2`, []byte(k.bucket), []byte(k.key))
+	if err != nil || !found {
+		return nil, err
+	}
+	return &l, nil
+}
+
+func (r pgReader) bucket(name string) (*Bucket, error) {
+	var b Bucket
+	found, err := r.record(&b, `SELECT rec FROM weir_buckets WHERE name = $1`, []byte(name))
+	if err != nil || !found {
+		return nil, err
+	}
+	return &b, nil
+}
+
+func (r pgReader) bucketExists(name string) error {
+	var one int
+	err := r.q.QueryRow(r.ctx, `SELECT 1 FROM weir_buckets WHERE name = $1`, []byte(name)).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return wrapf(ErrNoSuchBucket, "bucket %s does not exist", name)
+	}
+	return pgUnavailable(err)
+}
+
+func (r pgReader) bucketInUse(name string) (bool, error) {
+	var used bool
+	err := r.q.QueryRow(r.ctx, `SELECT EXISTS (SELECT 1 FROM weir_objects WHERE bucket = $1) OR EXISTS (SELECT 1 FROM weir_uploads WHERE bucket = $1)`,
+		[]byte(name)).Scan(&used)
+	return used, pgUnavailable(err)
+}
+
+func (r pgReader) upload(bucket, key, uploadID string) (*Upload, error) {
+	var u Upload
+	found, err := r.record(&u, `SELECT rec FROM weir_uploads WHERE bucket = $1 AND key = $2 AND upload_id = $3`,
+		[]byte(bucket), []byte(key), []byte(uploadID))
+	if err != nil || !found {
+		return nil, err
+	}
+	return &u, nil
+}
+
+func (r pgReader) part(uploadID string, number int) (*partMeta, error) {
+	var p partMeta
+	found, err := r.record(&p, `SELECT rec FROM weir_parts WHERE upload_id = $1 AND number = $2`, []byte(uploadID), number)
+	if err != nil || !found {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func (r pgReader) parts(uploadID string, after, limit int) ([]int, []partMeta, bool, error) {
+	sql := `SELECT number, rec FROM weir_parts WHERE upload_id = $1 AND number > $2 ORDER BY number`
+	args := []any{[]byte(uploadID), after}
+	if limit > 0 {
+		sql += ` LIMIT $3`
+		args = append(args, limit+1)
+	}
+	rows, err := r.q.Query(r.ctx, sql, args...)
+	if err != nil {
+		return nil, nil, false, pgUnavailable(err)
+	}
+	defer rows.Close()
+	var nums []int
+	var ps []partMeta
+	more := false
+	for rows.Next() {
+		if limit > 0 && len(ps) == limit {
+			more = true
+			break
+		}
+		var n int
+		var rec []byte
+		if err := rows.Scan(&n, &rec); err != nil {
+			return nil, nil, false, err
+		}
+		var p partMeta
+		if err := json.Unmarshal(rec, &p); err != nil {
+			return nil, nil, false, err
+		}
+		nums = append(nums, n)
+		ps = append(ps, p)
+	}
+	return nums, ps, more, rows.Err()
+}
+
+// pgPage is how many rows a listing asks for at a time.
+const pgPage = 1000
+
+// listObjects reads the bucket's keys in pages; a common prefix ends a page and the next one
+// starts after every key under it (one index seek, as the embedded store does).
+func (r pgReader) listObjects(bucket string, opts ListOptions) (ListResult, error) {
+	var res ListResult
+	max := opts.MaxKeys
+	if max <= 0 {
+		max = 1000
+	}
+	lower := []byte(opts.Prefix)
+	if after := append([]byte(opts.StartAfter), 0); opts.StartAfter != "" && bytes.Compare(after, lower) > 0 {
+		lower = after
+	}
+	upper := keys.PrefixEnd([]byte(opts.Prefix))
+	count := 0
+	for {
+		rows, err := r.q.Query(r.ctx, `SELECT key, rec FROM weir_objects WHERE bucket = $1 AND key >= $2 AND ($3::BYTEA IS NULL OR key < $3) ORDER BY key LIMIT $4`,
+			[]byte(bucket), lower, upper, pgPage)
+		if err != nil {
+			return res, pgUnavailable(err)
+		}
+		n, next, seek, done := 0, []byte(nil), false, false
+		for rows.Next() {
+			n++
+			var k, rec []byte
+			if err := rows.Scan(&k, &rec); err != nil {
+				rows.Close()
+				return res, err
+			}
+			key := string(k)
+			if opts.Delimiter != "" {
+				if i := strings.Index(key[len(opts.Prefix):], opts.Delimiter); i >= 0 {
+					cp := key[:len(opts.Prefix)+i+len(opts.Delimiter)]
+					if cp > opts.StartAfter {
+						if count == max {
+							res.IsTruncated, done = true, true
+							break
+						}
+						res.CommonPrefixes = append(res.CommonPrefixes, cp)
+						res.NextMarker = cp
+						count++
+					}
+					// Skip every key under this common prefix with one new query.
+					next, seek = keys.PrefixEnd([]byte(cp)), true
+					break
+				}
+			}
+			if count == max {
+				res.IsTruncated, done = true, true
+				break
+			}
+			var m objectMeta
+			if err := json.Unmarshal(rec, &m); err != nil {
+				rows.Close()
+				return res, err
+			}
+			res.Objects = append(res.Objects, m.info(bucket, key))
+			res.NextMarker = key
+			count++
+			next = append(k, 0)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return res, err
+		}
+		if done || next == nil || !seek && n < pgPage {
+			return res, nil
+		}
+		lower = next
+	}
+}
+
+// listUploads reads the bucket's uploads in (key, upload id) order, in pages.
+func (r pgReader) listUploads(bucket string, opts ListUploadsOptions) (ListUploadsResult, error) {
+	var res ListUploadsResult
+	max := opts.MaxUploads
+	if max <= 0 {
+		max = 1000
+	}
+	lowerKey, lowerID := []byte(opts.Prefix), []byte{}
+	upper := keys.PrefixEnd([]byte(opts.Prefix))
+	count := 0
+	lastPrefix := ""
+	for {
+		rows, err := r.q.Query(r.ctx, `SELECT key, upload_id, rec FROM weir_uploads WHERE bucket = $1 AND (key, upload_id) >= ($2, $3) AND ($4::BYTEA IS NULL OR key < $4) ORDER BY key, upload_id LIMIT $5`,
+			[]byte(bucket), lowerKey, lowerID, upper, pgPage)
+		if err != nil {
+			return res, pgUnavailable(err)
+		}
+		n, done := 0, false
+		for rows.Next() {
+			n++
+			var k, id, rec []byte
+			if err := rows.Scan(&k, &id, &rec); err != nil {
+				rows.Close()
+				return res, err
+			}
+			lowerKey, lowerID = k, append(id, 0)
+			key, uid := string(k), string(id)
+			if opts.KeyMarker != "" && (key < opts.KeyMarker || key == opts.KeyMarker && (opts.UploadIDMarker == "" || uid <= opts.UploadIDMarker)) {
+				continue
+			}
+			if opts.Delimiter != "" {
+				if i := strings.Index(key[len(opts.Prefix):], opts.Delimiter); i >= 0 {
+					cp := key[:len(opts.Prefix)+i+len(opts.Delimiter)]
+					if cp == lastPrefix {
+						continue
+					}
+					if count == max {
+						res.IsTruncated, done = true, true
+						break
+					}
+					lastPrefix = cp
+					res.CommonPrefixes = append(res.CommonPrefixes, cp)
+					res.NextKeyMarker, res.NextUploadIDMarker = cp, ""
+					count++
+					continue
+				}
+			}
+			if count == max {
+				res.IsTruncated, done = true, true
+				break
+			}
+			var u Upload
+			if err := json.Unmarshal(rec, &u); err != nil {
+				rows.Close()
+				return res, err
+			}
+			res.Uploads = append(res.Uploads, u)
+			res.NextKeyMarker, res.NextUploadIDMarker = key, uid
+			count++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return res, err
+		}
+		if done || n < pgPage {
+			return res, nil
+		}
+	}
+}
+
+func (r pgReader) listBuckets() ([]Bucket, error) {
+	rows, err := r.q.Query(r.ctx, `SELECT rec FROM weir_buckets ORDER BY name`)
+	if err != nil {
+		return nil, pgUnavailable(err)
+	}
+	defer rows.Close()
+	var out []Bucket
+	for rows.Next() {
+		var rec []byte
+		if err := rows.Scan(&rec); err != nil {
+			return nil, err
+		}
+		var b Bucket
+		if err := json.Unmarshal(rec, &b); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// pgTx reads through the transaction at once and queues its writes, which go to the database
+// in one round trip just before the commit.
+type pgTx struct {
+	pgReader
+	s     *pgStore
+	batch pgx.Batch
+	when  time.Time
+	after []func()
+}
+
+// now is the transaction's time: the database's now() (the start of the transaction, the same
+// for every read of it) unless the store has a test clock.
+func (t *pgTx) now() time.Time {
+	if !t.when.IsZero() {
+		return t.when
+	}
+	if t.s.clock != nil {
+		t.when = t.s.clock()
+		return t.when
+	}
+	if err := t.q.QueryRow(t.ctx, `SELECT now()`).Scan(&t.when); err != nil {
+		// A failed query aborts the transaction: its commit reports the error.
+		t.when = time.Now()
+	}
+	return t.when
+}
+
+func (t *pgTx) newGeneration(bucket, key string) (uint64, error) {
+	var gen int64
+	err := t.q.QueryRow(t.ctx, `INSERT INTO weir_generations (bucket, key, gen) VALUES ($1, $2, 1)
+		ON CONFLICT (bucket, key) DO UPDATE SET gen = weir_generations.gen + 1 RETURNING gen`, []byte(bucket), []byte(key)).Scan(&gen)
+	return uint64(gen), err
+}
+
+func (t *pgTx) queueJSON(sql string, v any, args ...any) error {
+	rec, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	t.batch.Queue(sql, append(args, rec)...)
+	return nil
+}
+
+func (t *pgTx) putObject(bucket, key string, m *objectMeta) error {
+	return t.queueJSON(`INSERT INTO weir_objects (bucket, key, rec) VALUES ($1, $2, $3)
+		ON CONFLICT (bucket, key) DO UPDATE SET rec = excluded.rec`, m, []byte(bucket), []byte(key))
+}
+
+func (t *pgTx) deleteObject(bucket, key string) {
+	t.batch.Queue(`DELETE FROM weir_objects WHERE bucket = $1 AND key = $2`, []byte(bucket), []byte(key))
+}
+
+func (t *pgTx) putLease(k leaseKey, l *leaseRecord) error {
+	if l == nil {
+		t.batch.Queue(`DELETE FROM weir_leases WHERE bucket = $1 AND key = $2`, []byte(k.bucket), []byte(k.key))
+		return nil
+	}
+	return t.queueJSON(`INSERT INTO weir_leases (bucket, key, rec) VALUES ($1, $2, $3)
+		ON CONFLICT (bucket, key) DO UPDATE SET rec = excluded.rec`, l, []byte(k.bucket), []byte(k.key))
+}
+
+func (t *pgTx) putBucket(b Bucket) error {
+	return t.queueJSON(`INSERT INTO weir_buckets (name, rec) VALUES ($1, $2)
+		ON CONFLICT (name) DO UPDATE SET rec = excluded.rec`, b, []byte(b.Name))
+}
+
+func (t *pgTx) deleteBucket(name string) {
+	t.batch.Queue(`DELETE FROM weir_buckets WHERE name = $1`, []byte(name))
+}
+
+func (t *pgTx) putUpload(u Upload) error {
+	return t.queueJSON(`INSERT INTO weir_uploads (bucket, key, upload_id, rec) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (bucket, key, upload_id) DO UPDATE SET rec = excluded.rec`, u, []byte(u.Bucket), []byte(u.Key), []byte(u.UploadID))
+}
+
+func (t *pgTx) deleteUpload(bucket, key, uploadID string) {
+	t.batch.Queue(`DELETE FROM weir_uploads WHERE bucket = $1 AND key = $2 AND upload_id = $3`, []byte(bucket), []byte(key), []byte(uploadID))
+}
+
+func (t *pgTx) putPart(uploadID string, number int, p *partMeta) error {
+	return t.queueJSON(`INSERT INTO weir_parts (upload_id, number, rec) VALUES ($1, $2, $3)
+		ON CONFLICT (upload_id, number) DO UPDATE SET rec = excluded.rec`, p, []byte(uploadID), number)
+}
+
+func (t *pgTx) deletePart(uploadID string, number int) {
+	t.batch.Queue(`DELETE FROM weir_parts WHERE upload_id = $1 AND number = $2`, []byte(uploadID), number)
+}
+
+// addData records the staged blob as referenced. This store keeps no chunks: the engine stages
+// every body of a pgStore as a blob.
+func (t *pgTx) addData(s *stagedData) {
+	s.inBatch = true
+	t.batch.Queue(`INSERT INTO weir_blobs (id) VALUES ($1) ON CONFLICT DO NOTHING`, int64(s.id))
+}
+
+// dropData moves the data to the garbage, which the sweep removes after the grace period.
+func (t *pgTx) dropData(refs []dataRef, _ int) {
+	var ids []int64
+	for _, d := range refs {
+		ids = append(ids, int64(d.ID))
+	}
+	if len(ids) == 0 {
+		return
+	}
+	t.batch.Queue(`DELETE FROM weir_blobs WHERE id = ANY($1)`, ids)
+	t.batch.Queue(`INSERT INTO weir_garbage (id, not_before) SELECT unnest($1::BIGINT[]), now() + $2::BIGINT * INTERVAL '1 millisecond'
+		ON CONFLICT (id) DO NOTHING`, ids, t.s.grace.Milliseconds())
+}
+
+func (t *pgTx) onCommit(fn func()) { t.after = append(t.after, fn) }

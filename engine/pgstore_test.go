@@ -1,0 +1,271 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/weirproject/weir/internal/backendtest"
+)
+
+// What the PostgreSQL store must do beyond the conformance suite: be shared.
+
+// TestPGSchemaAppliedByConcurrentOpens: gateways starting at once all open the same new
+// database, and a database set up by a newer weir is refused with a message that says so.
+func TestPGSchemaAppliedByConcurrentOpens(t *testing.T) {
+	url := backendtest.PostgresDatabase(t, backendtest.Postgres(t))
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e, err := Open(Options{Dir: dir, Store: url})
+			if err == nil {
+				e.Close()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("concurrent opens: %v", err)
+	}
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `INSERT INTO weir_schema (version) VALUES ($1)`, pgSchemaVersion+1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Options{Dir: dir, Store: url}); err == nil || !strings.Contains(err.Error(), "newer weir") {
+		t.Fatalf("opening a newer schema: %v", err)
+	}
+}
+
+// TestPGTwoEnginesShareOneStore: two engines over one database behave as one store: what one
+// commits the other sees at once, a compare-and-swap split over both has one winner, generations
+// grow whichever writes, and a lease taken through one guards writes through the other.
+func TestPGTwoEnginesShareOneStore(t *testing.T) {
+	url := backendtest.PostgresDatabase(t, backendtest.Postgres(t))
+	dir := t.TempDir() // shared blob files stand in for a shared data store
+	a := openTest(t, Options{Dir: dir, Store: url})
+	b := openTest(t, Options{Dir: dir, Store: url})
+	ctx := context.Background()
+	mustBucket(t, a, "shared")
+	if _, err := b.UpdateBucket(ctx, "shared", func(bk *Bucket) error { bk.Strategy = ETagCondition; return nil }); err != nil {
+		t.Fatalf("configuring through b a bucket made through a: %v", err)
+	}
+	if bk, err := a.GetBucket("shared"); err != nil || bk.Strategy != ETagCondition {
+		t.Fatalf("a reads b's configuration: %+v %v", bk, err)
+	}
+	v, err := put(a, "shared", "counter", []byte("0"), Guard{IfNoneMatch: "*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := a
+			if i%2 == 1 {
+				e = b
+			}
+			// Bodies unlike the first: an equal body would have its ETag.
+			_, err := put(e, "shared", "counter", []byte(fmt.Sprint("writer ", i)), Guard{Strategy: ETagCondition, IfMatch: v.ETag})
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case !errors.Is(err, ErrPreconditionFailed):
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d of 16 If-Match writers over two engines won; want 1", wins.Load())
+	}
+	got, err := b.StatObject("shared", "counter")
+	if err != nil || got.Generation <= v.Generation {
+		t.Fatalf("b sees generation %d (%v) after a's %d", got.Generation, err, v.Generation)
+	}
+	if _, err := b.DeleteObject(ctx, "shared", "counter", Guard{IfMatch: "*"}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := a.PutObject(ctx, "shared", "counter", strings.NewReader("x"), PutOptions{Size: 1, Guard: Guard{IfNoneMatch: "*"}})
+	if err != nil || again.Generation <= got.Generation {
+		t.Fatalf("re-created through a: generation %d (%v), b's delete was of %d", again.Generation, err, got.Generation)
+	}
+	if _, err := a.LeaseObject(ctx, "shared", "counter", LeaseRequest{Action: LeaseAcquire, ProposedID: idA, Duration: 60}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = put(b, "shared", "counter", []byte("y"), Guard{IfMatch: "*"})
+	wantErr(t, "a write through b without a's lease", err, ErrLeaseIDMissing)
+	_, err = put(b, "shared", "counter", []byte("y"), Guard{IfMatch: "*", LeaseID: idA})
+	wantErr(t, "a write through b with a's lease", err, nil)
+	if data := read(t, a, "shared", "counter"); string(data) != "y" {
+		t.Fatalf("a reads %q after b's write", data)
+	}
+	if _, err := b.DeleteObject(ctx, "shared", "counter", Guard{IfMatch: "*", LeaseID: idA}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeleteBucket(ctx, "shared", Guard{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = put(b, "shared", "k", []byte("x"), Guard{IfNoneMatch: "*"})
+	wantErr(t, "a write through b into the bucket a deleted", err, ErrNoSuchBucket)
+}
+
+// TestPGListingAcrossPages: listings larger than one query's page (with and without a
+// delimiter, from a start key) give every key and prefix once, in order.
+func TestPGListingAcrossPages(t *testing.T) {
+	url := backendtest.PostgresDatabase(t, backendtest.Postgres(t))
+	e := openTest(t, Options{Store: url})
+	mustBucket(t, e, "big")
+	// Rows written straight into the table: 2,600 puts would only make the test slow.
+	var want []string
+	for d := 0; d < 3; d++ {
+		for k := 0; k < 800; k++ {
+			want = append(want, fmt.Sprintf("dir%d/k%04d", d, k))
+		}
+	}
+	for k := 0; k < 200; k++ {
+		want = append(want, fmt.Sprintf("top%04d", k))
+	}
+	rec, _ := json.Marshal(objectMeta{Size: 0, ETag: `"d41d8cd98f00b204e9800998ecf8427e"`, Gen: 1})
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	rows := make([][]any, len(want))
+	for i, k := range want {
+		rows[i] = []any{[]byte("big"), []byte(k), rec}
+	}
+	if _, err := conn.CopyFrom(context.Background(), pgx.Identifier{"weir_objects"}, []string{"bucket", "key", "rec"}, pgx.CopyFromRows(rows)); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(want)
+	list := func(opts ListOptions) []string {
+		var out []string
+		for pages := 0; ; pages++ {
+			res, err := e.ListObjects("big", opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range res.Objects {
+				out = append(out, o.Key)
+			}
+			out = append(out, res.CommonPrefixes...)
+			if !res.IsTruncated || pages > 10 {
+				return out
+			}
+			opts.StartAfter = res.NextMarker
+		}
+	}
+	if got := list(ListOptions{MaxKeys: 1000}); !slices.Equal(got, want) {
+		t.Fatalf("all keys: got %d, want %d", len(got), len(want))
+	}
+	if got := list(ListOptions{StartAfter: "dir1/k0500"}); !slices.Equal(got, want[1301:]) {
+		t.Fatalf("after dir1/k0500: got %d keys from %q", len(got), got[0])
+	}
+	got := list(ListOptions{Delimiter: "/", MaxKeys: 150})
+	wantDelim := append([]string{"dir0/", "dir1/", "dir2/"}, want[2400:]...)
+	slices.Sort(got)
+	if !slices.Equal(got, wantDelim) {
+		t.Fatalf("with delimiter: got %d entries, want %d", len(got), len(wantDelim))
+	}
+	if got := list(ListOptions{Prefix: "dir2/", Delimiter: "/"}); !slices.Equal(got, want[1600:2400]) {
+		t.Fatalf("prefix dir2/: got %d keys", len(got))
+	}
+}
+
+// TestPGOutage: while the database is down, requests fail with ErrUnavailable (nothing
+// acknowledged) and Ready says so; once it is back, the same engine serves again without being
+// reopened.
+func TestPGOutage(t *testing.T) {
+	srv := backendtest.PostgresServer(t)
+	e := openTest(t, Options{Store: backendtest.PostgresDatabase(t, srv.URL)})
+	mustBucket(t, e, "bkt")
+	if _, err := put(e, "bkt", "before", []byte("x"), Guard{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := put(e, "bkt", "during", []byte("x"), Guard{})
+	wantErr(t, "a put while the database is down", err, ErrUnavailable)
+	_, err = e.StatObject("bkt", "before")
+	wantErr(t, "a stat while the database is down", err, ErrUnavailable)
+	wantErr(t, "Ready while the database is down", e.Ready(context.Background()), ErrUnavailable)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for attempt := 0; ; attempt++ {
+		_, err := put(e, "bkt", "after", []byte("x"), Guard{})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrUnavailable) || attempt == 100 {
+			t.Fatalf("after the database came back: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	wantErr(t, "Ready after the database came back", e.Ready(context.Background()), nil)
+	if _, err := e.StatObject("bkt", "during"); !errors.Is(err, ErrNoSuchKey) {
+		t.Fatalf("the put refused during the outage: %v", err)
+	}
+}
+
+// TestPGGarbageAfterGrace: data a commit through one engine replaces stays readable through the
+// other for the grace period (a GET that began before the commit reads it whole), and the
+// sweep removes it after.
+func TestPGGarbageAfterGrace(t *testing.T) {
+	url := backendtest.PostgresDatabase(t, backendtest.Postgres(t))
+	dir := t.TempDir()
+	const grace = 2 * time.Second
+	a := openTest(t, Options{Dir: dir, Store: url, GarbageGrace: grace})
+	b := openTest(t, Options{Dir: dir, Store: url, GarbageGrace: grace})
+	mustBucket(t, a, "bkt")
+	old := body(50_000, "old")
+	if _, err := put(a, "bkt", "k", old, Guard{}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := a.OpenObject("bkt", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if _, err := put(b, "bkt", "k", body(60_000, "new"), Guard{}); err != nil {
+		t.Fatal(err)
+	}
+	replaced := time.Now()
+	if got, err := readRange(t, o, Range{0, 50_000}); err != nil || string(got) != string(old) {
+		t.Fatalf("the old version through a, after b replaced it: %d bytes, %v", len(got), err)
+	}
+	if n := countBlobFiles(t, a); n != 2 || time.Since(replaced) >= grace {
+		t.Fatalf("%d blobs within the grace period, want the old and the new", n)
+	}
+	o.Close() // a reader of the sweeping engine would hold the blob longer
+	for deadline := time.Now().Add(30 * time.Second); countBlobFiles(t, a) != 1; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d blobs long after the grace period: the replaced one was not swept", countBlobFiles(t, a))
+		}
+	}
+	if got := read(t, b, "bkt", "k"); string(got) != string(body(60_000, "new")) {
+		t.Fatalf("the new version after the sweep: %d bytes", len(got))
+	}
+}
