@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/weirproject/weir/internal/backendtest"
-
 	"github.com/weirproject/weir/internal/fakeclock"
 )
 
