@@ -1,6 +1,6 @@
 // Package policies evaluates weir's Rego policies (OPA, Rego v1, package weir): for each request
 // they decide whether it may proceed and may choose the concurrency strategy that guards it
-// (DESIGN §7).
+// (docs/policies.md).
 //
 // A Policy is compiled and prepared once and evaluated many times: nothing is parsed or compiled
 // on the request path, and the input document is handed to OPA as a prebuilt ast.Value. The
@@ -35,9 +35,10 @@ var defaultPolicy string
 // use (an unknown strategy, a non-boolean allow). The request fails closed.
 var ErrPolicy = errors.New("policy error")
 
-// Input is the document a policy sees as `input` (DESIGN §7): the request as plugins see it
-// (abi.Input, one shape for both), plus the plugins' proposal. A zero Bucket.Name means the
-// request names no bucket; a zero Object.Key, no object.
+// Input is the document a policy sees as `input` (docs/policies.md lists it field by field):
+// the request as plugins see it (abi.Input, one shape for both), plus the S3 operation and the
+// plugins' proposal. A zero Bucket.Name means the request names no bucket; a zero Object.Key,
+// no object.
 type Input struct {
 	abi.Input
 	// Operation is the S3 operation beside the action ("PutObject", "UploadPart",
