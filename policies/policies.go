@@ -35,9 +35,10 @@ var defaultPolicy string
 // use (an unknown strategy, a non-boolean allow). The request fails closed.
 var ErrPolicy = errors.New("policy error")
 
-// Input is the document a policy sees as `input` (docs/policies.md): the request as plugins see it
-// (abi.Input, one shape for both), plus the plugins' proposal. A zero Bucket.Name means the
-// request names no bucket; a zero Object.Key, no object.
+// Input is the document a policy sees as `input` (docs/policies.md lists it field by field):
+// the request as plugins see it (abi.Input, one shape for both), plus the S3 operation and the
+// plugins' proposal. A zero Bucket.Name means the request names no bucket; a zero Object.Key,
+// no object.
 type Input struct {
 	abi.Input
 	// Operation is the S3 operation beside the action ("PutObject", "UploadPart",
@@ -297,7 +298,6 @@ func (in *Input) Value() ast.Value {
 			item("generation", ast.Number(strconv.FormatUint(o.Generation, 10))),
 			item("content_type", ast.String(o.ContentType)),
 			item("lease", ast.NewObject(item("state", ast.String(o.LeaseState)))),
-			item("tags", stringMap(o.Tags)),
 		)))
 	}
 	if p := in.Proposal; p != nil {
