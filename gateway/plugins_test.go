@@ -43,7 +43,7 @@ func examplePlugins(t testing.TB) *plugins.Dir {
 func loadPlugins(t testing.TB, manifest string, files map[string][]byte) *plugins.Dir {
 	t.Helper()
 	ctx := context.Background()
-	d, err := plugins.LoadDir(ctx, pluginstest.WriteDir(t, manifest, files), plugins.Options{})
+	d, err := plugins.LoadDir(ctx, pluginstest.WriteDir(t, manifest, files), plugins.Options{CacheDir: pluginstest.CacheDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

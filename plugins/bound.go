@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -43,7 +44,9 @@ func pinAndBound(ctx context.Context, budget time.Duration) (context.Context, *c
 	cctx, cancel := context.WithCancelCause(ctx)
 	b := &callBound{cancel: cancel, thread: currentThread(), start: time.Now(), budget: budget, wall: wallBound(budget)}
 	b.cpu0 = b.thread.cpu()
-	b.timer = time.AfterFunc(min(budget, b.wall), b.check)
+	// Armed by Reset once b.timer is set, so that check never sees it unset.
+	b.timer = time.AfterFunc(math.MaxInt64, b.check)
+	b.timer.Reset(min(budget, b.wall))
 	return cctx, b
 }
 

@@ -489,17 +489,30 @@ func TestReload(t *testing.T) {
 func TestWatchAndCacheDir(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// A fresh cache directory gets the compiled module (a small one: compiling a Go guest
+	// again would take minutes under -race on a busy machine).
 	cache := t.TempDir()
+	wat, err := os.ReadFile("../examples/plugins/wat-readonly/plugin.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := plugins.LoadDir(ctx, pluginstest.WriteDir(t, `{"plugins": [{"name": "r", "wasm": "r.wasm"}]}`,
+		map[string][]byte{"r.wasm": wat}), plugins.Options{CacheDir: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	small.Close(ctx)
+	if entries, _ := os.ReadDir(cache); len(entries) == 0 {
+		t.Error("nothing in the compilation cache directory")
+	}
+
 	dir := pluginstest.WriteDir(t, manifest(t, entry{Name: "p", Config: "propose:etag"}), map[string][]byte{"modes.wasm": modes(t)})
 	logs := &logBuffer{}
-	d, err := plugins.LoadDir(ctx, dir, plugins.Options{CacheDir: cache, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	d, err := plugins.LoadDir(ctx, dir, plugins.Options{CacheDir: cacheDir, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close(context.Background())
-	if entries, _ := os.ReadDir(cache); len(entries) == 0 {
-		t.Error("nothing in the compilation cache directory")
-	}
 	go d.Watch(ctx, 5*time.Millisecond)
 	pluginstest.Rewrite(t, dir, `{"plugins": [`, nil)
 	waitFor(t, func() bool {

@@ -27,7 +27,7 @@ func TestManifest(t *testing.T) {
 		"readonly.wasm": readonly,
 	})
 	ctx := context.Background()
-	d, err := plugins.LoadDir(ctx, dir, plugins.Options{})
+	d, err := plugins.LoadDir(ctx, dir, plugins.Options{CacheDir: pluginstest.CacheDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,10 @@
 // Package pluginstest helps tests build and load plugins: it compiles Go guest packages to
 // wasm with the running toolchain and writes plugins directories. It owns no host logic and
-// never caches anything on disk beyond the Go build cache.
+// caches nothing on disk beyond the Go build cache and CacheDir.
 package pluginstest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,4 +106,18 @@ func RequireTool(t testing.TB, name string) string {
 	}
 	t.Skipf("%s is not installed", name)
 	return ""
+}
+
+// CacheDir is a compilation cache directory (plugins.Options.CacheDir) shared by every test
+// process of this user: compiling a Go guest takes seconds, minutes under -race on a busy
+// machine, so a test that loads the same modules as others should not compile them again.
+// Like the Go build cache it is kept between runs; wazero keys it by module content and its
+// own version, and writes each entry by a rename, so concurrent test processes share it safely.
+func CacheDir(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("weir-plugin-test-cache-%d", os.Getuid()))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

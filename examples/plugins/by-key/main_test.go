@@ -41,7 +41,7 @@ func TestWasm(t *testing.T) {
 	dir := pluginstest.WriteDir(t, `{"plugins":[{"name":"by-key","wasm":"by-key.wasm","timeout":"1s"}]}`,
 		map[string][]byte{"by-key.wasm": pluginstest.Build(t, ".")})
 	ctx := context.Background()
-	d, err := plugins.LoadDir(ctx, dir, plugins.Options{})
+	d, err := plugins.LoadDir(ctx, dir, plugins.Options{CacheDir: pluginstest.CacheDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,7 @@ func TestWasm(t *testing.T) {
 	ctx := context.Background()
 	dir := pluginstest.WriteDir(t, `{"plugins":[{"name":"guard","wasm":"guard.wasm","timeout":"1s","config":`+testConf+`}]}`,
 		map[string][]byte{"guard.wasm": wasm})
-	d, err := plugins.LoadDir(ctx, dir, plugins.Options{})
+	d, err := plugins.LoadDir(ctx, dir, plugins.Options{CacheDir: pluginstest.CacheDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestWasm(t *testing.T) {
 
 	bad := pluginstest.WriteDir(t, `{"plugins":[{"name":"guard","wasm":"guard.wasm","config":{"max_bytes":"1k"}}]}`,
 		map[string][]byte{"guard.wasm": wasm})
-	_, err = plugins.LoadDir(ctx, bad, plugins.Options{})
+	_, err = plugins.LoadDir(ctx, bad, plugins.Options{CacheDir: pluginstest.CacheDir(t)})
 	if !errors.Is(err, plugins.ErrFault) || !strings.Contains(err.Error(), "guard: bad config") {
 		t.Errorf("bad config loaded: %v", err)
 	}
