@@ -51,6 +51,9 @@ type config struct {
 	pprofAddr                                               string
 	grace                                                   time.Duration
 	memoryLimitMiB                                          int64
+	idleBodyTimeout                                         time.Duration
+	maxInflight                                             int
+	adminAddr                                               string
 }
 
 // env returns the WEIR_* variable for a flag, or def.
@@ -80,9 +83,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.pprofAddr, "pprof-addr", env("pprof-addr", ""), "serve Go's /debug/pprof on this (separate, keep it private) address (WEIR_PPROF_ADDR)")
 	fs.Int64Var(&c.memoryLimitMiB, "memory-limit-mib", 100, "soft limit of the Go heap in MiB (0: none; GOMEMLIMIT, when set, wins); raise it with a bigger cache or many concurrent large transfers (WEIR_MEMORY_LIMIT_MIB)")
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long in-flight requests may take to finish on shutdown (WEIR_SHUTDOWN_GRACE)")
+	fs.StringVar(&c.adminAddr, "admin-addr", env("admin-addr", ""), "serve /healthz, /readyz and /metrics on this separate address instead of the S3 port (WEIR_ADMIN_ADDR)")
+	fs.DurationVar(&c.idleBodyTimeout, "idle-body-timeout", gateway.DefaultIdleBodyTimeout, "cut a request whose body sends nothing, or whose response is not read, for this long (WEIR_IDLE_BODY_TIMEOUT)")
+	fs.IntVar(&c.maxInflight, "max-inflight", gateway.DefaultMaxInflight, "requests served at once; beyond, 503 SlowDown with Retry-After (WEIR_MAX_INFLIGHT)")
 	// The flags that are not strings take their variable through the flag's own parser, so a
 	// bad value is refused with the variable's name, never read as the default.
-	for _, name := range []string{"decision-log", "memory-limit-mib", "shutdown-grace"} {
+	for _, name := range []string{"decision-log", "memory-limit-mib", "shutdown-grace", "idle-body-timeout", "max-inflight"} {
 		if v := env(name, ""); v != "" {
 			if err := fs.Set(name, v); err != nil {
 				return c, fmt.Errorf("WEIR_%s: %w", strings.ToUpper(strings.ReplaceAll(name, "-", "_")), err)
@@ -180,9 +186,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		go dir.Watch(ctx, time.Second) // a change with a bad module is rejected
 		pluginSet = dir
 	}
-	srv, err := gateway.New(gateway.Config{Engine: eng, Users: users, Region: c.region, Domains: domains, Logger: log, Policy: policy, Plugins: pluginSet, DecisionLog: c.decisionLog})
+	srv, err := gateway.New(gateway.Config{Engine: eng, Users: users, Region: c.region, Domains: domains, Logger: log, Policy: policy, Plugins: pluginSet, DecisionLog: c.decisionLog,
+		IdleBodyTimeout: c.idleBodyTimeout, MaxInflight: c.maxInflight, SeparateAdmin: c.adminAddr != ""})
 	if err != nil {
 		return err
+	}
+	if c.adminAddr != "" {
+		al, err := net.Listen("tcp", c.adminAddr)
+		if err != nil {
+			return fmt.Errorf("--admin-addr: %w", err)
+		}
+		admin := &http.Server{Handler: srv.AdminHandler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: gateway.MaxHeaderBytes}
+		go func() { _ = admin.Serve(al) }()
+		defer admin.Close()
+		log.Info("admin endpoint: /healthz /readyz /metrics", "addr", al.Addr().String())
 	}
 	if c.pprofAddr != "" {
 		go func() {

@@ -110,6 +110,7 @@ var s3ErrorTable = []struct {
 	{errInvalidTag, s3Error{"InvalidTag", http.StatusBadRequest}},
 	{errNotModified, s3Error{"NotModified", http.StatusNotModified}},
 	{errInvalidCopySource, s3Error{"InvalidArgument", http.StatusBadRequest}},
+	{errRequestTimeout, s3Error{"RequestTimeout", http.StatusBadRequest}},
 	{errPolicy, s3Error{"InternalError", http.StatusInternalServerError}},
 	{errPluginFailed, s3Error{"PluginFailed", http.StatusServiceUnavailable}},
 }

@@ -63,6 +63,11 @@ type serverOptions struct {
 	Log *syncBuffer
 	// Region is the region the server reports; empty means the gateway's default.
 	Region string
+	// IdleBodyTimeout, RejectedBodyDrainTimeout and MaxInflight: the gateway's limits (0: defaults).
+	IdleBodyTimeout, RejectedBodyDrainTimeout time.Duration
+	MaxInflight                               int
+	// SeparateAdmin moves /healthz, /readyz and /metrics off the S3 port (--admin-addr).
+	SeparateAdmin bool
 }
 
 // syncBuffer is a log sink the test reads while the server writes.
@@ -115,6 +120,11 @@ func startServer(t testing.TB, o serverOptions) *testServer {
 		Now:         o.Now,
 		Logger:      logger,
 		DecisionLog: o.Log != nil,
+
+		IdleBodyTimeout:          o.IdleBodyTimeout,
+		RejectedBodyDrainTimeout: o.RejectedBodyDrainTimeout,
+		MaxInflight:              o.MaxInflight,
+		SeparateAdmin:            o.SeparateAdmin,
 	})
 	if err != nil {
 		t.Fatal(err)
