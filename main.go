@@ -54,6 +54,7 @@ type config struct {
 	idleBodyTimeout                                         time.Duration
 	maxInflight                                             int
 	adminAddr                                               string
+	policiesAllowNetwork                                    bool
 }
 
 // env returns the WEIR_* variable for a flag, or def.
@@ -75,6 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.policiesDir, "policies", env("policies", ""), "Rego policy (package weir) that replaces the built-in one: a directory of .rego and data.json/data.yaml files, or an OPA bundle .tar.gz; hot-reloaded, and a version whose *_test.rego fail is rejected (WEIR_POLICIES)")
 	fs.StringVar(&c.bundleKeyFile, "policies-bundle-key", env("policies-bundle-key", ""), "file holding the PEM public key (or HMAC secret) that signed the policy bundle; with it, unsigned or tampered bundles are rejected (WEIR_POLICIES_BUNDLE_KEY)")
 	fs.StringVar(&c.bundleKeyAlg, "policies-bundle-key-alg", env("policies-bundle-key-alg", "RS256"), "JWT algorithm of --policies-bundle-key: RS256, ES256, PS256, HS256, ... (WEIR_POLICIES_BUNDLE_KEY_ALG)")
+	fs.BoolVar(&c.policiesAllowNetwork, "policies-allow-network", false, "let the policy call http.send and net.lookup_ip_addr (refused otherwise; the environment is never readable) (WEIR_POLICIES_ALLOW_NETWORK)")
 	fs.StringVar(&c.pluginsDir, "plugins", env("plugins", ""), "directory with plugins.json and the WebAssembly plugins it names; they run before the policy and may deny or propose a strategy; hot-reloaded, and a change with a bad module is rejected (WEIR_PLUGINS)")
 	fs.BoolVar(&c.decisionLog, "decision-log", true, "log one line per decision at info level (WEIR_DECISION_LOG)")
 	fs.StringVar(&c.region, "region", env("region", "us-east-1"), "region reported to clients (WEIR_REGION)")
@@ -88,7 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.maxInflight, "max-inflight", gateway.DefaultMaxInflight, "requests served at once; beyond, 503 SlowDown with Retry-After (WEIR_MAX_INFLIGHT)")
 	// The flags that are not strings take their variable through the flag's own parser, so a
 	// bad value is refused with the variable's name, never read as the default.
-	for _, name := range []string{"decision-log", "memory-limit-mib", "shutdown-grace", "idle-body-timeout", "max-inflight"} {
+	for _, name := range []string{"decision-log", "memory-limit-mib", "shutdown-grace", "idle-body-timeout", "max-inflight", "policies-allow-network"} {
 		if v := env(name, ""); v != "" {
 			if err := fs.Set(name, v); err != nil {
 				return c, fmt.Errorf("WEIR_%s: %w", strings.ToUpper(strings.ReplaceAll(name, "-", "_")), err)
@@ -161,7 +163,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var policy gateway.PolicySource
 	if c.policiesDir != "" {
-		opts := policies.SourceOptions{Logger: log, BundleKeyAlgorithm: c.bundleKeyAlg}
+		opts := policies.SourceOptions{Logger: log, BundleKeyAlgorithm: c.bundleKeyAlg, AllowNetwork: c.policiesAllowNetwork}
 		if c.bundleKeyFile != "" {
 			key, err := os.ReadFile(c.bundleKeyFile)
 			if err != nil {
