@@ -55,6 +55,7 @@ type config struct {
 	maxInflight                                             int
 	adminAddr                                               string
 	policiesAllowNetwork                                    bool
+	maxBucketsPerUser                                       int
 }
 
 // env returns the WEIR_* variable for a flag, or def.
@@ -87,10 +88,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long in-flight requests may take to finish on shutdown (WEIR_SHUTDOWN_GRACE)")
 	fs.StringVar(&c.adminAddr, "admin-addr", env("admin-addr", ""), "serve /healthz, /readyz and /metrics on this separate address instead of the S3 port (WEIR_ADMIN_ADDR)")
 	fs.DurationVar(&c.idleBodyTimeout, "idle-body-timeout", gateway.DefaultIdleBodyTimeout, "cut a request whose body sends nothing, or whose response is not read, for this long (WEIR_IDLE_BODY_TIMEOUT)")
+	fs.IntVar(&c.maxBucketsPerUser, "max-buckets-per-user", gateway.DefaultMaxBucketsPerUser, "buckets one user may own; beyond, 400 TooManyBuckets (WEIR_MAX_BUCKETS_PER_USER)")
 	fs.IntVar(&c.maxInflight, "max-inflight", gateway.DefaultMaxInflight, "requests served at once; beyond, 503 SlowDown with Retry-After (WEIR_MAX_INFLIGHT)")
 	// The flags that are not strings take their variable through the flag's own parser, so a
 	// bad value is refused with the variable's name, never read as the default.
-	for _, name := range []string{"decision-log", "memory-limit-mib", "shutdown-grace", "idle-body-timeout", "max-inflight", "policies-allow-network"} {
+	for _, name := range []string{"decision-log", "memory-limit-mib", "shutdown-grace", "idle-body-timeout", "max-inflight", "policies-allow-network", "max-buckets-per-user"} {
 		if v := env(name, ""); v != "" {
 			if err := fs.Set(name, v); err != nil {
 				return c, fmt.Errorf("WEIR_%s: %w", strings.ToUpper(strings.ReplaceAll(name, "-", "_")), err)
@@ -189,7 +191,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		pluginSet = dir
 	}
 	srv, err := gateway.New(gateway.Config{Engine: eng, Users: users, Region: c.region, Domains: domains, Logger: log, Policy: policy, Plugins: pluginSet, DecisionLog: c.decisionLog,
-		IdleBodyTimeout: c.idleBodyTimeout, MaxInflight: c.maxInflight, SeparateAdmin: c.adminAddr != ""})
+		IdleBodyTimeout: c.idleBodyTimeout, MaxInflight: c.maxInflight, SeparateAdmin: c.adminAddr != "", MaxBucketsPerUser: c.maxBucketsPerUser})
 	if err != nil {
 		return err
 	}

@@ -69,6 +69,11 @@ func (s *Server) createBucket(rq *request) error {
 	if err := readXML(rq, &cfg, true); err != nil {
 		return err
 	}
+	if _, err := s.eng.GetBucket(rq.bucket); err != nil { // an existing name answers as before
+		if err := s.checkBucketQuota(rq.user); err != nil {
+			return err
+		}
+	}
 	strategy := engine.LastWriterWins
 	if v := rq.r.Header.Get("x-weir-concurrency"); v != "" {
 		st, err := engine.ParseStrategy(v)

@@ -111,6 +111,7 @@ var s3ErrorTable = []struct {
 	{errNotModified, s3Error{"NotModified", http.StatusNotModified}},
 	{errInvalidCopySource, s3Error{"InvalidArgument", http.StatusBadRequest}},
 	{errRequestTimeout, s3Error{"RequestTimeout", http.StatusBadRequest}},
+	{errTooManyBuckets, s3Error{"TooManyBuckets", http.StatusBadRequest}},
 	{errPolicy, s3Error{"InternalError", http.StatusInternalServerError}},
 	{errPluginFailed, s3Error{"PluginFailed", http.StatusServiceUnavailable}},
 }

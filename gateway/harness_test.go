@@ -68,6 +68,8 @@ type serverOptions struct {
 	MaxInflight                               int
 	// SeparateAdmin moves /healthz, /readyz and /metrics off the S3 port (--admin-addr).
 	SeparateAdmin bool
+	// MaxBucketsPerUser: the per-user bucket quota (0: the default).
+	MaxBucketsPerUser int
 }
 
 // syncBuffer is a log sink the test reads while the server writes.
@@ -125,6 +127,7 @@ func startServer(t testing.TB, o serverOptions) *testServer {
 		RejectedBodyDrainTimeout: o.RejectedBodyDrainTimeout,
 		MaxInflight:              o.MaxInflight,
 		SeparateAdmin:            o.SeparateAdmin,
+		MaxBucketsPerUser:        o.MaxBucketsPerUser,
 	})
 	if err != nil {
 		t.Fatal(err)

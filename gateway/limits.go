@@ -16,7 +16,30 @@ const (
 	DefaultIdleBodyTimeout          = 60 * time.Second
 	DefaultRejectedBodyDrainTimeout = 10 * time.Second
 	DefaultMaxInflight              = 1024
+	DefaultMaxBucketsPerUser        = 10000
 )
+
+// errTooManyBuckets is a CreateBucket beyond Config.MaxBucketsPerUser.
+var errTooManyBuckets = errors.New("you have attempted to create more buckets than allowed")
+
+// checkBucketQuota refuses a new bucket to a user who owns MaxBucketsPerUser already. Two
+// concurrent creates may both pass at the limit: the quota bounds cost, it is not an invariant.
+func (s *Server) checkBucketQuota(u *User) error {
+	all, err := s.eng.ListBuckets()
+	if err != nil {
+		return err
+	}
+	owned := 0
+	for _, b := range all {
+		if b.Owner == u.AccessKey {
+			owned++
+		}
+	}
+	if owned >= s.cfg.MaxBucketsPerUser {
+		return errorf(errTooManyBuckets, "%s owns %d buckets, the most one user may own (--max-buckets-per-user)", u.Name, owned)
+	}
+	return nil
+}
 
 // errRequestTimeout is a body (or a response) that made no progress for the idle timeout.
 var errRequestTimeout = errors.New("your socket connection to the server was not read from or written to within the timeout period")

@@ -273,3 +273,22 @@ func TestSeparateAdminListener(t *testing.T) {
 		}
 	}
 }
+
+// --max-buckets-per-user: beyond the quota, 400 TooManyBuckets; another user is not affected,
+// and re-creating an owned bucket still answers BucketAlreadyOwnedByYou.
+func TestBucketQuota(t *testing.T) {
+	ts := startServer(t, serverOptions{MaxBucketsPerUser: 2})
+	alice, bob := ts.client3(userAK, userSK), ts.client3(bobAK, bobSK)
+	ctx := context.Background()
+	mustCreateBucket(t, alice, "alice-1")
+	mustCreateBucket(t, alice, "alice-2")
+	_, err := alice.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("alice-3")})
+	if httpStatus(err) != 400 || apiCode(err) != "TooManyBuckets" {
+		t.Fatalf("third bucket: %v", err)
+	}
+	_, err = alice.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("alice-1")})
+	if apiCode(err) != "BucketAlreadyOwnedByYou" {
+		t.Fatalf("re-create at the quota: %v", err)
+	}
+	mustCreateBucket(t, bob, "bob-1")
+}

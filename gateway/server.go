@@ -71,6 +71,9 @@ type Config struct {
 	// SeparateAdmin: /healthz, /readyz and /metrics are served by AdminHandler on another
 	// listener, and the S3 port no longer answers them (they route as S3 requests).
 	SeparateAdmin bool
+	// MaxBucketsPerUser bounds the buckets one access key may own, as S3's account quota
+	// (0: DefaultMaxBucketsPerUser); beyond, 400 TooManyBuckets.
+	MaxBucketsPerUser int
 }
 
 // Limits on what a request may carry before it is rejected.
@@ -120,6 +123,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.RejectedBodyDrainTimeout <= 0 {
 		cfg.RejectedBodyDrainTimeout = DefaultRejectedBodyDrainTimeout
+	}
+	if cfg.MaxBucketsPerUser <= 0 {
+		cfg.MaxBucketsPerUser = DefaultMaxBucketsPerUser
 	}
 	if cfg.MaxInflight <= 0 {
 		cfg.MaxInflight = DefaultMaxInflight
