@@ -52,6 +52,11 @@ type config struct {
 	pprofAddr                                                             string
 	grace                                                                 time.Duration
 	memoryLimitMiB                                                        int64
+	idleBodyTimeout                                                       time.Duration
+	maxInflight                                                           int
+	adminAddr                                                             string
+	policiesAllowNetwork                                                  bool
+	maxBucketsPerUser                                                     int
 }
 
 // env returns the WEIR_* variable for a flag, or def.
@@ -75,6 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.policiesDir, "policies", env("policies", ""), "Rego policy (package weir) that replaces the built-in one: a directory of .rego and data.json/data.yaml files, or an OPA bundle .tar.gz; hot-reloaded, and a version whose *_test.rego fail is rejected (WEIR_POLICIES)")
 	fs.StringVar(&c.bundleKeyFile, "policies-bundle-key", env("policies-bundle-key", ""), "file holding the PEM public key (or HMAC secret) that signed the policy bundle; with it, unsigned or tampered bundles are rejected (WEIR_POLICIES_BUNDLE_KEY)")
 	fs.StringVar(&c.bundleKeyAlg, "policies-bundle-key-alg", env("policies-bundle-key-alg", "RS256"), "JWT algorithm of --policies-bundle-key: RS256, ES256, PS256, HS256, ... (WEIR_POLICIES_BUNDLE_KEY_ALG)")
+	fs.BoolVar(&c.policiesAllowNetwork, "policies-allow-network", false, "let the policy call http.send and net.lookup_ip_addr (refused otherwise; the environment is never readable) (WEIR_POLICIES_ALLOW_NETWORK)")
 	fs.StringVar(&c.pluginsDir, "plugins", env("plugins", ""), "directory with plugins.json and the WebAssembly plugins it names; they run before the policy and may deny or propose a strategy; hot-reloaded, and a change with a bad module is rejected (WEIR_PLUGINS)")
 	fs.BoolVar(&c.decisionLog, "decision-log", true, "log one line per decision at info level (WEIR_DECISION_LOG)")
 	fs.StringVar(&c.region, "region", env("region", "us-east-1"), "region reported to clients (WEIR_REGION)")
@@ -83,9 +89,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.pprofAddr, "pprof-addr", env("pprof-addr", ""), "serve Go's /debug/pprof on this (separate, keep it private) address (WEIR_PPROF_ADDR)")
 	fs.Int64Var(&c.memoryLimitMiB, "memory-limit-mib", 100, "soft limit of the Go heap in MiB (0: none; GOMEMLIMIT, when set, wins); raise it with a bigger cache or many concurrent large transfers (WEIR_MEMORY_LIMIT_MIB)")
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long in-flight requests may take to finish on shutdown (WEIR_SHUTDOWN_GRACE)")
+	fs.StringVar(&c.adminAddr, "admin-addr", env("admin-addr", ""), "serve /healthz, /readyz and /metrics on this separate address instead of the S3 port (WEIR_ADMIN_ADDR)")
+	fs.DurationVar(&c.idleBodyTimeout, "idle-body-timeout", gateway.DefaultIdleBodyTimeout, "cut a request whose body sends nothing, or whose response is not read, for this long (WEIR_IDLE_BODY_TIMEOUT)")
+	fs.IntVar(&c.maxBucketsPerUser, "max-buckets-per-user", gateway.DefaultMaxBucketsPerUser, "buckets one user may own; beyond, 400 TooManyBuckets (WEIR_MAX_BUCKETS_PER_USER)")
+	fs.IntVar(&c.maxInflight, "max-inflight", gateway.DefaultMaxInflight, "requests served at once; beyond, 503 SlowDown with Retry-After (WEIR_MAX_INFLIGHT)")
 	// The flags that are not strings take their variable through the flag's own parser, so a
 	// bad value is refused with the variable's name, never read as the default.
-	for _, name := range []string{"decision-log", "memory-limit-mib", "shutdown-grace"} {
+	for _, name := range []string{"decision-log", "memory-limit-mib", "shutdown-grace", "idle-body-timeout", "max-inflight", "policies-allow-network", "max-buckets-per-user"} {
 		if v := env(name, ""); v != "" {
 			if err := fs.Set(name, v); err != nil {
 				return c, fmt.Errorf("WEIR_%s: %w", strings.ToUpper(strings.ReplaceAll(name, "-", "_")), err)
@@ -162,7 +172,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var policy gateway.PolicySource
 	if c.policiesDir != "" {
-		opts := policies.SourceOptions{Logger: log, BundleKeyAlgorithm: c.bundleKeyAlg}
+		opts := policies.SourceOptions{Logger: log, BundleKeyAlgorithm: c.bundleKeyAlg, AllowNetwork: c.policiesAllowNetwork}
 		if c.bundleKeyFile != "" {
 			key, err := os.ReadFile(c.bundleKeyFile)
 			if err != nil {
@@ -187,9 +197,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		go dir.Watch(ctx, time.Second) // a change with a bad module is rejected
 		pluginSet = dir
 	}
-	srv, err := gateway.New(gateway.Config{Engine: eng, Users: users, Region: c.region, Domains: domains, Logger: log, Policy: policy, Plugins: pluginSet, DecisionLog: c.decisionLog})
+	srv, err := gateway.New(gateway.Config{Engine: eng, Users: users, Region: c.region, Domains: domains, Logger: log, Policy: policy, Plugins: pluginSet, DecisionLog: c.decisionLog,
+		IdleBodyTimeout: c.idleBodyTimeout, MaxInflight: c.maxInflight, SeparateAdmin: c.adminAddr != "", MaxBucketsPerUser: c.maxBucketsPerUser})
 	if err != nil {
 		return err
+	}
+	if c.adminAddr != "" {
+		al, err := net.Listen("tcp", c.adminAddr)
+		if err != nil {
+			return fmt.Errorf("--admin-addr: %w", err)
+		}
+		admin := &http.Server{Handler: srv.AdminHandler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: gateway.MaxHeaderBytes}
+		go func() { _ = admin.Serve(al) }()
+		defer admin.Close()
+		log.Info("admin endpoint: /healthz /readyz /metrics", "addr", al.Addr().String())
 	}
 	if c.pprofAddr != "" {
 		go func() {

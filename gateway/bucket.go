@@ -113,6 +113,11 @@ func (s *Server) createBucket(rq *request) error {
 	if lc := cfg.LocationConstraint; lc != "" && lc != s.cfg.Region {
 		return errorf(errIllegalLocationConstraint, "the %s location constraint is incompatible with this endpoint, which serves %s", lc, s.cfg.Region)
 	}
+	if _, err := s.eng.GetBucket(rq.bucket); err != nil { // an existing name answers as before
+		if err := s.checkBucketQuota(rq.user); err != nil {
+			return err
+		}
+	}
 	strategy := engine.LastWriterWins
 	if v := rq.r.Header.Get("x-weir-concurrency"); v != "" {
 		st, err := engine.ParseStrategy(v)

@@ -127,6 +127,8 @@ var s3ErrorTable = []struct {
 	{errInvalidStorageClass, s3Error{"InvalidStorageClass", http.StatusBadRequest}},
 	{decide.ErrPolicy, s3Error{"InternalError", http.StatusInternalServerError}},
 	{decide.ErrPluginFailed, s3Error{"PluginFailed", http.StatusServiceUnavailable}},
+	{errRequestTimeout, s3Error{"RequestTimeout", http.StatusBadRequest}},
+	{errTooManyBuckets, s3Error{"TooManyBuckets", http.StatusBadRequest}},
 }
 
 var internalError = s3Error{"InternalError", http.StatusInternalServerError}

@@ -89,7 +89,7 @@ func FuzzSignedRequests(f *testing.F) {
 					t.Fatalf("%s %s with %q: panic %v", method, target, headers, p)
 				}
 			}()
-			ts.Server.ServeHTTP(w, r)
+			ts.Gateway.ServeHTTP(w, r)
 		}()
 		if w.Code == http.StatusInternalServerError {
 			t.Fatalf("%s %s with %q: 500 %s", method, target, headers, w.Body.String())

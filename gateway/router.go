@@ -43,7 +43,7 @@ func (s *Server) serveS3(c echo.Context) error {
 	r := c.Request()
 	switch r.URL.Path {
 	case "/healthz", "/readyz", "/metrics":
-		if r.Method == http.MethodGet && r.Header.Get("Authorization") == "" && !r.URL.Query().Has("X-Amz-Signature") {
+		if !s.cfg.SeparateAdmin && r.Method == http.MethodGet && r.Header.Get("Authorization") == "" && !r.URL.Query().Has("X-Amz-Signature") {
 			s.serveAdmin(c.Response(), r)
 			return nil
 		}
@@ -351,7 +351,7 @@ func (s *Server) writeError(rq *request, err error) {
 		s.log.Warn("error after response started", "request_id", rq.id, "op", rq.op, "err", err)
 		abort(rq)
 	}
-	drainRejectedBody(rq.r)
+	s.drainRejectedBody(rq.r)
 	h := rq.w.Header()
 	h.Del("Content-Length")
 	if errors.Is(err, engine.ErrUnavailable) {
@@ -393,9 +393,14 @@ const maxRejectedBodyDrain = 8 << 20
 // the client reads the error. That includes bodies announced with Expect: 100-continue: the Go
 // HTTP client behind aws-sdk-go-v2 was seen sending them anyway after an early 403, and then
 // reporting "connection reset" instead of the 403 (gateway's TestExampleUploadLimits).
-func drainRejectedBody(r *http.Request) {
+// The drain is also bounded in time (Config.RejectedBodyDrainTimeout): a client trickling its
+// body is cut rather than held open.
+func (s *Server) drainRejectedBody(r *http.Request) {
 	if r.Body == nil || r.ContentLength == 0 {
 		return
+	}
+	if b, ok := r.Body.(*idleBody); ok {
+		b.conn.capReads(time.Now().Add(s.cfg.RejectedBodyDrainTimeout))
 	}
 	_, _ = io.CopyN(io.Discard, r.Body, maxRejectedBodyDrain)
 }

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -158,4 +160,135 @@ func TestGuardPluginCoversMultipart(t *testing.T) {
 	expectDenied(t, err, "multipart uploads are refused")
 	// Uploads within the limit still pass.
 	mustPut(t, c, "guarded", "small.txt", []byte("small"))
+}
+
+// Finding 3: slow clients. An unauthenticated PUT that declares 8,000,000 bytes and trickles
+// them is answered and cut after the drain limit; a signed PUT whose body stalls is cut after the
+// idle timeout; beyond --max-inflight, 503 SlowDown with Retry-After.
+func TestSlowClientsAreCut(t *testing.T) {
+	ts := startServer(t, serverOptions{IdleBodyTimeout: time.Second, RejectedBodyDrainTimeout: time.Second, MaxInflight: 2})
+	mustCreateBucket(t, ts.root(), "slow")
+	addr := strings.TrimPrefix(ts.URL, "http://")
+
+	// waitCut reads what the server answers on conn until it closes it; the test's own deadline
+	// (far beyond the server's limits) is what the old code ran into.
+	waitCut := func(conn net.Conn) string {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		got, err := io.ReadAll(conn)
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("the server still holds the connection after 30 s; read %q", got)
+		}
+		return string(got)
+	}
+
+	trickle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trickle.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	fmt.Fprintf(trickle, "PUT /slow/k HTTP/1.1\r\nHost: %s\r\nContent-Length: 8000000\r\n\r\n", addr)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+				if _, err := trickle.Write([]byte("x")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	if got := waitCut(trickle); !strings.Contains(got, "AccessDenied") {
+		t.Fatalf("trickling unauthenticated PUT: %q", got)
+	}
+
+	// A signed PUT that sends 10 of its 1000 bytes and stalls.
+	stall, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stall.Close()
+	req := ts.signed(t, http.MethodPut, "/slow/stalled", make([]byte, 1000), nil, "UNSIGNED-PAYLOAD", time.Now())
+	var wire bytes.Buffer
+	req.Write(&wire)
+	stall.Write(wire.Bytes()[:wire.Len()-990])
+	if got := waitCut(stall); !strings.Contains(got, "RequestTimeout") {
+		t.Fatalf("stalled signed PUT: %q", got)
+	}
+	if _, err := ts.Engine.StatObject("slow", "stalled"); err == nil {
+		t.Fatal("the stalled body was stored")
+	}
+
+	// Two stalled requests fill --max-inflight 2; the third is refused at once.
+	for i := range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		req := ts.signed(t, http.MethodPut, fmt.Sprintf("/slow/held%d", i), make([]byte, 1000), nil, "UNSIGNED-PAYLOAD", time.Now())
+		var w bytes.Buffer
+		req.Write(&w)
+		c.Write(w.Bytes()[:w.Len()-500])
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, e, data := ts.do(t, ts.signed(t, http.MethodGet, "/slow?list-type=2", nil, nil, "", time.Now()))
+		if resp.StatusCode == 503 {
+			if e.Code != "SlowDown" || resp.Header.Get("Retry-After") == "" {
+				t.Fatalf("beyond --max-inflight: %d %s, Retry-After %q", resp.StatusCode, data, resp.Header.Get("Retry-After"))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never refused beyond --max-inflight: %d %s", resp.StatusCode, data)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// --admin-addr: health and metrics move to their own listener; the S3 port no longer answers
+// them to anonymous clients.
+func TestSeparateAdminListener(t *testing.T) {
+	ts := startServer(t, serverOptions{SeparateAdmin: true})
+	for _, path := range []string{"/metrics", "/healthz", "/readyz"} {
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
+		expectError(t, ts, req, 403, "AccessDenied")
+	}
+	admin := httptest.NewServer(ts.Gateway.AdminHandler())
+	defer admin.Close()
+	for _, path := range []string{"/metrics", "/healthz", "/readyz"} {
+		resp, err := http.Get(admin.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || (path == "/metrics" && !strings.Contains(string(body), "weir_")) {
+			t.Fatalf("admin %s: %d %.200s", path, resp.StatusCode, body)
+		}
+	}
+}
+
+// --max-buckets-per-user: beyond the quota, 400 TooManyBuckets; another user is not affected,
+// and re-creating an owned bucket still answers BucketAlreadyOwnedByYou.
+func TestBucketQuota(t *testing.T) {
+	ts := startServer(t, serverOptions{MaxBucketsPerUser: 2})
+	alice, bob := ts.client3(userAK, userSK), ts.client3(bobAK, bobSK)
+	ctx := context.Background()
+	mustCreateBucket(t, alice, "alice-1")
+	mustCreateBucket(t, alice, "alice-2")
+	_, err := alice.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("alice-3")})
+	if httpStatus(err) != 400 || apiCode(err) != "TooManyBuckets" {
+		t.Fatalf("third bucket: %v", err)
+	}
+	_, err = alice.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("alice-1")})
+	if apiCode(err) != "BucketAlreadyOwnedByYou" {
+		t.Fatalf("re-create at the quota: %v", err)
+	}
+	mustCreateBucket(t, bob, "bob-1")
 }

@@ -61,6 +61,21 @@ type Config struct {
 	// operation, bucket, key, principal, outcome, decider, status, strategy, decided_by, reason,
 	// plugin and policy time).
 	DecisionLog bool
+	// IdleBodyTimeout cuts a request whose body sends nothing, or whose response is not read,
+	// for this long (0: DefaultIdleBodyTimeout).
+	IdleBodyTimeout time.Duration
+	// RejectedBodyDrainTimeout bounds the time spent reading and discarding a refused
+	// request's body so that its client reads the error (0: DefaultRejectedBodyDrainTimeout).
+	RejectedBodyDrainTimeout time.Duration
+	// MaxInflight bounds the requests served at once; beyond it, 503 SlowDown with
+	// Retry-After (0: DefaultMaxInflight).
+	MaxInflight int
+	// SeparateAdmin: /healthz, /readyz and /metrics are served by AdminHandler on another
+	// listener, and the S3 port no longer answers them (they route as S3 requests).
+	SeparateAdmin bool
+	// MaxBucketsPerUser bounds the buckets one access key may own, as S3's account quota
+	// (0: DefaultMaxBucketsPerUser); beyond, 400 TooManyBuckets.
+	MaxBucketsPerUser int
 }
 
 // Limits on what a request may carry before it is rejected.
@@ -87,6 +102,8 @@ type Server struct {
 	ready    atomic.Bool
 	reqSeq   atomic.Uint64
 	reqBase  string
+
+	inflightCount atomic.Int64
 }
 
 // New builds a Server over cfg.Engine.
@@ -102,6 +119,18 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.IdleBodyTimeout <= 0 {
+		cfg.IdleBodyTimeout = DefaultIdleBodyTimeout
+	}
+	if cfg.RejectedBodyDrainTimeout <= 0 {
+		cfg.RejectedBodyDrainTimeout = DefaultRejectedBodyDrainTimeout
+	}
+	if cfg.MaxBucketsPerUser <= 0 {
+		cfg.MaxBucketsPerUser = DefaultMaxBucketsPerUser
+	}
+	if cfg.MaxInflight <= 0 {
+		cfg.MaxInflight = DefaultMaxInflight
 	}
 	s := &Server{cfg: cfg, eng: cfg.Engine, log: cfg.Logger, users: map[string]*User{}}
 	for i := range cfg.Users {
@@ -158,9 +187,6 @@ func New(cfg Config) (*Server, error) {
 	s.ready.Store(true)
 	return s, nil
 }
-
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
 // HTTPServer returns an http.Server for s with weir's limits and timeouts.
 func (s *Server) HTTPServer(addr string) *http.Server {

@@ -33,6 +33,8 @@ type SourceOptions struct {
 	BundleKey string
 	// BundleKeyAlgorithm is the key's JWT algorithm; "" means RS256.
 	BundleKeyAlgorithm string
+	// AllowNetwork lets the policy call http.send and net.lookup_ip_addr (refused otherwise).
+	AllowNetwork bool
 }
 
 // Dir keeps an operator's policy compiled from a source that may change: a directory of .rego
@@ -108,7 +110,7 @@ func (d *Dir) reload(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	p, tests, err := compileBundle(ctx, b)
+	p, tests, err := compileBundle(ctx, b, d.opts.AllowNetwork)
 	if err != nil {
 		return false, fmt.Errorf("policies %s: %w", d.path, err)
 	}
@@ -166,7 +168,7 @@ func readSource(path string, opts SourceOptions) (*bundle.Bundle, error) {
 }
 
 // compileBundle prepares the bundle's policy modules (its tests aside) over its data.
-func compileBundle(ctx context.Context, b *bundle.Bundle) (*Policy, int, error) {
+func compileBundle(ctx context.Context, b *bundle.Bundle, allowNetwork bool) (*Policy, int, error) {
 	var modules []*ast.Module
 	tests := 0
 	for _, m := range b.Modules {
@@ -183,7 +185,7 @@ func compileBundle(ctx context.Context, b *bundle.Bundle) (*Policy, int, error) 
 	if len(modules) == 0 {
 		return nil, tests, errors.New("no policy modules (.rego files other than *_test.rego)")
 	}
-	p, err := compileModules(ctx, modules, b.Data)
+	p, err := compileModules(ctx, modules, b.Data, allowNetwork)
 	return p, tests, err
 }
 

@@ -17,6 +17,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -102,12 +103,36 @@ func Compile(ctx context.Context, modules map[string]string) (*Policy, error) {
 		}
 		parsed = append(parsed, m)
 	}
-	return compileModules(ctx, parsed, nil)
+	return compileModules(ctx, parsed, nil, false)
 }
 
+// Built-ins a policy may not call: reading the environment (opa.runtime) always, the network
+// unless the operator allows it (SourceOptions.AllowNetwork, --policies-allow-network). A policy
+// runs on every request with the request's data in hand: it must not be able to send it out,
+// make each request wait on a remote server, or read weir's secrets from the environment.
+var (
+	envBuiltins     = []string{"opa.runtime"}
+	networkBuiltins = []string{"http.send", "net.lookup_ip_addr"}
+)
+
+// capabilities are OPA's, without the built-ins a policy may not call.
+func capabilities(allowNetwork bool) *ast.Capabilities {
+	caps := ast.CapabilitiesForThisVersion()
+	denied := envBuiltins
+	if !allowNetwork {
+		denied = append(slices.Clone(envBuiltins), networkBuiltins...)
+	}
+	caps.Builtins = slices.DeleteFunc(slices.Clone(caps.Builtins), func(b *ast.Builtin) bool { return slices.Contains(denied, b.Name) })
+	return caps
+}
+
+// evalTimeout bounds one evaluation: a policy that loops for longer fails closed (500).
+var evalTimeout = time.Second
+
 // compileModules prepares the query data.weir over parsed modules and data documents.
-func compileModules(ctx context.Context, modules []*ast.Module, data map[string]any) (*Policy, error) {
-	opts := []func(*rego.Rego){rego.Query("data.weir"), rego.SetRegoVersion(ast.RegoV1), rego.StrictBuiltinErrors(true)}
+func compileModules(ctx context.Context, modules []*ast.Module, data map[string]any, allowNetwork bool) (*Policy, error) {
+	opts := []func(*rego.Rego){rego.Query("data.weir"), rego.SetRegoVersion(ast.RegoV1), rego.StrictBuiltinErrors(true),
+		rego.Capabilities(capabilities(allowNetwork))}
 	if len(data) > 0 {
 		opts = append(opts, rego.Store(inmem.NewFromObject(data)))
 	}
@@ -228,6 +253,8 @@ func (p *Policy) Decide(ctx context.Context, in *Input) (Answer, error) {
 
 // eval evaluates the prepared query for in.
 func (p *Policy) eval(ctx context.Context, in *Input) (Answer, error) {
+	ctx, cancel := context.WithTimeout(ctx, evalTimeout)
+	defer cancel()
 	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(in.Value()))
 	if err != nil {
 		return Answer{}, fmt.Errorf("%w: %v", ErrPolicy, err)

@@ -67,6 +67,13 @@ type Options struct {
 	Log io.Writer
 	// Region is the region the server reports; empty means the gateway's default.
 	Region string
+	// IdleBodyTimeout, RejectedBodyDrainTimeout and MaxInflight: the gateway's limits (0: defaults).
+	IdleBodyTimeout, RejectedBodyDrainTimeout time.Duration
+	MaxInflight                               int
+	// SeparateAdmin moves /healthz, /readyz and /metrics off the S3 port (--admin-addr).
+	SeparateAdmin bool
+	// MaxBucketsPerUser: the per-user bucket quota (0: the default).
+	MaxBucketsPerUser int
 	// Store and Blobs, when set, are the engine's shared metadata store and data backend
 	// (engine.Options) instead of WEIR_TEST_STORE's (backendtest.SharedStore).
 	Store, Blobs string
@@ -77,10 +84,10 @@ type Options struct {
 
 // Server is a running test server.
 type Server struct {
-	URL    string // http(s)://127.0.0.1:port
-	Engine *engine.Engine
-	Server *gateway.Server
-	TLS    bool
+	URL     string // http(s)://127.0.0.1:port
+	Engine  *engine.Engine
+	Gateway *gateway.Server
+	TLS     bool
 	// HTTP is a client for raw requests; its connections are closed before the server stops.
 	HTTP *http.Client
 
@@ -130,6 +137,12 @@ func Start(t testing.TB, o Options) *Server {
 		Now:         o.Now,
 		Logger:      logger,
 		DecisionLog: o.Log != nil,
+
+		IdleBodyTimeout:          o.IdleBodyTimeout,
+		RejectedBodyDrainTimeout: o.RejectedBodyDrainTimeout,
+		MaxInflight:              o.MaxInflight,
+		SeparateAdmin:            o.SeparateAdmin,
+		MaxBucketsPerUser:        o.MaxBucketsPerUser,
 	}
 	if o.Configure != nil {
 		o.Configure(&cfg)
@@ -138,7 +151,7 @@ func Start(t testing.TB, o Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &Server{Engine: eng, Server: srv, TLS: o.TLS}
+	ts := &Server{Engine: eng, Gateway: srv, TLS: o.TLS}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +192,7 @@ func Start(t testing.TB, o Options) *Server {
 
 // ServeHTTP hands a request straight to the gateway, without the network (fuzzing, handlers
 // driven by httptest recorders).
-func (ts *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { ts.Server.ServeHTTP(w, r) }
+func (ts *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { ts.Gateway.ServeHTTP(w, r) }
 
 // Client returns an aws-sdk-go-v2 S3 client with the SDK's default settings (its default
 // checksums included), path-style, no retries, signed with the given credentials.

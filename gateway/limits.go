@@ -1,0 +1,190 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Defaults of the limits on slow and numerous clients (Config.IdleBodyTimeout,
+// Config.RejectedBodyDrainTimeout, Config.MaxInflight).
+const (
+	DefaultIdleBodyTimeout          = 60 * time.Second
+	DefaultRejectedBodyDrainTimeout = 10 * time.Second
+	DefaultMaxInflight              = 1024
+	DefaultMaxBucketsPerUser        = 10000
+)
+
+// errTooManyBuckets is a CreateBucket beyond Config.MaxBucketsPerUser.
+var errTooManyBuckets = errors.New("you have attempted to create more buckets than allowed")
+
+// checkBucketQuota refuses a new bucket to a user who owns MaxBucketsPerUser already. Two
+// concurrent creates may both pass at the limit: the quota bounds cost, it is not an invariant.
+func (s *Server) checkBucketQuota(u *User) error {
+	all, err := s.eng.ListBuckets()
+	if err != nil {
+		return err
+	}
+	owned := 0
+	for _, b := range all {
+		if b.Owner == u.AccessKey {
+			owned++
+		}
+	}
+	if owned >= s.cfg.MaxBucketsPerUser {
+		return errorf(errTooManyBuckets, "%s owns %d buckets, the most one user may own (--max-buckets-per-user)", u.Name, owned)
+	}
+	return nil
+}
+
+// errRequestTimeout is a body (or a response) that made no progress for the idle timeout.
+var errRequestTimeout = errors.New("your socket connection to the server was not read from or written to within the timeout period")
+
+// idleConn renews a connection's read and write deadlines as data flows, so that a client that
+// sends or reads nothing for the idle timeout is cut, however long a transfer that moves takes.
+// hardRead, when set, is a read deadline that renewals never pass (draining a refused body).
+type idleConn struct {
+	rc      *http.ResponseController
+	timeout time.Duration
+
+	mu       sync.Mutex
+	hardRead time.Time
+	lastRead time.Time
+	lastWrit time.Time
+}
+
+// renewEvery spares a deadline update on every small read or write: the deadline moves when it
+// is at least this fraction of the timeout old.
+const renewEvery = 16
+
+func (c *idleConn) renewRead() {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now.Sub(c.lastRead) < c.timeout/renewEvery && c.hardRead.IsZero() {
+		return
+	}
+	c.lastRead = now
+	d := now.Add(c.timeout)
+	if !c.hardRead.IsZero() && c.hardRead.Before(d) {
+		d = c.hardRead
+	}
+	_ = c.rc.SetReadDeadline(d) // ErrNotSupported (an in-process ResponseWriter): no deadline to keep
+}
+
+func (c *idleConn) renewWrite(force bool) {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !force && now.Sub(c.lastWrit) < c.timeout/renewEvery {
+		return
+	}
+	c.lastWrit = now
+	_ = c.rc.SetWriteDeadline(now.Add(c.timeout))
+}
+
+// capReads sets a read deadline no renewal passes.
+func (c *idleConn) capReads(at time.Time) {
+	c.mu.Lock()
+	c.hardRead = at
+	c.mu.Unlock()
+	c.renewRead()
+}
+
+type idleBody struct {
+	io.ReadCloser
+	conn *idleConn
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	b.conn.renewRead()
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = errorf(errRequestTimeout, "the request body sent nothing for %s", b.conn.timeout)
+	}
+	return n, err
+}
+
+type idleWriter struct {
+	http.ResponseWriter
+	conn *idleConn
+}
+
+func (w *idleWriter) Write(p []byte) (int, error) {
+	w.conn.renewWrite(false)
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *idleWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ServeHTTP implements http.Handler: it bounds the requests in flight and gives every body read
+// and response write a rolling deadline, then hands the request to echo.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if n := s.inflightCount.Add(1); n > int64(s.cfg.MaxInflight) && (s.cfg.SeparateAdmin || !isAdminPath(r)) {
+		s.inflightCount.Add(-1)
+		id := s.newRequestID()
+		w.Header().Set("x-amz-request-id", id)
+		s.metrics.observe("SlowDown", http.StatusServiceUnavailable, 0, false)
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Connection", "close") // the body is not read: the connection cannot be reused
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+`<Error><Code>SlowDown</Code><Message>please reduce your request rate: weir is serving `+
+			strconv.Itoa(s.cfg.MaxInflight)+` requests</Message><Resource>`+xmlEscape(r.URL.Path)+`</Resource><RequestId>`+id+`</RequestId></Error>`)
+		return
+	}
+	defer s.inflightCount.Add(-1)
+	conn := &idleConn{rc: http.NewResponseController(w), timeout: s.cfg.IdleBodyTimeout}
+	// A keep-alive connection may carry the previous response's write deadline: start afresh,
+	// and renew once more at the end for what the server flushes after the handler.
+	conn.renewWrite(true)
+	defer conn.renewWrite(true)
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &idleBody{ReadCloser: r.Body, conn: conn}
+	}
+	s.echo.ServeHTTP(&idleWriter{ResponseWriter: w, conn: conn}, r)
+}
+
+// AdminHandler serves /healthz, /readyz and /metrics unauthenticated, for a listener of their
+// own (Config.SeparateAdmin) that operators keep off the network clients reach.
+func (s *Server) AdminHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !isAdminPath(r) {
+			http.NotFound(w, r)
+			return
+		}
+		s.serveAdmin(w, r)
+	})
+}
+
+func isAdminPath(r *http.Request) bool {
+	switch r.URL.Path {
+	case "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return false
+}
+
+func xmlEscape(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '<':
+			b = append(b, "&lt;"...)
+		case '>':
+			b = append(b, "&gt;"...)
+		case '&':
+			b = append(b, "&amp;"...)
+		default:
+			if c < 0x20 {
+				continue
+			}
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
