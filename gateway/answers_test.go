@@ -325,7 +325,7 @@ func TestCompleteReturnsChecksum(t *testing.T) {
 // as this region.
 func TestLocationConstraintOtherRegionRefused(t *testing.T) {
 	ts := startServer(t, serverOptions{Region: "eu-west-1"})
-	c := ts.root()
+	c := ts.root(func(o *s3.Options) { o.Region = "eu-west-1" })
 	ctx := context.Background()
 	_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("elsewhere"), CreateBucketConfiguration: &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraintApSoutheast1}})
 	if apiCode(err) != "IllegalLocationConstraintException" || httpStatus(err) != http.StatusBadRequest {

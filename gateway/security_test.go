@@ -155,9 +155,9 @@ func TestGuardPluginCoversMultipart(t *testing.T) {
 	ctx := context.Background()
 	mustCreateBucket(t, c, "guarded")
 	_, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("guarded"), Key: aws.String("setup.exe"), ContentType: aws.String("application/x-msdownload")})
-	expectDenied(t, err, "application/x-msdownload")
+	expectDenied(t, err, "content type application/x-msdownload is not accepted")
 	_, err = c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("guarded"), Key: aws.String("big.bin")})
-	expectDenied(t, err, "multipart uploads are refused")
+	expectDenied(t, err, "multipart uploads are refused: uploads are limited to 1048576 bytes in a single PUT")
 	// Uploads within the limit still pass.
 	mustPut(t, c, "guarded", "small.txt", []byte("small"))
 }

@@ -325,6 +325,7 @@ func (in *Input) Value() ast.Value {
 			item("generation", ast.Number(strconv.FormatUint(o.Generation, 10))),
 			item("content_type", ast.String(o.ContentType)),
 			item("lease", ast.NewObject(item("state", ast.String(o.LeaseState)))),
+			item("tags", stringMap(o.Tags)),
 		)))
 	}
 	if p := in.Proposal; p != nil {
