@@ -121,6 +121,38 @@ func (w *idleWriter) Write(p []byte) (int, error) {
 
 func (w *idleWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// sendfileSlice is how much of a file one ReadFrom hands the kernel between two renewals of the
+// write deadline: a slow client still moving data keeps its connection, and the transfer keeps
+// sendfile(2).
+const sendfileSlice = 8 << 20
+
+// ReadFrom keeps the connection's own ReadFrom (sendfile(2) for a file behind an
+// io.LimitedReader, which is how the engine hands over blob data), renewing the write deadline
+// between slices; any other source is copied through Write.
+func (w *idleWriter) ReadFrom(src io.Reader) (int64, error) {
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	lr, limited := src.(*io.LimitedReader)
+	if !ok || !limited {
+		return io.Copy(writerOnly{w}, src)
+	}
+	var total int64
+	for lr.N > 0 {
+		w.conn.renewWrite(true)
+		slice := &io.LimitedReader{R: lr.R, N: min(lr.N, sendfileSlice)}
+		want := slice.N
+		n, err := rf.ReadFrom(slice)
+		total += n
+		lr.N -= n
+		if err != nil || n < want {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// writerOnly hides a writer's ReadFrom, so that io.Copy writes through Write.
+type writerOnly struct{ io.Writer }
+
 // ServeHTTP implements http.Handler: it bounds the requests in flight and gives every body read
 // and response write a rolling deadline, then hands the request to echo.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
