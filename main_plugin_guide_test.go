@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/weirproject/weir/examples/plugins/readonlytest"
+	"github.com/weirproject/weir/gateway/gatewaytest"
 	"github.com/weirproject/weir/plugins"
 	"github.com/weirproject/weir/plugins/pluginstest"
 	"github.com/weirproject/weir/sdk/abi"
@@ -188,7 +188,7 @@ func guideGo(t *testing.T, blocks []guideBlock) {
 		t.Errorf("weir plugin build did not say %q:\n%s", loadsLine("quota"), out)
 	}
 
-	stderr := &syncBuffer{}
+	stderr := &gatewaytest.SyncBuffer{}
 	p := startWeirWith(t, work, append(serve, "--addr", "127.0.0.1:0", "--data", filepath.Join(work, "data")),
 		append(env, testEnv()...), stderr)
 	if want := `msg="plugins loaded" dir=./plugins count=1 plugins=[quota]`; !strings.Contains(stderr.String(), want) {
@@ -256,24 +256,6 @@ func startWeirWith(t *testing.T, dir string, args, env []string, stderr io.Write
 		}
 	})
 	return p
-}
-
-// syncBuffer collects a process's output; safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestPluginNewChecksGo: `weir plugin new` stops, writing nothing, when the go on PATH is too

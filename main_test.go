@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/weirproject/weir/engine"
+	"github.com/weirproject/weir/gateway/gatewaytest"
 )
 
 // These tests drive the real weir binary as a user would: build it, start it, talk S3 to it,
@@ -63,22 +64,9 @@ type weirProcess struct {
 	accessKey string
 	secretKey string
 	stdout    []string
-	output    *lockedBuffer // everything it wrote, stdout and stderr
+	output    *gatewaytest.SyncBuffer // everything it wrote, stdout and stderr
 	exited    chan error
 }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // startWeir runs the binary on a free loopback port with data in dir and waits until it serves.
 func startWeir(t *testing.T, dir string, env ...string) *weirProcess {
@@ -89,7 +77,7 @@ func startWeir(t *testing.T, dir string, env ...string) *weirProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &weirProcess{cmd: cmd, exited: make(chan error, 1), output: &lockedBuffer{}}
+	p := &weirProcess{cmd: cmd, exited: make(chan error, 1), output: &gatewaytest.SyncBuffer{}}
 	cmd.Stderr = io.MultiWriter(os.Stderr, p.output)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
