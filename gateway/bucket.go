@@ -61,13 +61,22 @@ func (s *Server) listBuckets(rq *request) error {
 		return err
 	}
 	res := listAllMyBucketsResult{NS: s3NS, Owner: owner{ID: rq.user.AccessKey, DisplayName: rq.user.Name}, Prefix: prefix}
+	// Buckets of other owners are shown when the policy lets the caller list them: one decision
+	// each, at most MaxListBucketsDecisions a page. examined is the last name looked at, where
+	// the next page starts when this one ends early.
+	decided, examined := 0, ""
 	for _, b := range all {
 		if b.Name <= after || !strings.HasPrefix(b.Name, prefix) {
 			continue
 		}
 		if !rq.user.Root && b.Owner != rq.user.AccessKey {
-			_, err := s.decider.Decide(rq.r.Context(), s.decisionInput(rq, "s3:ListBucket", &b, ""))
-			if err != nil {
+			if decided == s.cfg.MaxListBucketsDecisions {
+				res.ContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(examined))
+				break
+			}
+			decided++
+			if _, err := s.decider.Decide(rq.r.Context(), s.decisionInput(rq, "s3:ListBucket", &b, "")); err != nil {
+				examined = b.Name
 				continue // not listable by this caller (or its decision failed): not shown
 			}
 		}
@@ -76,6 +85,7 @@ func (s *Server) listBuckets(rq *request) error {
 			res.ContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(res.Buckets[len(res.Buckets)-1].Name))
 			break
 		}
+		examined = b.Name
 		res.Buckets = append(res.Buckets, struct {
 			Name         string `xml:"Name"`
 			CreationDate string `xml:"CreationDate"`

@@ -17,6 +17,9 @@ const (
 	DefaultRejectedBodyDrainTimeout = 10 * time.Second
 	DefaultMaxInflight              = 1024
 	DefaultMaxBucketsPerUser        = 10000
+	// DefaultMaxListBucketsDecisions: at about 15 µs a full evaluation, a page costs at most
+	// some 15 ms of policy time, whatever the number of buckets in the store.
+	DefaultMaxListBucketsDecisions = 1000
 )
 
 // errTooManyBuckets is a CreateBucket beyond Config.MaxBucketsPerUser.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -291,4 +292,57 @@ func TestBucketQuota(t *testing.T) {
 		t.Fatalf("re-create at the quota: %v", err)
 	}
 	mustCreateBucket(t, bob, "bob-1")
+}
+
+// TestListBucketsDecisionsBounded: buckets of other owners cost a decision each, so a page runs at
+// most MaxListBucketsDecisions of them and ends with a continuation token; following the tokens
+// still lists every bucket the caller may see, and those it may not see stay hidden.
+func TestListBucketsDecisionsBounded(t *testing.T) {
+	const policy = `package weir
+allow if input.principal.root
+allow if input.action in {"s3:ListAllMyBuckets", "s3:CreateBucket"}
+allow if {
+	input.action == "s3:ListBucket"
+	not startswith(input.bucket.name, "hidden-")
+}
+`
+	ts := startServer(t, serverOptions{Policy: map[string]string{"p.rego": policy}, MaxListBucketsDecisions: 2})
+	bob, alice := ts.client3(bobAK, bobSK), ts.client3(userAK, userSK)
+	ctx := context.Background()
+	for _, b := range []string{"bob-a", "bob-b", "bob-c", "bob-d", "bob-e", "hidden-bob"} {
+		mustCreateBucket(t, bob, b)
+	}
+	mustCreateBucket(t, alice, "alice-own")
+
+	var seen []string
+	pages := 0
+	in := &s3.ListBucketsInput{}
+	for {
+		out, err := alice.ListBuckets(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		// alice's own bucket costs no decision; bob's cost one each, two at most a page.
+		if len(out.Buckets) > 3 {
+			t.Fatalf("page %d showed %d buckets, more than its decision bound allows", pages, len(out.Buckets))
+		}
+		for _, b := range out.Buckets {
+			seen = append(seen, aws.ToString(b.Name))
+		}
+		if aws.ToString(out.ContinuationToken) == "" {
+			break
+		}
+		if pages > 10 {
+			t.Fatal("the continuation tokens never end")
+		}
+		in.ContinuationToken = out.ContinuationToken
+	}
+	want := []string{"alice-own", "bob-a", "bob-b", "bob-c", "bob-d", "bob-e"}
+	if !slices.Equal(seen, want) {
+		t.Fatalf("listed %v over %d pages, want %v", seen, pages, want)
+	}
+	if pages < 3 {
+		t.Fatalf("%d pages for 6 of bob's buckets at 2 decisions a page: the bound did not hold", pages)
+	}
 }

@@ -76,6 +76,10 @@ type Config struct {
 	// MaxBucketsPerUser bounds the buckets one access key may own, as S3's account quota
 	// (0: DefaultMaxBucketsPerUser); beyond, 400 TooManyBuckets.
 	MaxBucketsPerUser int
+	// MaxListBucketsDecisions bounds the decisions one ListBuckets page runs for buckets the
+	// caller does not own (0: DefaultMaxListBucketsDecisions). Past it the page ends with a
+	// continuation token, so a store with many buckets costs each request a bounded time.
+	MaxListBucketsDecisions int
 }
 
 // Limits on what a request may carry before it is rejected.
@@ -125,6 +129,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.RejectedBodyDrainTimeout <= 0 {
 		cfg.RejectedBodyDrainTimeout = DefaultRejectedBodyDrainTimeout
+	}
+	if cfg.MaxListBucketsDecisions <= 0 {
+		cfg.MaxListBucketsDecisions = DefaultMaxListBucketsDecisions
 	}
 	if cfg.MaxBucketsPerUser <= 0 {
 		cfg.MaxBucketsPerUser = DefaultMaxBucketsPerUser

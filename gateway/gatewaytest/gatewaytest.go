@@ -74,6 +74,8 @@ type Options struct {
 	SeparateAdmin bool
 	// MaxBucketsPerUser: the per-user bucket quota (0: the default).
 	MaxBucketsPerUser int
+	// MaxListBucketsDecisions: decisions per ListBuckets page (0: the default).
+	MaxListBucketsDecisions int
 	// Store and Blobs, when set, are the engine's shared metadata store and data backend
 	// (engine.Options) instead of WEIR_TEST_STORE's (backendtest.SharedStore).
 	Store, Blobs string
@@ -143,6 +145,7 @@ func Start(t testing.TB, o Options) *Server {
 		MaxInflight:              o.MaxInflight,
 		SeparateAdmin:            o.SeparateAdmin,
 		MaxBucketsPerUser:        o.MaxBucketsPerUser,
+		MaxListBucketsDecisions:  o.MaxListBucketsDecisions,
 	}
 	if o.Configure != nil {
 		o.Configure(&cfg)
