@@ -80,6 +80,10 @@ func TestExamplePluginsEndToEnd(t *testing.T) {
 	if h := rawHeaders(out.ResultMetadata); h.Get("x-weir-concurrency") != "lease" || h.Get("x-weir-decided-by") != "plugin:by-key" {
 		t.Fatalf("headers of a locks/ write: %v", h)
 	}
+	// docs/plugins.md: decisions are counted by weir_decisions_total{source="plugin:<name>"}.
+	if n := ts.metric(t, `weir_decisions_total{outcome="allow",source="plugin:by-key"}`); n < 2 {
+		t.Fatalf(`weir_decisions_total{outcome="allow",source="plugin:by-key"} = %v after two writes the plugin decided`, n)
+	}
 	if resp, _ := ts.lease(t, "/photos/locks/a", map[string]string{"x-weir-lease-action": "acquire", "x-weir-lease-duration": "-1"}); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("acquire: %d", resp.StatusCode)
 	}
