@@ -565,11 +565,21 @@ func TestGracefulShutdown(t *testing.T) {
 	p.cmd.ProcessState = &os.ProcessState{} // exited; skip the cleanup kill
 }
 
+// skipOrFailInCI skips a test whose outside program is missing, except in CI (CI=true), which
+// installs every program the tests need: there a missing one is a failure.
+func skipOrFailInCI(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why + " (CI=true: .ci/run must install it)")
+	}
+	t.Skip(why)
+}
+
 // TestAWSCLI drives weir with the aws CLI, the second client the tests use.
 func TestAWSCLI(t *testing.T) {
 	awsPath, err := exec.LookPath("aws")
 	if err != nil {
-		t.Skip("aws CLI not installed; skipping the CLI test")
+		skipOrFailInCI(t, "aws CLI not installed; skipping the CLI test")
 	}
 	p := startWeir(t, t.TempDir(), testEnv()...)
 	home := t.TempDir()
@@ -638,7 +648,7 @@ func TestAWSCLI(t *testing.T) {
 func TestBoto3(t *testing.T) {
 	py, err := exec.LookPath("python3")
 	if err != nil || exec.Command(py, "-c", "import boto3").Run() != nil {
-		t.Skip("python3 with boto3 not installed; skipping the boto3 test")
+		skipOrFailInCI(t, "python3 with boto3 not installed; skipping the boto3 test")
 	}
 	p := startWeir(t, t.TempDir(), testEnv()...)
 	script := `
