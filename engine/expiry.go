@@ -80,9 +80,9 @@ func (e *Engine) expireUploadsInBackground() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stopExpiry = cancel
-	e.sweep.Add(1)
+	e.expiring.Add(1)
 	go func() {
-		defer e.sweep.Done()
+		defer e.expiring.Done()
 		t := time.NewTimer(expiryFirstRun)
 		defer t.Stop()
 		for {

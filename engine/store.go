@@ -41,6 +41,9 @@ type Engine struct {
 	// uploadExpiry is Options.UploadExpiry with its default applied (negative: disabled).
 	uploadExpiry time.Duration
 	stopExpiry   context.CancelFunc
+	// expiring is the background expiry, apart from sweep: that one ends by itself after Open,
+	// this one only at Close.
+	expiring sync.WaitGroup
 }
 
 // blockCacheSize holds the metadata and hot small objects; large objects stream past it. With
@@ -160,6 +163,7 @@ func (e *Engine) Close() error {
 	if e.stopExpiry != nil {
 		e.stopExpiry()
 	}
+	e.expiring.Wait()
 	e.sweep.Wait()
 	err := e.meta.close() // first: a shared store's sweep hands the reclaimer blobs
 	e.reclaim.drain()
