@@ -57,6 +57,7 @@ type config struct {
 	adminAddr                                                             string
 	policiesAllowNetwork                                                  bool
 	maxBucketsPerUser                                                     int
+	uploadExpiry                                                          time.Duration
 }
 
 // env returns the WEIR_* variable for a flag, or def.
@@ -92,17 +93,25 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.adminAddr, "admin-addr", env("admin-addr", ""), "serve /healthz, /readyz and /metrics on this separate address instead of the S3 port (WEIR_ADMIN_ADDR)")
 	fs.DurationVar(&c.idleBodyTimeout, "idle-body-timeout", gateway.DefaultIdleBodyTimeout, "cut a request whose body sends nothing, or whose response is not read, for this long (WEIR_IDLE_BODY_TIMEOUT)")
 	fs.IntVar(&c.maxBucketsPerUser, "max-buckets-per-user", gateway.DefaultMaxBucketsPerUser, "buckets one user may own; beyond, 400 TooManyBuckets (WEIR_MAX_BUCKETS_PER_USER)")
+	fs.DurationVar(&c.uploadExpiry, "upload-expiry", engine.DefaultUploadExpiry, "abort multipart uploads left unfinished this long, freeing their parts' space (checked hourly; a negative value keeps them forever) (WEIR_UPLOAD_EXPIRY)")
 	fs.IntVar(&c.maxInflight, "max-inflight", gateway.DefaultMaxInflight, "requests served at once; beyond, 503 SlowDown with Retry-After (WEIR_MAX_INFLIGHT)")
 	// The flags that are not strings take their variable through the flag's own parser, so a
 	// bad value is refused with the variable's name, never read as the default.
-	for _, name := range []string{"decision-log", "memory-limit-mib", "shutdown-grace", "idle-body-timeout", "max-inflight", "policies-allow-network", "max-buckets-per-user"} {
+	for _, name := range []string{"decision-log", "memory-limit-mib", "shutdown-grace", "idle-body-timeout", "max-inflight", "policies-allow-network", "max-buckets-per-user", "upload-expiry"} {
 		if v := env(name, ""); v != "" {
 			if err := fs.Set(name, v); err != nil {
 				return c, fmt.Errorf("WEIR_%s: %w", strings.ToUpper(strings.ReplaceAll(name, "-", "_")), err)
 			}
 		}
 	}
-	return c, fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	// The engine reads zero as its default: a zero given here would silently mean 7 days.
+	if c.uploadExpiry == 0 {
+		return c, errors.New("--upload-expiry (WEIR_UPLOAD_EXPIRY) must not be 0: give a duration such as 24h, or a negative value to keep unfinished uploads forever")
+	}
+	return c, nil
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -159,7 +168,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		users = append(users, more...)
 	}
 	eng, err := engine.Open(engine.Options{Dir: filepath.Join(c.data, "store"), Store: c.store, Blobs: c.blobs,
-		BlobsAccessKey: os.Getenv("WEIR_BLOBS_ACCESS_KEY"), BlobsSecretKey: os.Getenv("WEIR_BLOBS_SECRET_KEY")})
+		BlobsAccessKey: os.Getenv("WEIR_BLOBS_ACCESS_KEY"), BlobsSecretKey: os.Getenv("WEIR_BLOBS_SECRET_KEY"),
+		UploadExpiry: c.uploadExpiry})
 	if err != nil {
 		return err
 	}

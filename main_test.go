@@ -728,24 +728,36 @@ func TestPolicyTestCommand(t *testing.T) {
 // flag reads its WEIR_* variable, a flag given on the command line wins, and a variable that
 // does not parse is refused by name.
 func TestFlagDefaultsAndEnvironment(t *testing.T) {
-	for _, v := range []string{"WEIR_ADDR", "WEIR_DATA", "WEIR_DECISION_LOG", "WEIR_SHUTDOWN_GRACE", "WEIR_MEMORY_LIMIT_MIB"} {
+	for _, v := range []string{"WEIR_ADDR", "WEIR_DATA", "WEIR_DECISION_LOG", "WEIR_SHUTDOWN_GRACE", "WEIR_MEMORY_LIMIT_MIB", "WEIR_UPLOAD_EXPIRY"} {
 		t.Setenv(v, "")
 		os.Unsetenv(v)
 	}
 	c, err := parseFlags(nil, io.Discard)
-	if err != nil || c.addr != ":8080" || c.data != "./weir-data" || !c.decisionLog || c.grace != 30*time.Second || c.memoryLimitMiB != 100 {
+	if err != nil || c.addr != ":8080" || c.data != "./weir-data" || !c.decisionLog || c.grace != 30*time.Second || c.memoryLimitMiB != 100 || c.uploadExpiry != 168*time.Hour {
 		t.Fatalf("defaults: %+v %v", c, err)
 	}
 	t.Setenv("WEIR_DECISION_LOG", "0")
 	t.Setenv("WEIR_SHUTDOWN_GRACE", "5s")
 	t.Setenv("WEIR_MEMORY_LIMIT_MIB", "256")
+	t.Setenv("WEIR_UPLOAD_EXPIRY", "24h")
 	c, err = parseFlags(nil, io.Discard)
-	if err != nil || c.decisionLog || c.grace != 5*time.Second || c.memoryLimitMiB != 256 {
+	if err != nil || c.decisionLog || c.grace != 5*time.Second || c.memoryLimitMiB != 256 || c.uploadExpiry != 24*time.Hour {
 		t.Fatalf("from the environment: %+v %v", c, err)
 	}
 	if c, err = parseFlags([]string{"--shutdown-grace", "7s"}, io.Discard); err != nil || c.grace != 7*time.Second {
 		t.Fatalf("the flag over the environment: %v %v", c.grace, err)
 	}
+	if c, err = parseFlags([]string{"--upload-expiry", "-1s"}, io.Discard); err != nil || c.uploadExpiry >= 0 {
+		t.Fatalf("a negative --upload-expiry (expiry disabled): %v %v", c.uploadExpiry, err)
+	}
+	if _, err = parseFlags([]string{"--upload-expiry", "0"}, io.Discard); err == nil || !strings.Contains(err.Error(), "--upload-expiry") {
+		t.Fatalf("--upload-expiry 0: %v", err)
+	}
+	t.Setenv("WEIR_UPLOAD_EXPIRY", "a week")
+	if _, err = parseFlags(nil, io.Discard); err == nil || !strings.Contains(err.Error(), "WEIR_UPLOAD_EXPIRY") {
+		t.Fatalf("a bad WEIR_UPLOAD_EXPIRY: %v", err)
+	}
+	t.Setenv("WEIR_UPLOAD_EXPIRY", "")
 	t.Setenv("WEIR_DECISION_LOG", "sometimes")
 	if _, err = parseFlags(nil, io.Discard); err == nil || !strings.Contains(err.Error(), "WEIR_DECISION_LOG") {
 		t.Fatalf("a bad WEIR_DECISION_LOG: %v", err)

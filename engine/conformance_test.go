@@ -355,6 +355,41 @@ var conformanceCases = []conformanceCase{
 		}
 	}},
 
+	{"abandoned uploads expire", func(t *testing.T, e *Engine, clock *fakeclock.Clock) {
+		ctx := context.Background()
+		old, err := e.CreateMultipartUpload(ctx, Upload{Bucket: "bkt", Key: "old"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.UploadPart(ctx, "bkt", "old", old.UploadID, 1, bytes.NewReader(body(3000, "p")), PutOptions{Size: 3000}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(6 * 24 * time.Hour)
+		young, err := e.CreateMultipartUpload(ctx, Upload{Bucket: "bkt", Key: "young"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := e.ExpireUploads(ctx); err != nil || n != 0 {
+			t.Fatalf("expiry at 6 days: %d aborted, %v; want none", n, err)
+		}
+		clock.Advance(24*time.Hour + time.Minute) // the old upload is past the default 7 days
+		if n, err := e.ExpireUploads(ctx); err != nil || n != 1 {
+			t.Fatalf("expiry past 7 days: %d aborted, %v; want 1", n, err)
+		}
+		ups, err := e.ListMultipartUploads("bkt", ListUploadsOptions{})
+		if err != nil || len(ups.Uploads) != 1 || ups.Uploads[0].UploadID != young.UploadID {
+			t.Fatalf("uploads after expiry: %+v %v; want only the younger one", ups.Uploads, err)
+		}
+		_, err = e.UploadPart(ctx, "bkt", "old", old.UploadID, 2, bytes.NewReader([]byte("x")), PutOptions{Size: 1})
+		wantErr(t, "a part of an expired upload", err, ErrNoSuchUpload)
+		if _, err := e.UploadPart(ctx, "bkt", "young", young.UploadID, 1, bytes.NewReader([]byte("x")), PutOptions{Size: 1}); err != nil {
+			t.Fatalf("a part of the kept upload: %v", err)
+		}
+		if n, err := e.ExpireUploads(ctx); err != nil || n != 0 {
+			t.Fatalf("expiry run again: %d aborted, %v; want none", n, err)
+		}
+	}},
+
 	{"listing", func(t *testing.T, e *Engine, _ *fakeclock.Clock) {
 		for _, k := range []string{"a/1", "a/2", "a/b/3", "b", "c/4", "d"} {
 			if _, err := put(e, "bkt", k, []byte(k), Guard{}); err != nil {

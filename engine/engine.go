@@ -81,6 +81,10 @@ type Options struct {
 	Logger *slog.Logger
 	// MinPartSize is the smallest size of a multipart part other than the last. Zero means 5 MiB.
 	MinPartSize int64
+	// UploadExpiry is how long a multipart upload may stay unfinished: the engine aborts older
+	// ones (ExpireUploads, run in the background), so that abandoned parts' space comes back.
+	// Zero means DefaultUploadExpiry; a negative value disables expiry.
+	UploadExpiry time.Duration
 }
 
 // DefaultGarbageGrace is the grace period of replaced data in a shared store.

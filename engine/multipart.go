@@ -261,6 +261,12 @@ func (e *Engine) AbortMultipartUpload(ctx context.Context, bucket, key, uploadID
 	if err := e.check(); err != nil {
 		return err
 	}
+	return e.abortUpload(ctx, bucket, key, uploadID)
+}
+
+// abortUpload removes the upload and drops its parts' data: the one path of an abort, whether
+// a client asked for it or the upload expired.
+func (e *Engine) abortUpload(ctx context.Context, bucket, key, uploadID string) error {
 	return e.meta.update(ctx, txScope{upload: uploadID, uploadExclusive: true}, func(tx metaTx) error {
 		if _, err := loadUpload(tx, bucket, key, uploadID); err != nil {
 			return err

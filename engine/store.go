@@ -38,6 +38,12 @@ type Engine struct {
 	reclaim   *reclaimer
 	log       *slog.Logger
 	sweep     sync.WaitGroup
+	// uploadExpiry is Options.UploadExpiry with its default applied (negative: disabled).
+	uploadExpiry time.Duration
+	stopExpiry   context.CancelFunc
+	// expiring is the background expiry, apart from sweep: that one ends by itself after Open,
+	// this one only at Close.
+	expiring sync.WaitGroup
 }
 
 // blockCacheSize holds the metadata and hot small objects; large objects stream past it. With
@@ -58,7 +64,10 @@ func Open(opts Options) (*Engine, error) {
 	if err := os.Chmod(opts.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	e := &Engine{dir: opts.Dir, chunkSize: opts.ChunkSize, minPart: opts.MinPartSize}
+	e := &Engine{dir: opts.Dir, chunkSize: opts.ChunkSize, minPart: opts.MinPartSize, uploadExpiry: opts.UploadExpiry}
+	if e.uploadExpiry == 0 {
+		e.uploadExpiry = DefaultUploadExpiry
+	}
 	if e.chunkSize <= 0 {
 		e.chunkSize = DefaultChunkSize
 	}
@@ -142,6 +151,7 @@ func Open(opts Options) (*Engine, error) {
 			log.Error("engine: sweep unreferenced blobs", "err", err)
 		}
 	}()
+	e.expireUploadsInBackground()
 	return e, nil
 }
 
@@ -150,6 +160,10 @@ func (e *Engine) Close() error {
 	if !e.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
+	if e.stopExpiry != nil {
+		e.stopExpiry()
+	}
+	e.expiring.Wait()
 	e.sweep.Wait()
 	err := e.meta.close() // first: a shared store's sweep hands the reclaimer blobs
 	e.reclaim.drain()
@@ -181,6 +195,7 @@ func (e *Engine) openShared(opts Options) (*Engine, error) {
 	}
 	// Swept a few times per grace period, and at least once a minute.
 	meta.startSweep(min(max(meta.grace/4, 10*time.Millisecond), time.Minute))
+	e.expireUploadsInBackground()
 	return e, nil
 }
 

@@ -1,0 +1,104 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// DefaultUploadExpiry is how long a multipart upload may stay unfinished when
+// Options.UploadExpiry is zero.
+const DefaultUploadExpiry = 7 * 24 * time.Hour
+
+// How often the background expiry runs: first a little after Open (not at once, so that a
+// restart loop does not turn into a scan loop), then hourly. An upload therefore lives at most
+// an hour past its expiry.
+const (
+	expiryFirstRun = time.Minute
+	expiryInterval = time.Hour
+)
+
+// ExpireUploads aborts every multipart upload initiated more than the upload expiry before the
+// store's current time, in every bucket, each as AbortMultipartUpload would (its parts' data is
+// dropped and its space reclaimed), and returns how many it aborted. An upload completed or
+// aborted meanwhile is skipped. With expiry disabled it does nothing.
+func (e *Engine) ExpireUploads(ctx context.Context) (int, error) {
+	if err := e.check(); err != nil {
+		return 0, err
+	}
+	if e.uploadExpiry < 0 {
+		return 0, nil
+	}
+	cutoff := e.meta.now().Add(-e.uploadExpiry)
+	r := e.meta.reader()
+	buckets, err := r.listBuckets()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, b := range buckets {
+		opts := ListUploadsOptions{MaxUploads: 1000}
+		for {
+			if err := ctx.Err(); err != nil {
+				return n, err
+			}
+			page, err := r.listUploads(b.Name, opts)
+			if err != nil {
+				return n, err
+			}
+			for _, u := range page.Uploads {
+				if err := ctx.Err(); err != nil {
+					return n, err
+				}
+				if !u.Initiated.Before(cutoff) {
+					continue
+				}
+				err := e.abortUpload(ctx, u.Bucket, u.Key, u.UploadID)
+				switch {
+				case err == nil:
+					n++
+				case errors.Is(err, ErrNoSuchUpload), errors.Is(err, ErrNoSuchBucket):
+					// Completed, aborted or its bucket deleted since the listing.
+				default:
+					return n, err
+				}
+			}
+			if !page.IsTruncated {
+				break
+			}
+			opts.KeyMarker, opts.UploadIDMarker = page.NextKeyMarker, page.NextUploadIDMarker
+		}
+	}
+	return n, nil
+}
+
+// expireUploadsInBackground runs ExpireUploads a little after Open and then every
+// expiryInterval, until Close.
+func (e *Engine) expireUploadsInBackground() {
+	if e.uploadExpiry < 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.stopExpiry = cancel
+	e.expiring.Add(1)
+	go func() {
+		defer e.expiring.Done()
+		t := time.NewTimer(expiryFirstRun)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			n, err := e.ExpireUploads(ctx)
+			if n > 0 {
+				e.log.Info("engine: expired abandoned multipart uploads", "aborted", n, "expiry", e.uploadExpiry)
+			}
+			if err != nil && ctx.Err() == nil {
+				e.log.Error("engine: expire multipart uploads", "err", err)
+			}
+			t.Reset(expiryInterval)
+		}
+	}()
+}
