@@ -42,13 +42,8 @@ type getObjectAttributesResponse struct {
 
 // getObjectAttributes answers GetObjectAttributes from the object's metadata alone.
 func (s *Server) getObjectAttributes(rq *request) error {
-	obj, d, err := s.decideRead(rq, "s3:GetObjectAttributes")
+	info, err := s.statForRead(rq, "s3:GetObjectAttributes")
 	if err != nil {
-		return err
-	}
-	info := obj.Info()
-	obj.Close()
-	if err := checkReadLease(d, info, rq.r.Header.Get("x-weir-lease-id"), "x-weir-lease-id"); err != nil {
 		return err
 	}
 	if err := checkReadPreconditions(rq.r.Header, info, s.cfg.Now()); err != nil {

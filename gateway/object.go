@@ -275,6 +275,18 @@ func (s *Server) headObject(rq *request) error { return s.readObject(rq, "s3:Get
 // checkReadLease applies a read's lease rules to the version read: a lease id given (in header)
 // must be the active lease's, and a policy that made reads exclusive (ReadRequiresLease) admits
 // only the lease holder. A copy source is a read too, named by x-weir-source-lease-id.
+// statForRead decides a read of rq's object and returns its metadata, under the same lease rule
+// as a GET (operations that answer from the metadata alone: tagging, attributes).
+func (s *Server) statForRead(rq *request, action string) (engine.ObjectInfo, error) {
+	obj, d, err := s.decideRead(rq, action)
+	if err != nil {
+		return engine.ObjectInfo{}, err
+	}
+	info := obj.Info()
+	obj.Close()
+	return info, checkReadLease(d, info, rq.r.Header.Get("x-weir-lease-id"), "x-weir-lease-id")
+}
+
 func checkReadLease(d decide.Decision, info engine.ObjectInfo, leaseID, header string) error {
 	if d.ReadRequiresLease && leaseID == "" {
 		if info.Lease.State.Locked() {

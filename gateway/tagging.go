@@ -100,13 +100,8 @@ func writeTaggingCount(h http.Header, info engine.ObjectInfo) {
 }
 
 func (s *Server) getObjectTagging(rq *request) error {
-	obj, d, err := s.decideRead(rq, "s3:GetObjectTagging")
+	info, err := s.statForRead(rq, "s3:GetObjectTagging")
 	if err != nil {
-		return err
-	}
-	info := obj.Info()
-	obj.Close()
-	if err := checkReadLease(d, info, rq.r.Header.Get("x-weir-lease-id"), "x-weir-lease-id"); err != nil {
 		return err
 	}
 	rq.w.Header().Set("x-weir-generation", strconv.FormatUint(info.Generation, 10))
