@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/xml"
 	"errors"
 	"io"
 	"net/http"
@@ -168,8 +169,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close") // the body is not read: the connection cannot be reused
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+`<Error><Code>SlowDown</Code><Message>please reduce your request rate: weir is serving `+
-			strconv.Itoa(s.cfg.MaxInflight)+` requests</Message><Resource>`+xmlEscape(r.URL.Path)+`</Resource><RequestId>`+id+`</RequestId></Error>`)
+		body, _ := xml.Marshal(errorResponse{Code: "SlowDown", Message: "please reduce your request rate: weir is serving " +
+			strconv.Itoa(s.cfg.MaxInflight) + " requests", Resource: r.URL.Path, RequestID: id})
+		_, _ = io.WriteString(w, xml.Header)
+		_, _ = w.Write(body)
 		return
 	}
 	defer s.inflightCount.Add(-1)
@@ -202,24 +205,4 @@ func isAdminPath(r *http.Request) bool {
 		return true
 	}
 	return false
-}
-
-func xmlEscape(s string) string {
-	var b []byte
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '<':
-			b = append(b, "&lt;"...)
-		case '>':
-			b = append(b, "&gt;"...)
-		case '&':
-			b = append(b, "&amp;"...)
-		default:
-			if c < 0x20 {
-				continue
-			}
-			b = append(b, c)
-		}
-	}
-	return string(b)
 }
