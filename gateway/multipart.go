@@ -87,19 +87,8 @@ func uploadChecksum(h http.Header) (alg, sumType string, err error) {
 
 // checkFullObjectChecksum compares the whole object's checksum a client sends on Complete
 // (x-amz-checksum-<alg>) with the one its parts make.
-func (s *Server) checkFullObjectChecksum(rq *request, expected map[string]string, parts []engine.CompletePart) error {
-	if len(expected) == 0 {
-		return nil
-	}
-	lp, err := s.eng.ListParts(rq.bucket, rq.key, rq.query.Get("uploadId"), engine.ListPartsOptions{MaxParts: engine.MaxPartNumber})
-	if err != nil || lp.Upload.ChecksumType != "FULL_OBJECT" {
-		return nil // the engine answers a missing upload; composite values are not checked here
-	}
-	byNum := map[int]engine.PartInfo{}
-	for _, p := range lp.Parts {
-		byNum[p.Number] = p
-	}
-	alg := lp.Upload.ChecksumAlgorithm
+func checkFullObjectChecksum(up engine.Upload, byNum map[int]engine.PartInfo, expected map[string]string, parts []engine.CompletePart) error {
+	alg := up.ChecksumAlgorithm
 	var sums []string
 	var sizes []int64
 	for _, cp := range parts {
@@ -292,7 +281,8 @@ func (s *Server) completeMultipartUpload(rq *request) error {
 		return err
 	}
 	in := s.decisionInput(rq, "s3:PutObject", &b, rq.key)
-	in.Size = s.completedSize(rq, parts)
+	up, stored := s.storedParts(rq)
+	in.Size = completedSize(stored, parts)
 	d, err := s.runDecision(rq, in)
 	if err != nil {
 		return err
@@ -301,7 +291,7 @@ func (s *Server) completeMultipartUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.checkCompleteChecksum(rq, expected, parts); err != nil {
+	if err := checkCompleteChecksum(up, stored, expected, parts); err != nil {
 		return err
 	}
 	uploadID := rq.query.Get("uploadId")
@@ -335,28 +325,38 @@ func (s *Server) completeMultipartUpload(rq *request) error {
 	return writeXML(rq, http.StatusOK, res)
 }
 
-// completedSize is the size of the object that completing the upload with parts would create:
-// the sum of the sizes of the listed parts that exist. Nil when the upload cannot be read (the
-// engine reports why when it completes).
-func (s *Server) completedSize(rq *request, parts []engine.CompletePart) *int64 {
-	sizes := make(map[int]int64)
+// storedParts reads the upload being completed once: its record and every stored part by
+// number, for the decision (the object's size) and the checksum checks. A nil map when the upload
+// cannot be read: the engine reports why when it completes.
+func (s *Server) storedParts(rq *request) (engine.Upload, map[int]engine.PartInfo) {
+	var up engine.Upload
+	stored := make(map[int]engine.PartInfo)
 	marker := 0
 	for {
 		page, err := s.eng.ListParts(rq.bucket, rq.key, rq.query.Get("uploadId"), engine.ListPartsOptions{PartNumberMarker: marker})
 		if err != nil {
-			return nil
+			return up, nil
 		}
+		up = page.Upload
 		for _, p := range page.Parts {
-			sizes[p.Number] = p.Size
+			stored[p.Number] = p
 		}
 		if !page.IsTruncated || page.NextPartNumberMarker <= marker {
-			break
+			return up, stored
 		}
 		marker = page.NextPartNumberMarker
 	}
+}
+
+// completedSize is the size of the object that completing the upload with parts would create:
+// the sum of the sizes of the listed parts that exist (nil when the upload could not be read).
+func completedSize(stored map[int]engine.PartInfo, parts []engine.CompletePart) *int64 {
+	if stored == nil {
+		return nil
+	}
 	var total int64
 	for _, p := range parts {
-		total += sizes[p.Number]
+		total += stored[p.Number].Size
 	}
 	return &total
 }
@@ -503,12 +503,12 @@ func intParam(rq *request, name string, def int) (int, error) {
 // type the whole object's (checkFullObjectChecksum); otherwise the composite one, as minio-go
 // sends it: the algorithm over the listed parts' binary checksums, with or without S3's
 // "-<parts>" suffix.
-func (s *Server) checkCompleteChecksum(rq *request, expected map[string]string, parts []engine.CompletePart) error {
-	if len(expected) == 0 {
-		return nil
+func checkCompleteChecksum(up engine.Upload, stored map[int]engine.PartInfo, expected map[string]string, parts []engine.CompletePart) error {
+	if len(expected) == 0 || stored == nil {
+		return nil // nothing to check, or no upload: the engine answers NoSuchUpload
 	}
-	if lp, err := s.eng.ListParts(rq.bucket, rq.key, rq.query.Get("uploadId"), engine.ListPartsOptions{MaxParts: 1}); err == nil && lp.Upload.ChecksumType == "FULL_OBJECT" {
-		return s.checkFullObjectChecksum(rq, expected, parts)
+	if up.ChecksumType == "FULL_OBJECT" {
+		return checkFullObjectChecksum(up, stored, expected, parts)
 	}
 	for _, alg := range checksum.Algorithms {
 		want := expected[alg]
@@ -516,23 +516,9 @@ func (s *Server) checkCompleteChecksum(rq *request, expected map[string]string, 
 			continue
 		}
 		want, _, _ = strings.Cut(want, "-")
-		sums := map[int]string{}
-		for marker := 0; ; {
-			res, err := s.eng.ListParts(rq.bucket, rq.key, rq.query.Get("uploadId"), engine.ListPartsOptions{PartNumberMarker: marker, MaxParts: 1000})
-			if err != nil {
-				return err
-			}
-			for _, p := range res.Parts {
-				sums[p.Number] = p.Checksums[alg]
-			}
-			if !res.IsTruncated {
-				break
-			}
-			marker = res.NextPartNumberMarker
-		}
 		var cat []byte
 		for _, p := range parts {
-			raw, err := base64.StdEncoding.DecodeString(sums[p.Number])
+			raw, err := base64.StdEncoding.DecodeString(stored[p.Number].Checksums[alg])
 			if err != nil || len(raw) == 0 {
 				return errorf(errInvalidRequest, "part %d was uploaded without a %s checksum, so the object's %s cannot be checked", p.Number, alg, checksum.HeaderName(alg))
 			}
