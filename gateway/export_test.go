@@ -1,6 +1,37 @@
 package gateway
 
-import "github.com/weirproject/weir/gateway/internal/checksum"
+import (
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+
+	"github.com/weirproject/weir/gateway/internal/checksum"
+)
 
 // ChecksumOf is the base64 S3 checksum of data with alg, for the tests.
 func ChecksumOf(alg string, data []byte) string { return checksum.Sum(alg, data) }
+
+// RouteAction is the action the router resolves a path-style request to (its metrics label:
+// MethodNotAllowed or NotImplemented when refused), without serving it.
+func RouteAction(method, target string, header http.Header) string {
+	r := httptest.NewRequest(method, target, nil)
+	for k, v := range header {
+		r.Header[k] = v
+	}
+	rq := &request{r: r, query: r.URL.Query()}
+	s := &Server{}
+	_, _ = s.route(rq)
+	return rq.op
+}
+
+// RouteSubresources lists every sub-resource query key of the route table.
+func RouteSubresources() []string {
+	var subs []string
+	for _, rt := range routes {
+		if k, _, _ := strings.Cut(rt.sub, "="); k != "" && !slices.Contains(subs, k) {
+			subs = append(subs, k)
+		}
+	}
+	return subs
+}

@@ -91,214 +91,20 @@ func (s *Server) route(rq *request) (handler, error) {
 	}
 	rq.bucket, rq.key = bucket, rest
 	rq.op = "Unknown"
-	h, op := s.pick(rq)
-	rq.op = op
-	if h == nil {
-		if op == "NotImplemented" {
-			return nil, errorf(errNotImplemented, "%s %s is not implemented by weir", rq.r.Method, describeSubresource(rq.query))
-		}
-		return nil, errorf(errMethodNotAllowed, "%s is not allowed on this resource", rq.r.Method)
-	}
-	return h, nil
-}
-
-// unsupportedSubresources are S3 sub-resources weir answers with NotImplemented.
-var unsupportedSubresources = []string{
-	"torrent", "select", "restore", "metadataTable",
-}
-
-func describeSubresource(q url.Values) string {
-	for _, k := range unsupportedSubresources {
-		if q.Has(k) {
-			return "?" + k
-		}
-	}
-	return "this request"
-}
-
-func hasUnsupported(q url.Values) bool {
-	for _, k := range unsupportedSubresources {
-		if q.Has(k) {
-			return true
-		}
-	}
-	return false
-}
-
-// pickBucketSubresource dispatches the bucket sub-resources that configure what weir does not
-// implement (config.go); op is "" when q names none of them.
-func (s *Server) pickBucketSubresource(rq *request) (handler, string) {
-	q, m := rq.query, rq.r.Method
+	rt := findRoute(rq)
 	switch {
-	case q.Has("acl"):
-		switch m {
-		case http.MethodGet:
-			return s.getBucketACL, "GetBucketAcl"
-		case http.MethodPut:
-			return s.putACL("s3:PutBucketAcl", false), "PutBucketAcl"
-		}
-		return nil, "MethodNotAllowed"
-	case q.Has("versions"):
-		if m == http.MethodGet {
-			return s.listObjectVersions, "ListObjectVersions"
-		}
-		return nil, "MethodNotAllowed"
-	}
-	sub, c, ok := bucketConfigOf(q)
-	if !ok {
-		return nil, ""
-	}
-	switch m {
-	case http.MethodGet:
-		return s.getBucketConfig(sub, c), "GetBucket" + c.name
-	case http.MethodPut:
-		return s.putBucketConfig(sub, c), "PutBucket" + c.name
-	case http.MethodDelete:
-		if deletableConfigs[sub] {
-			return s.deleteBucketConfig(c), "DeleteBucket" + c.name
-		}
-	}
-	return nil, "MethodNotAllowed"
-}
-
-// pickObjectSubresource dispatches an object's ACL and Object Lock sub-resources; op is "" when
-// q names none of them.
-func (s *Server) pickObjectSubresource(rq *request) (handler, string) {
-	q, m := rq.query, rq.r.Method
-	switch {
-	case q.Has("acl"):
-		switch m {
-		case http.MethodGet:
-			return s.getObjectACL, "GetObjectAcl"
-		case http.MethodPut:
-			return s.putACL("s3:PutObjectAcl", true), "PutObjectAcl"
-		}
-		return nil, "MethodNotAllowed"
-	case q.Has("retention"), q.Has("legal-hold"):
-		op := "ObjectRetention"
-		if q.Has("legal-hold") {
-			op = "ObjectLegalHold"
-		}
-		switch m {
-		case http.MethodGet:
-			return s.getObjectLockState("s3:Get" + op), "Get" + op
-		case http.MethodPut:
-			return s.refuseObjectLock, "Put" + op
-		}
-		return nil, "MethodNotAllowed"
-	case q.Has("attributes"):
-		if m == http.MethodGet {
-			return s.getObjectAttributes, "GetObjectAttributes"
-		}
-		return nil, "MethodNotAllowed"
-	case q.Has("tagging"):
-		switch m {
-		case http.MethodGet:
-			return s.getObjectTagging, "GetObjectTagging"
-		case http.MethodPut:
-			return s.putObjectTagging, "PutObjectTagging"
-		case http.MethodDelete:
-			return s.deleteObjectTagging, "DeleteObjectTagging"
-		}
-		return nil, "MethodNotAllowed"
-	}
-	return nil, ""
-}
-
-// pick is S3's dispatch table: method × (service | bucket | object) × sub-resource.
-func (s *Server) pick(rq *request) (handler, string) {
-	q, m := rq.query, rq.r.Method
-	if hasUnsupported(q) {
-		return nil, "NotImplemented"
-	}
-	switch {
-	case rq.bucket == "":
-		if m == http.MethodGet {
-			return s.listBuckets, "ListBuckets"
-		}
-	case rq.key == "":
-		if h, op := s.pickBucketSubresource(rq); op != "" {
-			return h, op
-		}
-		switch m {
-		case http.MethodPut:
-			switch {
-			case q.Has("tagging"):
-				return s.putBucketTagging, "PutBucketTagging"
-			case q.Has("concurrency"):
-				return s.putBucketConcurrency, "PutBucketConcurrency"
-			case q.Has("lease"):
-				return s.leaseBucket, "LeaseBucket"
-			default:
-				return s.createBucket, "CreateBucket"
-			}
-		case http.MethodGet:
-			switch {
-			case q.Has("location"):
-				return s.getBucketLocation, "GetBucketLocation"
-			case q.Has("tagging"):
-				return s.getBucketTagging, "GetBucketTagging"
-			case q.Has("concurrency"):
-				return s.getBucketConcurrency, "GetBucketConcurrency"
-			case q.Has("uploads"):
-				return s.listMultipartUploads, "ListMultipartUploads"
-			case q.Get("list-type") == "2":
-				return s.listObjectsV2, "ListObjectsV2"
-			default:
-				return s.listObjectsV1, "ListObjects"
-			}
-		case http.MethodHead:
-			return s.headBucket, "HeadBucket"
-		case http.MethodDelete:
-			if q.Has("tagging") {
-				return s.deleteBucketTagging, "DeleteBucketTagging"
-			}
-			return s.deleteBucket, "DeleteBucket"
-		case http.MethodPost:
-			if q.Has("delete") {
-				return s.deleteObjects, "DeleteObjects"
-			}
-		}
+	case rt == nil:
+		rq.op = actionMethodNotAllowed
+	case rt.handle != nil:
+		rq.op = rt.action
+		return func(rq *request) error { return rt.handle(s, rq) }, nil
 	default:
-		if h, op := s.pickObjectSubresource(rq); op != "" {
-			return h, op
-		}
-		switch m {
-		case http.MethodPut:
-			switch {
-			case q.Has("lease"):
-				return s.leaseObject, "LeaseObject"
-			case q.Has("uploadId") && rq.r.Header.Get("x-amz-copy-source") != "":
-				return s.uploadPartCopy, "UploadPartCopy"
-			case q.Has("uploadId"):
-				return s.uploadPart, "UploadPart"
-			case rq.r.Header.Get("x-amz-copy-source") != "":
-				return s.copyObject, "CopyObject"
-			default:
-				return s.putObject, "PutObject"
-			}
-		case http.MethodGet:
-			if q.Has("uploadId") {
-				return s.listParts, "ListParts"
-			}
-			return s.getObject, "GetObject"
-		case http.MethodHead:
-			return s.headObject, "HeadObject"
-		case http.MethodDelete:
-			if q.Has("uploadId") {
-				return s.abortMultipartUpload, "AbortMultipartUpload"
-			}
-			return s.deleteObject, "DeleteObject"
-		case http.MethodPost:
-			switch {
-			case q.Has("uploads"):
-				return s.createMultipartUpload, "CreateMultipartUpload"
-			case q.Has("uploadId"):
-				return s.completeMultipartUpload, "CompleteMultipartUpload"
-			}
+		rq.op = rt.action
+		if rt.action == actionNotImplemented {
+			return nil, errorf(errNotImplemented, "%s ?%s is not implemented by weir", rq.r.Method, rt.sub)
 		}
 	}
-	return nil, "MethodNotAllowed"
+	return nil, errorf(errMethodNotAllowed, "%s is not allowed on this resource", rq.r.Method)
 }
 
 // authenticate verifies the signature and resolves the user. Anonymous requests are denied:
@@ -313,7 +119,9 @@ func (s *Server) authenticate(rq *request) error {
 	return nil
 }
 
-// writeError renders err as S3 XML with the status from the error table.
+// writeError answers err: it classifies it, logs what the client is not told, counts
+// precondition failures, and renders the answer. serveS3's deferred observe counts the request
+// even when the answer is cut short (abort).
 func (s *Server) writeError(rq *request, err error) {
 	if rq.r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 		// The client hung up: there is nobody to answer and nothing went wrong here.
@@ -322,28 +130,10 @@ func (s *Server) writeError(rq *request, err error) {
 		rq.w.Status = 499
 		return
 	}
-	if se := (*sigv4.SignatureError)(nil); errors.As(err, &se) && s.log.Enabled(rq.r.Context(), slog.LevelDebug) {
-		// What the server hashed, to compare with the client's; never the key or secret.
-		s.log.Debug("signature mismatch", "request_id", rq.id, "op", rq.op, "reason", se.Reason,
-			"canonical_request", se.CanonicalRequest, "string_to_sign", se.StringToSign)
-	}
-	e, known := lookupS3Error(err)
-	if e.status == http.StatusPreconditionFailed || e.status == http.StatusPreconditionRequired {
-		s.metrics.preconditionFailures.WithLabelValues(e.code).Inc()
-	}
-	msg := err.Error()
-	if !known {
-		s.log.Error("internal error", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key, "err", err)
-		msg = "we encountered an internal error, please try again"
-	} else if errors.Is(err, decide.ErrPolicy) {
-		s.log.Error("policy failed", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key, "err", err)
-		msg = "we encountered an internal error, please try again"
-	} else if pe := (*decide.PluginError)(nil); errors.As(err, &pe) {
-		// The client learns which plugin refused its request; the guest's details are logged.
-		s.log.Error("plugin failed", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key, "plugin", pe.Fault.Plugin, "kind", pe.Fault.Kind, "err", pe.Fault)
-		rq.w.Header().Set("x-weir-plugin", pe.Fault.Plugin)
-	} else if e.status >= 500 && e.status != http.StatusNotImplemented {
-		s.log.Warn("request failed", "request_id", rq.id, "op", rq.op, "code", e.code, "err", err)
+	f := classify(err)
+	s.logError(rq, err, f)
+	if f.status == http.StatusPreconditionFailed || f.status == http.StatusPreconditionRequired {
+		s.metrics.preconditionFailures.WithLabelValues(f.code).Inc()
 	}
 	if rq.w.Committed {
 		// The body has begun; the status is gone. Abort the connection so the client sees a
@@ -352,25 +142,78 @@ func (s *Server) writeError(rq *request, err error) {
 		abort(rq)
 	}
 	s.drainRejectedBody(rq.r)
+	renderError(rq, f)
+}
+
+// failure is the answer to an error: the table's code and status, the message the client
+// reads, and the headers that go with it.
+type failure struct {
+	s3Error
+	message string
+	known   bool   // the error table has an entry for the error
+	plugin  string // the plugin that failed (x-weir-plugin), if one did
+	// retry: the store is unreachable, usually for seconds (a restart, a failover), so the
+	// answer carries Retry-After.
+	retry bool
+}
+
+const internalErrorMessage = "we encountered an internal error, please try again"
+
+// classify finds err's entry in the error table and the message a client may read.
+func classify(err error) failure {
+	e, known := lookupS3Error(err)
+	f := failure{s3Error: e, known: known, message: err.Error(), retry: errors.Is(err, engine.ErrUnavailable)}
+	if !known || errors.Is(err, decide.ErrPolicy) {
+		f.message = internalErrorMessage
+	}
+	if pe := (*decide.PluginError)(nil); errors.As(err, &pe) {
+		// The client learns which plugin refused its request; the guest's details are logged.
+		f.plugin = pe.Fault.Plugin
+	}
+	return f
+}
+
+// logError logs what an error's answer does not tell the client.
+func (s *Server) logError(rq *request, err error, f failure) {
+	if se := (*sigv4.SignatureError)(nil); errors.As(err, &se) && s.log.Enabled(rq.r.Context(), slog.LevelDebug) {
+		// What the server hashed, to compare with the client's; never the key or secret.
+		s.log.Debug("signature mismatch", "request_id", rq.id, "op", rq.op, "reason", se.Reason,
+			"canonical_request", se.CanonicalRequest, "string_to_sign", se.StringToSign)
+	}
+	switch pe := (*decide.PluginError)(nil); {
+	case !f.known:
+		s.log.Error("internal error", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key, "err", err)
+	case errors.Is(err, decide.ErrPolicy):
+		s.log.Error("policy failed", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key, "err", err)
+	case errors.As(err, &pe):
+		s.log.Error("plugin failed", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key, "plugin", pe.Fault.Plugin, "kind", pe.Fault.Kind, "err", pe.Fault)
+	case f.status >= 500 && f.status != http.StatusNotImplemented:
+		s.log.Warn("request failed", "request_id", rq.id, "op", rq.op, "code", f.code, "err", err)
+	}
+}
+
+// renderError writes f as S3's XML error document with its status.
+func renderError(rq *request, f failure) {
 	h := rq.w.Header()
 	h.Del("Content-Length")
-	if errors.Is(err, engine.ErrUnavailable) {
-		// A store that cannot be reached is usually back within seconds (a restart, a failover).
+	if f.plugin != "" {
+		h.Set("x-weir-plugin", f.plugin)
+	}
+	if f.retry {
 		h.Set("Retry-After", "1")
 	}
-	if e.status == http.StatusNotModified {
-		rq.w.WriteHeader(e.status) // with the ETag and Last-Modified the handler set
+	if f.status == http.StatusNotModified {
+		rq.w.WriteHeader(f.status) // with the ETag and Last-Modified the handler set
 		return
 	}
 	h.Del("ETag")
 	h.Del("Last-Modified")
 	h.Set("Content-Type", "application/xml")
-	rq.w.WriteHeader(e.status)
+	rq.w.WriteHeader(f.status)
 	if rq.r.Method == http.MethodHead {
 		return
 	}
-	resource := rq.r.URL.Path
-	body, _ := xml.Marshal(errorResponse{Code: e.code, Message: msg, Resource: resource, RequestID: rq.id})
+	body, _ := xml.Marshal(errorResponse{Code: f.code, Message: f.message, Resource: rq.r.URL.Path, RequestID: rq.id})
 	_, _ = rq.w.Write([]byte(xml.Header))
 	_, _ = rq.w.Write(body)
 }
