@@ -148,128 +148,158 @@ func validLeaseID(id string) error {
 	return nil
 }
 
-// applyLease is Azure's lease state machine (Azure's "Lease Blob" reference): it returns the record to store
-// (nil: delete it) and the result, or the error the table gives.
+// applyLease is Azure's lease state machine (Azure's "Lease Blob" reference): it returns the
+// record to store (nil: delete it) and the result, or the error the table gives. l is the
+// stored lease (nil: none), unchanged on error.
 func applyLease(l *leaseRecord, now time.Time, req LeaseRequest) (*leaseRecord, LeaseResult, error) {
-	st := l.state(now)
-	var cur string
-	if l != nil {
-		cur = l.ID
-	}
+	var apply func(*leaseRecord, time.Time, LeaseRequest) (*leaseRecord, LeaseResult, error)
 	switch req.Action {
 	case LeaseAcquire:
-		if req.Duration != -1 && (req.Duration < 15 || req.Duration > 60) {
-			return l, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "x-weir-lease-duration must be -1 or 15..60 seconds, got %d", req.Duration)
-		}
-		id := req.ProposedID
-		if id != "" {
-			if err := validLeaseID(id); err != nil {
-				return l, LeaseResult{}, err
-			}
-		}
-		switch st {
-		case LeaseLeased:
-			if id != cur {
-				return l, LeaseResult{}, wrapf(ErrLeaseAlreadyPresent, "the object is leased")
-			}
-		case LeaseBreaking:
-			if id == cur {
-				return l, LeaseResult{}, wrapf(ErrLeaseIsBreakingAndCannotBeAcquired, "wait until the lease is broken")
-			}
-			return l, LeaseResult{}, wrapf(ErrLeaseAlreadyPresent, "the object's lease is breaking")
-		}
-		if id == "" {
-			id = uuid.NewString()
-		}
-		n := &leaseRecord{ID: id, Infinite: req.Duration == -1, Duration: req.Duration}
-		if !n.Infinite {
-			n.Expires = now.Add(time.Duration(req.Duration) * time.Second).UnixNano()
-		}
-		return n, LeaseResult{LeaseID: id, State: LeaseLeased}, nil
-
+		apply = acquireLease
 	case LeaseRenew:
-		if req.LeaseID == "" {
-			return l, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "renew needs x-weir-lease-id")
-		}
-		switch {
-		case st == LeaseAvailable || req.LeaseID != cur:
-			return l, LeaseResult{}, wrapf(ErrLeaseIDMismatchWithLeaseOperation, "renew with lease id %s", req.LeaseID)
-		case st == LeaseBreaking || st == LeaseBroken:
-			return l, LeaseResult{}, wrapf(ErrLeaseIsBrokenAndCannotBeRenewed, "the lease is %s", st)
-		}
-		// Leased, or expired with the object unmodified since (a write clears an expired lease).
-		n := *l
-		if !n.Infinite {
-			n.Expires = now.Add(time.Duration(n.Duration) * time.Second).UnixNano()
-		}
-		return &n, LeaseResult{LeaseID: n.ID, State: LeaseLeased}, nil
-
+		apply = renewLease
 	case LeaseChange:
-		if req.LeaseID == "" || req.ProposedID == "" {
-			return l, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "change needs x-weir-lease-id and x-weir-proposed-lease-id")
-		}
-		if err := validLeaseID(req.ProposedID); err != nil {
-			return l, LeaseResult{}, err
-		}
-		switch st {
-		case LeaseLeased:
-			if req.LeaseID != cur && req.ProposedID != cur {
-				return l, LeaseResult{}, wrapf(ErrLeaseIDMismatchWithLeaseOperation, "change from lease id %s", req.LeaseID)
-			}
-			n := *l
-			n.ID = req.ProposedID
-			return &n, LeaseResult{LeaseID: n.ID, State: LeaseLeased}, nil
-		case LeaseBreaking:
-			if req.LeaseID == cur {
-				return l, LeaseResult{}, wrapf(ErrLeaseIsBreakingAndCannotBeChanged, "the lease is breaking")
-			}
-			return l, LeaseResult{}, wrapf(ErrLeaseIDMismatchWithLeaseOperation, "change from lease id %s", req.LeaseID)
-		}
-		return l, LeaseResult{}, wrapf(ErrLeaseNotPresentWithLeaseOperation, "the lease is %s", st)
-
+		apply = changeLease
 	case LeaseRelease:
-		if req.LeaseID == "" {
-			return l, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "release needs x-weir-lease-id")
-		}
-		if st == LeaseAvailable || req.LeaseID != cur {
-			return l, LeaseResult{}, wrapf(ErrLeaseIDMismatchWithLeaseOperation, "release with lease id %s", req.LeaseID)
-		}
-		return nil, LeaseResult{State: LeaseAvailable}, nil
-
+		apply = releaseLease
 	case LeaseBreak:
-		if req.BreakPeriod != nil && (*req.BreakPeriod < 0 || *req.BreakPeriod > 60) {
-			return l, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "x-weir-lease-break-period must be 0..60 seconds, got %d", *req.BreakPeriod)
+		apply = breakLease
+	default:
+		return l, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "x-weir-lease-action must be acquire, renew, change, release or break, got %q", req.Action)
+	}
+	n, res, err := apply(l, now, req)
+	if err != nil {
+		return l, LeaseResult{}, err
+	}
+	return n, res, nil
+}
+
+// currentLeaseID is the stored lease's id, "" when there is none.
+func currentLeaseID(l *leaseRecord) string {
+	if l == nil {
+		return ""
+	}
+	return l.ID
+}
+
+func acquireLease(l *leaseRecord, now time.Time, req LeaseRequest) (*leaseRecord, LeaseResult, error) {
+	if req.Duration != -1 && (req.Duration < 15 || req.Duration > 60) {
+		return nil, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "x-weir-lease-duration must be -1 or 15..60 seconds, got %d", req.Duration)
+	}
+	id := req.ProposedID
+	if id != "" {
+		if err := validLeaseID(id); err != nil {
+			return nil, LeaseResult{}, err
 		}
-		if st == LeaseAvailable {
-			return l, LeaseResult{}, wrapf(ErrLeaseNotPresentWithLeaseOperation, "there is no lease to break")
+	}
+	switch l.state(now) {
+	case LeaseLeased:
+		if id != currentLeaseID(l) {
+			return nil, LeaseResult{}, wrapf(ErrLeaseAlreadyPresent, "the object is leased")
+		}
+	case LeaseBreaking:
+		if id == currentLeaseID(l) {
+			return nil, LeaseResult{}, wrapf(ErrLeaseIsBreakingAndCannotBeAcquired, "wait until the lease is broken")
+		}
+		return nil, LeaseResult{}, wrapf(ErrLeaseAlreadyPresent, "the object's lease is breaking")
+	}
+	if id == "" {
+		id = uuid.NewString()
+	}
+	n := &leaseRecord{ID: id, Infinite: req.Duration == -1, Duration: req.Duration}
+	if !n.Infinite {
+		n.Expires = now.Add(time.Duration(req.Duration) * time.Second).UnixNano()
+	}
+	return n, LeaseResult{LeaseID: id, State: LeaseLeased}, nil
+}
+
+func renewLease(l *leaseRecord, now time.Time, req LeaseRequest) (*leaseRecord, LeaseResult, error) {
+	if req.LeaseID == "" {
+		return nil, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "renew needs x-weir-lease-id")
+	}
+	switch st := l.state(now); {
+	case st == LeaseAvailable || req.LeaseID != currentLeaseID(l):
+		return nil, LeaseResult{}, wrapf(ErrLeaseIDMismatchWithLeaseOperation, "renew with lease id %s", req.LeaseID)
+	case st == LeaseBreaking || st == LeaseBroken:
+		return nil, LeaseResult{}, wrapf(ErrLeaseIsBrokenAndCannotBeRenewed, "the lease is %s", st)
+	}
+	// Leased, or expired with the object unmodified since (a write clears an expired lease).
+	n := *l
+	if !n.Infinite {
+		n.Expires = now.Add(time.Duration(n.Duration) * time.Second).UnixNano()
+	}
+	return &n, LeaseResult{LeaseID: n.ID, State: LeaseLeased}, nil
+}
+
+func changeLease(l *leaseRecord, now time.Time, req LeaseRequest) (*leaseRecord, LeaseResult, error) {
+	if req.LeaseID == "" || req.ProposedID == "" {
+		return nil, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "change needs x-weir-lease-id and x-weir-proposed-lease-id")
+	}
+	if err := validLeaseID(req.ProposedID); err != nil {
+		return nil, LeaseResult{}, err
+	}
+	cur := currentLeaseID(l)
+	switch st := l.state(now); st {
+	case LeaseLeased:
+		if req.LeaseID != cur && req.ProposedID != cur {
+			return nil, LeaseResult{}, wrapf(ErrLeaseIDMismatchWithLeaseOperation, "change from lease id %s", req.LeaseID)
 		}
 		n := *l
-		if st == LeaseBroken || st == LeaseExpired {
-			n.Breaking, n.BreakAt = true, now.UnixNano()
-			return &n, LeaseResult{LeaseID: n.ID, State: LeaseBroken}, nil
+		n.ID = req.ProposedID
+		return &n, LeaseResult{LeaseID: n.ID, State: LeaseLeased}, nil
+	case LeaseBreaking:
+		if req.LeaseID == cur {
+			return nil, LeaseResult{}, wrapf(ErrLeaseIsBreakingAndCannotBeChanged, "the lease is breaking")
 		}
-		// Leased or breaking: the break happens at the earliest of the lease's own end, the
-		// requested period, and (if breaking) the break already scheduled.
-		at := now.UnixNano()
-		if req.BreakPeriod != nil {
-			at = now.Add(time.Duration(*req.BreakPeriod) * time.Second).UnixNano()
-			if !n.Infinite && n.Expires < at {
-				at = n.Expires
-			}
-		} else if !n.Infinite {
+		return nil, LeaseResult{}, wrapf(ErrLeaseIDMismatchWithLeaseOperation, "change from lease id %s", req.LeaseID)
+	default:
+		return nil, LeaseResult{}, wrapf(ErrLeaseNotPresentWithLeaseOperation, "the lease is %s", st)
+	}
+}
+
+func releaseLease(l *leaseRecord, now time.Time, req LeaseRequest) (*leaseRecord, LeaseResult, error) {
+	if req.LeaseID == "" {
+		return nil, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "release needs x-weir-lease-id")
+	}
+	if l.state(now) == LeaseAvailable || req.LeaseID != currentLeaseID(l) {
+		return nil, LeaseResult{}, wrapf(ErrLeaseIDMismatchWithLeaseOperation, "release with lease id %s", req.LeaseID)
+	}
+	return nil, LeaseResult{State: LeaseAvailable}, nil
+}
+
+func breakLease(l *leaseRecord, now time.Time, req LeaseRequest) (*leaseRecord, LeaseResult, error) {
+	if req.BreakPeriod != nil && (*req.BreakPeriod < 0 || *req.BreakPeriod > 60) {
+		return nil, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "x-weir-lease-break-period must be 0..60 seconds, got %d", *req.BreakPeriod)
+	}
+	st := l.state(now)
+	if st == LeaseAvailable {
+		return nil, LeaseResult{}, wrapf(ErrLeaseNotPresentWithLeaseOperation, "there is no lease to break")
+	}
+	n := *l
+	if st == LeaseBroken || st == LeaseExpired {
+		n.Breaking, n.BreakAt = true, now.UnixNano()
+		return &n, LeaseResult{LeaseID: n.ID, State: LeaseBroken}, nil
+	}
+	// Leased or breaking: the break happens at the earliest of the lease's own end, the
+	// requested period, and (if breaking) the break already scheduled.
+	at := now.UnixNano()
+	if req.BreakPeriod != nil {
+		at = now.Add(time.Duration(*req.BreakPeriod) * time.Second).UnixNano()
+		if !n.Infinite && n.Expires < at {
 			at = n.Expires
 		}
-		if st == LeaseBreaking && n.BreakAt < at {
-			at = n.BreakAt
-		}
-		n.Breaking, n.BreakAt = true, at
-		res := LeaseResult{LeaseID: n.ID, State: n.state(now)}
-		if left := time.Duration(at - now.UnixNano()); left > 0 {
-			res.BreakTime = int((left + time.Second - 1) / time.Second)
-		}
-		return &n, res, nil
+	} else if !n.Infinite {
+		at = n.Expires
 	}
-	return l, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "x-weir-lease-action must be acquire, renew, change, release or break, got %q", req.Action)
+	if st == LeaseBreaking && n.BreakAt < at {
+		at = n.BreakAt
+	}
+	n.Breaking, n.BreakAt = true, at
+	res := LeaseResult{LeaseID: n.ID, State: n.state(now)}
+	if left := time.Duration(at - now.UnixNano()); left > 0 {
+		res.BreakTime = int((left + time.Second - 1) / time.Second)
+	}
+	return &n, res, nil
 }
 
 // LeaseObject runs a lease operation on an existing object.
