@@ -136,19 +136,24 @@ type ObjectInfo struct {
 	// so that a client retrying CompleteMultipartUpload gets its result again.
 	UploadID string
 
-	leaseID string // the active lease's id, for CheckLeaseID; never shown
+	leaseID string // the active lease's id, for CheckReadLease; never shown
 }
 
-// CheckLeaseID applies the lease rules to a read that carries a lease id (Azure's rule for reads):
-// the id must be the active lease's.
-func (i ObjectInfo) CheckLeaseID(id string) error {
+// CheckReadLease applies the lease rules to a read of this version (Azure's rule for reads):
+// a lease id given must be the active lease's, and when required (a policy made reads of the
+// object exclusive) the reader must hold the active lease.
+func (i ObjectInfo) CheckReadLease(id string, required bool) error {
 	switch {
+	case id == "" && required && i.Lease.State.Locked():
+		return wrapf(ErrLeaseIDMissing, "reads of %s need its active lease's id", i.Key)
+	case id == "" && required:
+		return wrapf(ErrLeaseNotPresentWithObjectOperation, "reads of %s need its active lease, and it has none (%s)", i.Key, i.Lease.State)
 	case id == "":
 		return nil
 	case !i.Lease.State.Locked():
-		return wrapf(ErrLeaseNotPresentWithObjectOperation, "a lease id was given but the object's lease is %s", i.Lease.State)
+		return wrapf(ErrLeaseNotPresentWithObjectOperation, "a lease id was given but the lease of %s is %s", i.Key, i.Lease.State)
 	case id != i.leaseID:
-		return wrapf(ErrLeaseIDMismatchWithObjectOperation, "the lease id %s is not the active lease's", id)
+		return wrapf(ErrLeaseIDMismatchWithObjectOperation, "the lease id given for %s is not its active lease's", i.Key)
 	}
 	return nil
 }

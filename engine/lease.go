@@ -134,9 +134,9 @@ func checkLease(l *leaseRecord, h leaseHolder, now time.Time, id string, mandato
 	case id != "" && !st.Locked():
 		return wrapf(h.notPresent, "a lease id was given but the %s's lease is %s", h.what, st)
 	case id == "" && st.Locked():
-		return wrapf(ErrLeaseIDMissing, "the %s is leased (%s): send x-weir-lease-id", h.what, st)
+		return wrapf(ErrLeaseIDMissing, "the %s is leased (%s) and the operation names no lease id", h.what, st)
 	case id == "" && mandatory:
-		return wrapf(h.notPresent, "the strategy for this write is lease: acquire the object's lease and send x-weir-lease-id to change it")
+		return wrapf(h.notPresent, "the strategy for this write is lease: it must hold the object's active lease")
 	}
 	return nil
 }
@@ -165,7 +165,7 @@ func applyLease(l *leaseRecord, now time.Time, req LeaseRequest) (*leaseRecord, 
 	case LeaseBreak:
 		apply = breakLease
 	default:
-		return l, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "x-weir-lease-action must be acquire, renew, change, release or break, got %q", req.Action)
+		return l, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "the lease action %q is not one of acquire, renew, change, release, break", req.Action)
 	}
 	n, res, err := apply(l, now, req)
 	if err != nil {
@@ -184,7 +184,7 @@ func currentLeaseID(l *leaseRecord) string {
 
 func acquireLease(l *leaseRecord, now time.Time, req LeaseRequest) (*leaseRecord, LeaseResult, error) {
 	if req.Duration != -1 && (req.Duration < 15 || req.Duration > 60) {
-		return nil, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "x-weir-lease-duration must be -1 or 15..60 seconds, got %d", req.Duration)
+		return nil, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "a lease lasts -1 (forever) or 15..60 seconds, not %d", req.Duration)
 	}
 	id := req.ProposedID
 	if id != "" {
@@ -215,7 +215,7 @@ func acquireLease(l *leaseRecord, now time.Time, req LeaseRequest) (*leaseRecord
 
 func renewLease(l *leaseRecord, now time.Time, req LeaseRequest) (*leaseRecord, LeaseResult, error) {
 	if req.LeaseID == "" {
-		return nil, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "renew needs x-weir-lease-id")
+		return nil, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "renew names no lease id")
 	}
 	switch st := l.state(now); {
 	case st == LeaseAvailable || req.LeaseID != currentLeaseID(l):
@@ -233,7 +233,7 @@ func renewLease(l *leaseRecord, now time.Time, req LeaseRequest) (*leaseRecord, 
 
 func changeLease(l *leaseRecord, now time.Time, req LeaseRequest) (*leaseRecord, LeaseResult, error) {
 	if req.LeaseID == "" || req.ProposedID == "" {
-		return nil, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "change needs x-weir-lease-id and x-weir-proposed-lease-id")
+		return nil, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "change needs the current and the proposed lease id")
 	}
 	if err := validLeaseID(req.ProposedID); err != nil {
 		return nil, LeaseResult{}, err
@@ -259,7 +259,7 @@ func changeLease(l *leaseRecord, now time.Time, req LeaseRequest) (*leaseRecord,
 
 func releaseLease(l *leaseRecord, now time.Time, req LeaseRequest) (*leaseRecord, LeaseResult, error) {
 	if req.LeaseID == "" {
-		return nil, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "release needs x-weir-lease-id")
+		return nil, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "release names no lease id")
 	}
 	if l.state(now) == LeaseAvailable || req.LeaseID != currentLeaseID(l) {
 		return nil, LeaseResult{}, wrapf(ErrLeaseIDMismatchWithLeaseOperation, "release with lease id %s", req.LeaseID)
@@ -269,7 +269,7 @@ func releaseLease(l *leaseRecord, now time.Time, req LeaseRequest) (*leaseRecord
 
 func breakLease(l *leaseRecord, now time.Time, req LeaseRequest) (*leaseRecord, LeaseResult, error) {
 	if req.BreakPeriod != nil && (*req.BreakPeriod < 0 || *req.BreakPeriod > 60) {
-		return nil, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "x-weir-lease-break-period must be 0..60 seconds, got %d", *req.BreakPeriod)
+		return nil, LeaseResult{}, wrapf(ErrInvalidLeaseRequest, "a break period is 0..60 seconds, not %d", *req.BreakPeriod)
 	}
 	st := l.state(now)
 	if st == LeaseAvailable {

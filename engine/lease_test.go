@@ -164,8 +164,17 @@ func TestLeaseDataOperationTable(t *testing.T) {
 				if row.id == "" {
 					want = nil // reads without a lease id are shared reads
 				}
-				if err := o.Info().CheckLeaseID(row.id); !errors.Is(err, want) && !(want == nil && err == nil) {
+				if err := o.Info().CheckReadLease(row.id, false); !errors.Is(err, want) && !(want == nil && err == nil) {
 					t.Fatalf("read: got %v, want %v", err, want)
+				}
+				// A read a policy made exclusive must hold the active lease, as a write under
+				// the lease strategy must.
+				want = row.want[i]
+				if row.id == "" && want == nil {
+					want = ErrLeaseNotPresentWithObjectOperation
+				}
+				if err := o.Info().CheckReadLease(row.id, true); !errors.Is(err, want) && !(want == nil && err == nil) {
+					t.Fatalf("exclusive read: got %v, want %v", err, want)
 				}
 			})
 		}

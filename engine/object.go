@@ -226,7 +226,7 @@ func (s *stagedData) finish(e *Engine, h hash.Hash, opts *PutOptions) (*stagedDa
 	}
 	if opts.ContentMD5 != nil && !bytes.Equal(opts.ContentMD5, s.md5) {
 		e.release(s)
-		return nil, wrapf(ErrBadDigest, "the Content-MD5 you specified did not match what we received")
+		return nil, wrapf(ErrBadDigest, "the body's MD5 is not the one the write declared")
 	}
 	return s, nil
 }
@@ -311,25 +311,25 @@ func checkGuard(cur *objectMeta, lease *leaseRecord, now time.Time, g Guard, isD
 	hasCond := g.IfMatch != "" || (g.IfNoneMatch != "" && !isDelete) || g.IfGenerationMatch != nil
 	if g.Strategy == ETagCondition && !hasCond {
 		if isDelete {
-			return wrapf(ErrPreconditionRequired, "the strategy for this write is etag: a delete needs If-Match or x-weir-if-generation-match")
+			return wrapf(ErrPreconditionRequired, "the strategy for this delete is etag: it must name the version it removes (an ETag or a generation)")
 		}
-		return wrapf(ErrPreconditionRequired, "the strategy for this write is etag: send If-Match, If-None-Match: * or x-weir-if-generation-match")
+		return wrapf(ErrPreconditionRequired, "the strategy for this write is etag: it must name the version it replaces (an ETag or a generation), or require that the key not exist")
 	}
 	if g.IfMatch != "" {
 		if cur == nil {
-			return wrapf(ErrNoSuchKey, "If-Match was given but the key does not exist")
+			return wrapf(ErrNoSuchKey, "the write names a version to replace, but the key does not exist")
 		}
 		if g.IfMatch != "*" && !sameETag(g.IfMatch, cur.ETag) {
-			return wrapf(ErrPreconditionFailed, "At least one of the preconditions you specified did not hold (If-Match %s, current ETag %s)", g.IfMatch, cur.ETag)
+			return wrapf(ErrPreconditionFailed, "the ETag %s the write names is not the current version's", g.IfMatch)
 		}
 	}
 	if g.IfNoneMatch != "" && !isDelete && cur != nil {
-		return wrapf(ErrPreconditionFailed, "At least one of the preconditions you specified did not hold (If-None-Match: the key exists)")
+		return wrapf(ErrPreconditionFailed, "the write requires that the key not exist, and it does")
 	}
 	if !isDelete && cur != nil {
 		for _, etag := range g.IfNoneMatchETags {
 			if sameETag(etag, cur.ETag) {
-				return wrapf(ErrPreconditionFailed, "At least one of the preconditions you specified did not hold (If-None-Match: the current ETag %s is listed)", cur.ETag)
+				return wrapf(ErrPreconditionFailed, "the write excludes the current version's ETag")
 			}
 		}
 	}
@@ -337,11 +337,11 @@ func checkGuard(cur *objectMeta, lease *leaseRecord, now time.Time, g Guard, isD
 		want := *g.IfGenerationMatch
 		switch {
 		case want == 0 && cur != nil:
-			return wrapf(ErrPreconditionFailed, "At least one of the preconditions you specified did not hold (generation 0 requires that the key not exist; it is at %d)", cur.Gen)
+			return wrapf(ErrPreconditionFailed, "generation 0 requires that the key not exist, and it does")
 		case want != 0 && cur == nil:
-			return wrapf(ErrPreconditionFailed, "At least one of the preconditions you specified did not hold (generation %d asked, the key does not exist)", want)
+			return wrapf(ErrPreconditionFailed, "the write names generation %d, and the key does not exist", want)
 		case want != 0 && cur.Gen != want:
-			return wrapf(ErrPreconditionFailed, "At least one of the preconditions you specified did not hold (generation %d asked, current is %d)", want, cur.Gen)
+			return wrapf(ErrPreconditionFailed, "the write names generation %d, which is not the current one", want)
 		}
 	}
 	return nil

@@ -86,7 +86,7 @@ func (v *verifiedReader) Read(p []byte) (int, error) {
 	}
 	if err == io.EOF {
 		if v.h != nil && !bytes.Equal(v.h.Sum(nil), v.b.md5) {
-			return n, errorf(engine.ErrBadDigest, "the Content-MD5 you specified did not match what we received")
+			return n, errorf(errBadDigest, "the Content-MD5 you specified did not match what we received")
 		}
 		if _, cerr := v.b.checksums(); cerr != nil {
 			return n, cerr

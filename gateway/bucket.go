@@ -100,7 +100,7 @@ type createBucketConfiguration struct {
 
 func (s *Server) createBucket(rq *request) error {
 	if reservedNames[rq.bucket] {
-		return errorf(engine.ErrInvalidBucketName, "%q is reserved by weir for its admin endpoints", rq.bucket)
+		return errorf(errReservedBucketName, "%q is reserved by weir for its admin endpoints", rq.bucket)
 	}
 	if _, err := s.runDecision(rq, s.decisionInput(rq, "s3:CreateBucket", nil, "")); err != nil {
 		return err

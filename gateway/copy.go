@@ -47,7 +47,7 @@ func checkCopySourcePreconditions(h http.Header, info engine.ObjectInfo, now tim
 		return nil
 	}
 	if err := checkReadPreconditions(conds, info, now); err != nil {
-		return errorf(engine.ErrPreconditionFailed, "At least one of the copy-source preconditions you specified did not hold")
+		return errorf(errPreconditionFailed, "At least one of the copy-source preconditions you specified did not hold")
 	}
 	return nil
 }
@@ -62,7 +62,8 @@ func (s *Server) openCopySource(rq *request) (engine.ObjectReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = checkReadLease(d, src.Info(), rq.r.Header.Get("x-weir-source-lease-id"), "x-weir-source-lease-id")
+	// A copy source is a read too, under the source's lease rule.
+	err = src.Info().CheckReadLease(rq.r.Header.Get("x-weir-source-lease-id"), d.ReadRequiresLease)
 	if err == nil {
 		err = checkCopySourcePreconditions(rq.r.Header, src.Info(), s.cfg.Now())
 	}
@@ -192,12 +193,10 @@ func (s *Server) deleteObjects(rq *request) error {
 		}
 		if err != nil {
 			e, known := lookupS3Error(err)
-			msg := err.Error()
 			if !known {
 				s.log.Error("internal error", "request_id", rq.id, "op", rq.op, "key", o.Key, "err", err)
-				msg = "we encountered an internal error, please try again"
 			}
-			res.Errors = append(res.Errors, deleteError{Key: o.Key, Code: e.code, Message: msg})
+			res.Errors = append(res.Errors, deleteError{Key: o.Key, Code: e.code, Message: clientMessage(err, e)})
 			continue
 		}
 		if !req.Quiet {

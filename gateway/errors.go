@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/weirproject/weir/engine"
 	"github.com/weirproject/weir/gateway/internal/checksum"
@@ -31,6 +32,11 @@ var (
 	errNotModified               = errors.New("not modified")
 	errInvalidCopySource         = errors.New("invalid copy source")
 	errIllegalLocationConstraint = errors.New("illegal location constraint")
+	// The gateway's own checks that answer as the engine's would: a body's digest, a read's
+	// preconditions, a bucket name weir keeps for itself.
+	errBadDigest          = errors.New("bad digest")
+	errPreconditionFailed = errors.New("precondition failed")
+	errReservedBucketName = errors.New("invalid bucket name")
 )
 
 type s3Error struct {
@@ -38,109 +44,133 @@ type s3Error struct {
 	status int
 }
 
-// s3ErrorTable maps every error weir reports to its S3 code and HTTP status. The first entry
-// whose sentinel matches (errors.Is) wins; anything unmatched is a 500 InternalError.
-var s3ErrorTable = []struct {
+// errorEntry is a row of the error table.
+type errorEntry struct {
 	err error
 	s3Error
-}{
-	// engine
-	{engine.ErrNoSuchBucket, s3Error{"NoSuchBucket", http.StatusNotFound}},
-	{engine.ErrNoSuchKey, s3Error{"NoSuchKey", http.StatusNotFound}},
-	{engine.ErrBucketNotEmpty, s3Error{"BucketNotEmpty", http.StatusConflict}},
-	{engine.ErrInvalidBucketName, s3Error{"InvalidBucketName", http.StatusBadRequest}},
-	{engine.ErrKeyTooLong, s3Error{"KeyTooLongError", http.StatusBadRequest}},
-	{engine.ErrInvalidKey, s3Error{"InvalidArgument", http.StatusBadRequest}},
-	{engine.ErrMetadataTooLarge, s3Error{"MetadataTooLarge", http.StatusBadRequest}},
-	{engine.ErrBadDigest, s3Error{"BadDigest", http.StatusBadRequest}},
-	{engine.ErrIncompleteBody, s3Error{"IncompleteBody", http.StatusBadRequest}},
-	{engine.ErrNoSuchUpload, s3Error{"NoSuchUpload", http.StatusNotFound}},
-	{engine.ErrInvalidPart, s3Error{"InvalidPart", http.StatusBadRequest}},
-	{engine.ErrInvalidPartOrder, s3Error{"InvalidPartOrder", http.StatusBadRequest}},
-	{engine.ErrEntityTooSmall, s3Error{"EntityTooSmall", http.StatusBadRequest}},
-	{engine.ErrInvalidPartNumber, s3Error{"InvalidArgument", http.StatusBadRequest}},
-	{engine.ErrPreconditionFailed, s3Error{"PreconditionFailed", http.StatusPreconditionFailed}},
-	{engine.ErrPreconditionRequired, s3Error{"PreconditionRequired", http.StatusPreconditionRequired}},
-	{engine.ErrInvalidStrategy, s3Error{"InvalidArgument", http.StatusBadRequest}},
-	{engine.ErrBucketExists, s3Error{"BucketAlreadyExists", http.StatusConflict}},
-	{engine.ErrLeaseAlreadyPresent, s3Error{"LeaseAlreadyPresent", http.StatusConflict}},
-	{engine.ErrLeaseIDMismatchWithLeaseOperation, s3Error{"LeaseIdMismatchWithLeaseOperation", http.StatusConflict}},
-	{engine.ErrLeaseNotPresentWithLeaseOperation, s3Error{"LeaseNotPresentWithLeaseOperation", http.StatusConflict}},
-	{engine.ErrLeaseIsBrokenAndCannotBeRenewed, s3Error{"LeaseIsBrokenAndCannotBeRenewed", http.StatusConflict}},
-	{engine.ErrLeaseIsBreakingAndCannotBeAcquired, s3Error{"LeaseIsBreakingAndCannotBeAcquired", http.StatusConflict}},
-	{engine.ErrLeaseIsBreakingAndCannotBeChanged, s3Error{"LeaseIsBreakingAndCannotBeChanged", http.StatusConflict}},
-	{engine.ErrLeaseIDMissing, s3Error{"LeaseIdMissing", http.StatusPreconditionFailed}},
-	{engine.ErrLeaseIDMismatchWithObjectOperation, s3Error{"LeaseIdMismatchWithBlobOperation", http.StatusPreconditionFailed}},
-	{engine.ErrLeaseNotPresentWithObjectOperation, s3Error{"LeaseNotPresentWithBlobOperation", http.StatusPreconditionFailed}},
-	{engine.ErrLeaseIDMismatchWithBucketOperation, s3Error{"LeaseIdMismatchWithContainerOperation", http.StatusPreconditionFailed}},
-	{engine.ErrLeaseNotPresentWithBucketOperation, s3Error{"LeaseNotPresentWithContainerOperation", http.StatusPreconditionFailed}},
-	{engine.ErrInvalidLeaseRequest, s3Error{"InvalidArgument", http.StatusBadRequest}},
-	{engine.ErrClosed, s3Error{"ServiceUnavailable", http.StatusServiceUnavailable}},
-	{engine.ErrUnavailable, s3Error{"ServiceUnavailable", http.StatusServiceUnavailable}},
-	// authentication and payload
-	{sigv4.ErrMissingAuth, s3Error{"AccessDenied", http.StatusForbidden}},
-	{sigv4.ErrPresignExpired, s3Error{"AccessDenied", http.StatusForbidden}},
-	{sigv4.ErrHeadersNotSigned, s3Error{"AccessDenied", http.StatusForbidden}},
-	{sigv4.ErrInvalidAccessKeyID, s3Error{"InvalidAccessKeyId", http.StatusForbidden}},
-	{sigv4.ErrSignatureDoesNotMatch, s3Error{"SignatureDoesNotMatch", http.StatusForbidden}},
-	{sigv4.ErrRequestTimeTooSkewed, s3Error{"RequestTimeTooSkewed", http.StatusForbidden}},
-	{sigv4.ErrAuthorizationMalformed, s3Error{"AuthorizationHeaderMalformed", http.StatusBadRequest}},
-	{sigv4.ErrContentSHA256Mismatch, s3Error{"XAmzContentSHA256Mismatch", http.StatusBadRequest}},
-	{sigv4.ErrUnsupportedAlgorithm, s3Error{"NotImplemented", http.StatusNotImplemented}},
-	{sigv4.ErrMalformedChunk, s3Error{"IncompleteBody", http.StatusBadRequest}},
-	{sigv4.ErrIncompleteBody, s3Error{"IncompleteBody", http.StatusBadRequest}},
-	{sigv4.ErrMissingContentLength, s3Error{"MissingContentLength", http.StatusLengthRequired}},
-	{sigv4.ErrMalformedTrailer, s3Error{"MalformedTrailerError", http.StatusBadRequest}},
-	{checksum.ErrBadDigest, s3Error{"BadDigest", http.StatusBadRequest}},
-	{checksum.ErrInvalidDigest, s3Error{"InvalidDigest", http.StatusBadRequest}},
-	{checksum.ErrInvalidRequest, s3Error{"InvalidRequest", http.StatusBadRequest}},
-	{checksum.ErrMalformedTrailer, s3Error{"MalformedTrailerError", http.StatusBadRequest}},
-	// gateway
-	{decide.ErrDenied, s3Error{"AccessDenied", http.StatusForbidden}},
-	{errBucketOwnedByOther, s3Error{"BucketAlreadyExists", http.StatusConflict}},
-	{errBucketOwnedByYou, s3Error{"BucketAlreadyOwnedByYou", http.StatusConflict}},
-	{errMalformedXML, s3Error{"MalformedXML", http.StatusBadRequest}},
-	{errXMLTooLarge, s3Error{"MaxMessageLengthExceeded", http.StatusBadRequest}},
-	{errMethodNotAllowed, s3Error{"MethodNotAllowed", http.StatusMethodNotAllowed}},
-	{errNotImplemented, s3Error{"NotImplemented", http.StatusNotImplemented}},
-	{errInvalidArgument, s3Error{"InvalidArgument", http.StatusBadRequest}},
-	{errInvalidRequest, s3Error{"InvalidRequest", http.StatusBadRequest}},
-	{errInvalidRange, s3Error{"InvalidRange", http.StatusRequestedRangeNotSatisfiable}},
-	{errMissingContentLength, s3Error{"MissingContentLength", http.StatusLengthRequired}},
-	{errEntityTooLarge, s3Error{"EntityTooLarge", http.StatusBadRequest}},
-	{errNoSuchTagSet, s3Error{"NoSuchTagSet", http.StatusNotFound}},
-	{errInvalidTag, s3Error{"InvalidTag", http.StatusBadRequest}},
-	{errNotModified, s3Error{"NotModified", http.StatusNotModified}},
-	{errInvalidCopySource, s3Error{"InvalidArgument", http.StatusBadRequest}},
-	{errNoSuchBucketPolicy, s3Error{"NoSuchBucketPolicy", http.StatusNotFound}},
-	{errNoSuchCORSConfiguration, s3Error{"NoSuchCORSConfiguration", http.StatusNotFound}},
-	{errNoSuchLifecycleConfiguration, s3Error{"NoSuchLifecycleConfiguration", http.StatusNotFound}},
-	{errNoSuchEncryptionConfig, s3Error{"ServerSideEncryptionConfigurationNotFoundError", http.StatusNotFound}},
-	{errNoSuchWebsiteConfiguration, s3Error{"NoSuchWebsiteConfiguration", http.StatusNotFound}},
-	{errNoSuchReplicationConfig, s3Error{"ReplicationConfigurationNotFoundError", http.StatusNotFound}},
-	{errNoSuchPublicAccessBlock, s3Error{"NoSuchPublicAccessBlockConfiguration", http.StatusNotFound}},
-	{errNoSuchObjectLockConfig, s3Error{"ObjectLockConfigurationNotFoundError", http.StatusNotFound}},
-	{errNoSuchObjectLockOnObject, s3Error{"NoSuchObjectLockConfiguration", http.StatusNotFound}},
-	{errNoSuchConfiguration, s3Error{"NoSuchConfiguration", http.StatusNotFound}},
-	{errBadRequest, s3Error{"BadRequest", http.StatusBadRequest}},
-	{errIllegalLocationConstraint, s3Error{"IllegalLocationConstraintException", http.StatusBadRequest}},
-	{errInvalidStorageClass, s3Error{"InvalidStorageClass", http.StatusBadRequest}},
-	{decide.ErrPolicy, s3Error{"InternalError", http.StatusInternalServerError}},
-	{decide.ErrPluginFailed, s3Error{"PluginFailed", http.StatusServiceUnavailable}},
-	{errRequestTimeout, s3Error{"RequestTimeout", http.StatusBadRequest}},
-	{errTooManyBuckets, s3Error{"TooManyBuckets", http.StatusBadRequest}},
+	// message is what the client reads. The engine's errors speak the domain, and their
+	// detail (which may name versions and lease ids) is logged, not sent; the gateway's own
+	// errors (ownMessage) were written for the client and are sent as they are.
+	message string
 }
 
-var internalError = s3Error{"InternalError", http.StatusInternalServerError}
+// ownMessage marks a row whose error was written for the client by the gateway itself (errorf):
+// the client reads the error's own text.
+const ownMessage = ""
 
-// lookupS3Error returns the S3 code and status for err.
-func lookupS3Error(err error) (s3Error, bool) {
+// s3ErrorTable maps every error weir reports to its S3 code, HTTP status and message. The first entry
+// whose sentinel matches (errors.Is) wins; anything unmatched is a 500 InternalError.
+var s3ErrorTable = []errorEntry{
+	// engine
+	{engine.ErrNoSuchBucket, s3Error{"NoSuchBucket", http.StatusNotFound}, "The specified bucket does not exist."},
+	{engine.ErrNoSuchKey, s3Error{"NoSuchKey", http.StatusNotFound}, "The specified key does not exist."},
+	{engine.ErrBucketNotEmpty, s3Error{"BucketNotEmpty", http.StatusConflict}, "The bucket you tried to delete is not empty: it still holds objects or multipart uploads."},
+	{engine.ErrInvalidBucketName, s3Error{"InvalidBucketName", http.StatusBadRequest}, "The specified bucket is not valid: bucket names are 3 to 63 characters of lower-case letters, digits, '.' and '-', begin and end with a letter or digit, and are not IP addresses."},
+	{engine.ErrKeyTooLong, s3Error{"KeyTooLongError", http.StatusBadRequest}, "Your key is too long: the limit is " + strconv.Itoa(engine.MaxKeyLength) + " bytes."},
+	{engine.ErrInvalidKey, s3Error{"InvalidArgument", http.StatusBadRequest}, "Object keys are non-empty UTF-8 without NUL characters."},
+	{engine.ErrMetadataTooLarge, s3Error{"MetadataTooLarge", http.StatusBadRequest}, "Your user metadata exceeds the maximum allowed size of " + strconv.Itoa(engine.MaxMetadataSize) + " bytes."},
+	{engine.ErrBadDigest, s3Error{"BadDigest", http.StatusBadRequest}, "The Content-MD5 or checksum you specified did not match what we received."},
+	{engine.ErrIncompleteBody, s3Error{"IncompleteBody", http.StatusBadRequest}, "You did not provide the number of bytes the request declared."},
+	{engine.ErrNoSuchUpload, s3Error{"NoSuchUpload", http.StatusNotFound}, "The specified multipart upload does not exist: the upload ID might be invalid, or the upload might have been aborted or completed."},
+	{engine.ErrInvalidPart, s3Error{"InvalidPart", http.StatusBadRequest}, "One or more of the specified parts could not be found: the part might not have been uploaded, or the specified entity tag might not have matched the part's."},
+	{engine.ErrInvalidPartOrder, s3Error{"InvalidPartOrder", http.StatusBadRequest}, "The list of parts was not in ascending order: parts must be ordered by part number."},
+	{engine.ErrEntityTooSmall, s3Error{"EntityTooSmall", http.StatusBadRequest}, "Your proposed upload is smaller than the minimum allowed size: every part but the last must be at least the minimum part size."},
+	{engine.ErrInvalidPartNumber, s3Error{"InvalidArgument", http.StatusBadRequest}, "Part number must be an integer between 1 and " + strconv.Itoa(engine.MaxPartNumber) + ", inclusive."},
+	{engine.ErrPreconditionFailed, s3Error{"PreconditionFailed", http.StatusPreconditionFailed}, "At least one of the preconditions you specified did not hold."},
+	{engine.ErrPreconditionRequired, s3Error{"PreconditionRequired", http.StatusPreconditionRequired}, "This write must be conditional: its concurrency strategy is etag, so it must state which version it replaces, or that the key must not exist (docs/concurrency.md)."},
+	{engine.ErrInvalidStrategy, s3Error{"InvalidArgument", http.StatusBadRequest}, "The concurrency strategy is not one of last-writer-wins, etag, lease."},
+	{engine.ErrBucketExists, s3Error{"BucketAlreadyExists", http.StatusConflict}, "The requested bucket name is not available; the bucket namespace is shared by all users, choose another name."},
+	{engine.ErrLeaseAlreadyPresent, s3Error{"LeaseAlreadyPresent", http.StatusConflict}, "There is already a lease present."},
+	{engine.ErrLeaseIDMismatchWithLeaseOperation, s3Error{"LeaseIdMismatchWithLeaseOperation", http.StatusConflict}, "The lease ID specified did not match the lease ID for the object."},
+	{engine.ErrLeaseNotPresentWithLeaseOperation, s3Error{"LeaseNotPresentWithLeaseOperation", http.StatusConflict}, "There is currently no lease on the object."},
+	{engine.ErrLeaseIsBrokenAndCannotBeRenewed, s3Error{"LeaseIsBrokenAndCannotBeRenewed", http.StatusConflict}, "The lease ID matched, but the lease has been broken explicitly and cannot be renewed."},
+	{engine.ErrLeaseIsBreakingAndCannotBeAcquired, s3Error{"LeaseIsBreakingAndCannotBeAcquired", http.StatusConflict}, "The lease ID matched, but the lease is currently in breaking state and cannot be acquired until it is broken."},
+	{engine.ErrLeaseIsBreakingAndCannotBeChanged, s3Error{"LeaseIsBreakingAndCannotBeChanged", http.StatusConflict}, "The lease ID matched, but the lease is currently in breaking state and cannot be changed."},
+	{engine.ErrLeaseIDMissing, s3Error{"LeaseIdMissing", http.StatusPreconditionFailed}, "There is currently a lease on the object and no lease ID was specified in the request."},
+	{engine.ErrLeaseIDMismatchWithObjectOperation, s3Error{"LeaseIdMismatchWithBlobOperation", http.StatusPreconditionFailed}, "The lease ID specified did not match the lease ID for the object."},
+	{engine.ErrLeaseNotPresentWithObjectOperation, s3Error{"LeaseNotPresentWithBlobOperation", http.StatusPreconditionFailed}, "There is currently no active lease on the object: a lease ID names none, and where the object's strategy or a policy requires its lease, acquire it first (docs/concurrency.md)."},
+	{engine.ErrLeaseIDMismatchWithBucketOperation, s3Error{"LeaseIdMismatchWithContainerOperation", http.StatusPreconditionFailed}, "The lease ID specified did not match the lease ID for the bucket."},
+	{engine.ErrLeaseNotPresentWithBucketOperation, s3Error{"LeaseNotPresentWithContainerOperation", http.StatusPreconditionFailed}, "There is currently no lease on the bucket."},
+	{engine.ErrInvalidLeaseRequest, s3Error{"InvalidArgument", http.StatusBadRequest}, "The lease request is not valid: the actions are acquire, renew, change, release and break; lease IDs are UUIDs; a lease lasts 15 to 60 seconds or -1 (forever), a break period 0 to 60 seconds (docs/concurrency.md)."},
+	{engine.ErrClosed, s3Error{"ServiceUnavailable", http.StatusServiceUnavailable}, "The server is shutting down; retry the request."},
+	{engine.ErrUnavailable, s3Error{"ServiceUnavailable", http.StatusServiceUnavailable}, "A store weir depends on cannot be reached now; nothing was changed, retry the request."},
+	// authentication and payload
+	{sigv4.ErrMissingAuth, s3Error{"AccessDenied", http.StatusForbidden}, ownMessage},
+	{sigv4.ErrPresignExpired, s3Error{"AccessDenied", http.StatusForbidden}, ownMessage},
+	{sigv4.ErrHeadersNotSigned, s3Error{"AccessDenied", http.StatusForbidden}, ownMessage},
+	{sigv4.ErrInvalidAccessKeyID, s3Error{"InvalidAccessKeyId", http.StatusForbidden}, ownMessage},
+	{sigv4.ErrSignatureDoesNotMatch, s3Error{"SignatureDoesNotMatch", http.StatusForbidden}, ownMessage},
+	{sigv4.ErrRequestTimeTooSkewed, s3Error{"RequestTimeTooSkewed", http.StatusForbidden}, ownMessage},
+	{sigv4.ErrAuthorizationMalformed, s3Error{"AuthorizationHeaderMalformed", http.StatusBadRequest}, ownMessage},
+	{sigv4.ErrContentSHA256Mismatch, s3Error{"XAmzContentSHA256Mismatch", http.StatusBadRequest}, ownMessage},
+	{sigv4.ErrUnsupportedAlgorithm, s3Error{"NotImplemented", http.StatusNotImplemented}, ownMessage},
+	{sigv4.ErrMalformedChunk, s3Error{"IncompleteBody", http.StatusBadRequest}, ownMessage},
+	{sigv4.ErrIncompleteBody, s3Error{"IncompleteBody", http.StatusBadRequest}, ownMessage},
+	{sigv4.ErrMissingContentLength, s3Error{"MissingContentLength", http.StatusLengthRequired}, ownMessage},
+	{sigv4.ErrMalformedTrailer, s3Error{"MalformedTrailerError", http.StatusBadRequest}, ownMessage},
+	{checksum.ErrBadDigest, s3Error{"BadDigest", http.StatusBadRequest}, ownMessage},
+	{checksum.ErrInvalidDigest, s3Error{"InvalidDigest", http.StatusBadRequest}, ownMessage},
+	{checksum.ErrInvalidRequest, s3Error{"InvalidRequest", http.StatusBadRequest}, ownMessage},
+	{checksum.ErrMalformedTrailer, s3Error{"MalformedTrailerError", http.StatusBadRequest}, ownMessage},
+	// gateway
+	{decide.ErrDenied, s3Error{"AccessDenied", http.StatusForbidden}, ownMessage},
+	{errBucketOwnedByOther, s3Error{"BucketAlreadyExists", http.StatusConflict}, ownMessage},
+	{errBucketOwnedByYou, s3Error{"BucketAlreadyOwnedByYou", http.StatusConflict}, ownMessage},
+	{errMalformedXML, s3Error{"MalformedXML", http.StatusBadRequest}, ownMessage},
+	{errXMLTooLarge, s3Error{"MaxMessageLengthExceeded", http.StatusBadRequest}, ownMessage},
+	{errMethodNotAllowed, s3Error{"MethodNotAllowed", http.StatusMethodNotAllowed}, ownMessage},
+	{errNotImplemented, s3Error{"NotImplemented", http.StatusNotImplemented}, ownMessage},
+	{errInvalidArgument, s3Error{"InvalidArgument", http.StatusBadRequest}, ownMessage},
+	{errInvalidRequest, s3Error{"InvalidRequest", http.StatusBadRequest}, ownMessage},
+	{errInvalidRange, s3Error{"InvalidRange", http.StatusRequestedRangeNotSatisfiable}, ownMessage},
+	{errMissingContentLength, s3Error{"MissingContentLength", http.StatusLengthRequired}, ownMessage},
+	{errEntityTooLarge, s3Error{"EntityTooLarge", http.StatusBadRequest}, ownMessage},
+	{errNoSuchTagSet, s3Error{"NoSuchTagSet", http.StatusNotFound}, ownMessage},
+	{errInvalidTag, s3Error{"InvalidTag", http.StatusBadRequest}, ownMessage},
+	{errNotModified, s3Error{"NotModified", http.StatusNotModified}, ownMessage},
+	{errInvalidCopySource, s3Error{"InvalidArgument", http.StatusBadRequest}, ownMessage},
+	{errNoSuchBucketPolicy, s3Error{"NoSuchBucketPolicy", http.StatusNotFound}, ownMessage},
+	{errNoSuchCORSConfiguration, s3Error{"NoSuchCORSConfiguration", http.StatusNotFound}, ownMessage},
+	{errNoSuchLifecycleConfiguration, s3Error{"NoSuchLifecycleConfiguration", http.StatusNotFound}, ownMessage},
+	{errNoSuchEncryptionConfig, s3Error{"ServerSideEncryptionConfigurationNotFoundError", http.StatusNotFound}, ownMessage},
+	{errNoSuchWebsiteConfiguration, s3Error{"NoSuchWebsiteConfiguration", http.StatusNotFound}, ownMessage},
+	{errNoSuchReplicationConfig, s3Error{"ReplicationConfigurationNotFoundError", http.StatusNotFound}, ownMessage},
+	{errNoSuchPublicAccessBlock, s3Error{"NoSuchPublicAccessBlockConfiguration", http.StatusNotFound}, ownMessage},
+	{errNoSuchObjectLockConfig, s3Error{"ObjectLockConfigurationNotFoundError", http.StatusNotFound}, ownMessage},
+	{errNoSuchObjectLockOnObject, s3Error{"NoSuchObjectLockConfiguration", http.StatusNotFound}, ownMessage},
+	{errNoSuchConfiguration, s3Error{"NoSuchConfiguration", http.StatusNotFound}, ownMessage},
+	{errBadRequest, s3Error{"BadRequest", http.StatusBadRequest}, ownMessage},
+	{errBadDigest, s3Error{"BadDigest", http.StatusBadRequest}, ownMessage},
+	{errPreconditionFailed, s3Error{"PreconditionFailed", http.StatusPreconditionFailed}, ownMessage},
+	{errReservedBucketName, s3Error{"InvalidBucketName", http.StatusBadRequest}, ownMessage},
+	{errIllegalLocationConstraint, s3Error{"IllegalLocationConstraintException", http.StatusBadRequest}, ownMessage},
+	{errInvalidStorageClass, s3Error{"InvalidStorageClass", http.StatusBadRequest}, ownMessage},
+	{decide.ErrPolicy, s3Error{"InternalError", http.StatusInternalServerError}, internalErrorMessage},
+	{decide.ErrPluginFailed, s3Error{"PluginFailed", http.StatusServiceUnavailable}, ownMessage},
+	{errRequestTimeout, s3Error{"RequestTimeout", http.StatusBadRequest}, ownMessage},
+	{errTooManyBuckets, s3Error{"TooManyBuckets", http.StatusBadRequest}, ownMessage},
+}
+
+var internalError = errorEntry{s3Error: s3Error{"InternalError", http.StatusInternalServerError}, message: internalErrorMessage}
+
+const internalErrorMessage = "we encountered an internal error, please try again"
+
+// lookupS3Error returns err's row of the error table; an error it lacks is an internal error.
+func lookupS3Error(err error) (errorEntry, bool) {
 	for _, e := range s3ErrorTable {
 		if errors.Is(err, e.err) {
-			return e.s3Error, true
+			return e, true
 		}
 	}
 	return internalError, false
+}
+
+// clientMessage is the message a client reads for err, whose row is e.
+func clientMessage(err error, e errorEntry) string {
+	if e.message != ownMessage {
+		return e.message
+	}
+	return err.Error()
 }
 
 // errorf wraps a gateway sentinel with a message a person understands.

@@ -35,3 +35,16 @@ func RouteSubresources() []string {
 	}
 	return subs
 }
+
+// ErrorTableMessages are the messages the error table gives clients: a row's message, or for
+// the gateway's own errors, the sentinel's text.
+func ErrorTableMessages() []string {
+	var msgs []string
+	for _, e := range s3ErrorTable {
+		msgs = append(msgs, clientMessage(e.err, e))
+	}
+	return append(msgs, internalError.message)
+}
+
+// ClientMessage is the message a client reads for err.
+func ClientMessage(err error) string { return classify(err).message }

@@ -105,7 +105,7 @@ func checkFullObjectChecksum(up engine.Upload, byNum map[int]engine.PartInfo, ex
 			return errorf(errInvalidRequest, "the upload's checksum algorithm is %s, the request sent %s", alg, a)
 		}
 		if ok && want != got {
-			return errorf(engine.ErrBadDigest, "the %s you specified for the whole object (%s) is not the one its parts make (%s)", alg, want, got)
+			return errorf(errBadDigest, "the %s you specified for the whole object (%s) is not the one its parts make (%s)", alg, want, got)
 		}
 	}
 	return nil
@@ -525,7 +525,7 @@ func checkCompleteChecksum(up engine.Upload, stored map[int]engine.PartInfo, exp
 			cat = append(cat, raw...)
 		}
 		if got := checksum.Sum(alg, cat); got != want {
-			return errorf(engine.ErrBadDigest, "the %s you specified (%s) does not match the checksum of the parts' checksums (%s)", checksum.HeaderName(alg), want, got)
+			return errorf(errBadDigest, "the %s you specified (%s) does not match the checksum of the parts' checksums (%s)", checksum.HeaderName(alg), want, got)
 		}
 	}
 	return nil

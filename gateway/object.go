@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -186,10 +185,10 @@ func checkReadPreconditions(h http.Header, info engine.ObjectInfo, now time.Time
 	mod := info.ModTime.UTC().Truncate(time.Second)
 	if im != "" {
 		if !etagListMatches(im, info.ETag) {
-			return errorf(engine.ErrPreconditionFailed, "At least one of the preconditions you specified did not hold (If-Match)")
+			return errorf(errPreconditionFailed, "At least one of the preconditions you specified did not hold (If-Match)")
 		}
 	} else if t, ok := parseHTTPDate(ius, now); ok && mod.After(t) {
-		return errorf(engine.ErrPreconditionFailed, "At least one of the preconditions you specified did not hold (If-Unmodified-Since)")
+		return errorf(errPreconditionFailed, "At least one of the preconditions you specified did not hold (If-Unmodified-Since)")
 	}
 	if inm != "" {
 		if etagListMatches(inm, info.ETag) {
@@ -272,9 +271,6 @@ func parseRange(v string, size int64) (r engine.Range, ok bool, err error) {
 func (s *Server) getObject(rq *request) error  { return s.readObject(rq, "s3:GetObject", true) }
 func (s *Server) headObject(rq *request) error { return s.readObject(rq, "s3:GetObject", false) }
 
-// checkReadLease applies a read's lease rules to the version read: a lease id given (in header)
-// must be the active lease's, and a policy that made reads exclusive (ReadRequiresLease) admits
-// only the lease holder. A copy source is a read too, named by x-weir-source-lease-id.
 // statForRead decides a read of rq's object and returns its metadata, under the same lease rule
 // as a GET (operations that answer from the metadata alone: tagging, attributes).
 func (s *Server) statForRead(rq *request, action string) (engine.ObjectInfo, error) {
@@ -284,17 +280,7 @@ func (s *Server) statForRead(rq *request, action string) (engine.ObjectInfo, err
 	}
 	info := obj.Info()
 	obj.Close()
-	return info, checkReadLease(d, info, rq.r.Header.Get("x-weir-lease-id"), "x-weir-lease-id")
-}
-
-func checkReadLease(d decide.Decision, info engine.ObjectInfo, leaseID, header string) error {
-	if d.ReadRequiresLease && leaseID == "" {
-		if info.Lease.State.Locked() {
-			return fmt.Errorf("%w: reads of %s require the object's lease id (%s)", engine.ErrLeaseIDMissing, info.Key, header)
-		}
-		return fmt.Errorf("%w: reads of %s require holding the object's lease", engine.ErrLeaseNotPresentWithObjectOperation, info.Key)
-	}
-	return info.CheckLeaseID(leaseID)
+	return info, info.CheckReadLease(rq.r.Header.Get("x-weir-lease-id"), d.ReadRequiresLease)
 }
 
 func (s *Server) readObject(rq *request, action string, withBody bool) error {
@@ -304,7 +290,7 @@ func (s *Server) readObject(rq *request, action string, withBody bool) error {
 	}
 	defer obj.Close()
 	info := obj.Info()
-	if err := checkReadLease(d, info, rq.r.Header.Get("x-weir-lease-id"), "x-weir-lease-id"); err != nil {
+	if err := info.CheckReadLease(rq.r.Header.Get("x-weir-lease-id"), d.ReadRequiresLease); err != nil {
 		return err
 	}
 	if err := checkReadPreconditions(rq.r.Header, info, s.cfg.Now()); err != nil {

@@ -59,7 +59,7 @@ func TestPolicyDecides(t *testing.T) {
 	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("ledger"), Key: aws.String("k"), Body: bytes.NewReader([]byte("v2"))})
 	// The policy chose etag, not the bucket: the message says the write's strategy.
 	if httpStatus(err) != http.StatusPreconditionRequired || apiCode(err) != "PreconditionRequired" ||
-		apiMessage(err) != "precondition required: the strategy for this write is etag: send If-Match, If-None-Match: * or x-weir-if-generation-match" {
+		apiMessage(err) != "This write must be conditional: its concurrency strategy is etag, so it must state which version it replaces, or that the key must not exist (docs/concurrency.md)." {
 		t.Fatalf("unconditional write on a critical bucket: %v", err)
 	}
 	out, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("ledger"), Key: aws.String("new"), Body: bytes.NewReader([]byte("v")), IfNoneMatch: aws.String("*")})

@@ -157,15 +157,10 @@ type failure struct {
 	retry bool
 }
 
-const internalErrorMessage = "we encountered an internal error, please try again"
-
-// classify finds err's entry in the error table and the message a client may read.
+// classify finds err's row in the error table and the message a client may read.
 func classify(err error) failure {
 	e, known := lookupS3Error(err)
-	f := failure{s3Error: e, known: known, message: err.Error(), retry: errors.Is(err, engine.ErrUnavailable)}
-	if !known || errors.Is(err, decide.ErrPolicy) {
-		f.message = internalErrorMessage
-	}
+	f := failure{s3Error: e.s3Error, known: known, message: clientMessage(err, e), retry: errors.Is(err, engine.ErrUnavailable)}
 	if pe := (*decide.PluginError)(nil); errors.As(err, &pe) {
 		// The client learns which plugin refused its request; the guest's details are logged.
 		f.plugin = pe.Fault.Plugin
@@ -189,6 +184,9 @@ func (s *Server) logError(rq *request, err error, f failure) {
 		s.log.Error("plugin failed", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key, "plugin", pe.Fault.Plugin, "kind", pe.Fault.Kind, "err", pe.Fault)
 	case f.status >= 500 && f.status != http.StatusNotImplemented:
 		s.log.Warn("request failed", "request_id", rq.id, "op", rq.op, "code", f.code, "err", err)
+	case f.message != err.Error():
+		// The detail the client's message leaves out (which version, which lease).
+		s.log.Debug("request refused", "request_id", rq.id, "op", rq.op, "bucket", rq.bucket, "key", rq.key, "code", f.code, "err", err)
 	}
 }
 

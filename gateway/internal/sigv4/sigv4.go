@@ -32,7 +32,7 @@ var (
 	ErrRequestTimeTooSkewed   = errors.New("the difference between the request time and the current time is too large")
 	ErrPresignExpired         = errors.New("request has expired")
 	ErrAuthorizationMalformed = errors.New("the authorization information is malformed")
-	ErrContentSHA256Mismatch  = errors.New("the provided x-amz-content-sha256 header does not match what was computed")
+	ErrContentSHA256Mismatch  = errors.New("the payload hash the request was signed with does not match what was computed")
 	ErrUnsupportedAlgorithm   = errors.New("signature algorithm not supported")
 	ErrMalformedChunk         = errors.New("malformed aws-chunked body")
 	ErrIncompleteBody         = errors.New("you did not provide the number of bytes specified by the Content-Length HTTP header")
