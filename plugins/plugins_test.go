@@ -1,7 +1,6 @@
 package plugins_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weirproject/weir/internal/testlog"
 	"github.com/weirproject/weir/plugins"
 	"github.com/weirproject/weir/plugins/pluginstest"
 	"github.com/weirproject/weir/sdk/abi"
@@ -65,29 +65,11 @@ func manifest(t testing.TB, es ...entry) string {
 	return string(b)
 }
 
-// logBuffer collects log lines; safe for concurrent use.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // load writes a directory with the modes guest (plus extra files) and loads it.
-func load(t testing.TB, es ...entry) (*plugins.Dir, *logBuffer) {
+func load(t testing.TB, es ...entry) (*plugins.Dir, *testlog.Buffer) {
 	t.Helper()
 	dir := pluginstest.WriteDir(t, manifest(t, es...), map[string][]byte{"modes.wasm": modes(t)})
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	d, err := plugins.LoadDir(context.Background(), dir, plugins.Options{
 		CacheDir: cacheDir,
 		Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -507,7 +489,7 @@ func TestWatchAndCacheDir(t *testing.T) {
 	}
 
 	dir := pluginstest.WriteDir(t, manifest(t, entry{Name: "p", Config: "propose:etag"}), map[string][]byte{"modes.wasm": modes(t)})
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	d, err := plugins.LoadDir(ctx, dir, plugins.Options{CacheDir: cacheDir, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,7 @@ import (
 	"github.com/weirproject/weir/engine"
 	"github.com/weirproject/weir/gateway"
 	"github.com/weirproject/weir/internal/backendtest"
+	"github.com/weirproject/weir/internal/testlog"
 	"github.com/weirproject/weir/policies"
 )
 
@@ -252,20 +253,4 @@ func (ts *Server) Metric(t testing.TB, series string) float64 {
 }
 
 // SyncBuffer is a log sink a test reads while the server writes (Options.Log).
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// String returns everything written so far.
-func (s *SyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type SyncBuffer = testlog.Buffer
