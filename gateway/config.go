@@ -4,7 +4,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/weirproject/weir/engine"
@@ -79,16 +78,6 @@ var bucketConfigs = map[string]bucketConfig{
 	"inventory":           {name: "InventoryConfiguration", emptyDoc: `<ListInventoryConfigurationsResult xmlns="` + s3NS + `"><IsTruncated>false</IsTruncated></ListInventoryConfigurationsResult>`, missing: "weir has no inventory reports"},
 	"metrics":             {name: "MetricsConfiguration", emptyDoc: `<ListMetricsConfigurationsResult xmlns="` + s3NS + `"><IsTruncated>false</IsTruncated></ListMetricsConfigurationsResult>`, missing: "weir has no request metrics configurations; see its /metrics endpoint"},
 	"intelligent-tiering": {name: "IntelligentTieringConfiguration", emptyDoc: `<ListBucketIntelligentTieringConfigurationsOutput xmlns="` + s3NS + `"><IsTruncated>false</IsTruncated></ListBucketIntelligentTieringConfigurationsOutput>`, missing: "weir has one storage class"},
-}
-
-// bucketConfigOf returns the configuration sub-resource q names, if any.
-func bucketConfigOf(q url.Values) (string, bucketConfig, bool) {
-	for k, c := range bucketConfigs {
-		if q.Has(k) {
-			return k, c, true
-		}
-	}
-	return "", bucketConfig{}, false
 }
 
 // getBucketConfig answers a read of a configuration weir does not implement.
