@@ -610,70 +610,35 @@ func (r pgReader) listObjects(bucket string, opts ListOptions) (ListResult, erro
 
 // listUploads reads the bucket's uploads in (key, upload id) order, in pages.
 func (r pgReader) listUploads(bucket string, opts ListUploadsOptions) (ListUploadsResult, error) {
-	var res ListUploadsResult
-	max := opts.MaxUploads
-	if max <= 0 {
-		max = 1000
-	}
+	page := newUploadPage(opts)
 	lowerKey, lowerID := []byte(opts.Prefix), []byte{}
 	upper := keys.PrefixEnd([]byte(opts.Prefix))
-	count := 0
-	lastPrefix := ""
 	for {
 		rows, err := r.q.Query(r.ctx, `SELECT key, upload_id, rec FROM weir_uploads WHERE bucket = $1 AND (key, upload_id) >= ($2, $3) AND ($4::BYTEA IS NULL OR key < $4) ORDER BY key, upload_id LIMIT $5`,
 			[]byte(bucket), lowerKey, lowerID, upper, pgPage)
 		if err != nil {
-			return res, pgUnavailable(err)
+			return page.res, pgUnavailable(err)
 		}
-		n, done := 0, false
-		for rows.Next() {
+		n, more := 0, true
+		for more && rows.Next() {
 			n++
 			var k, id, rec []byte
 			if err := rows.Scan(&k, &id, &rec); err != nil {
 				rows.Close()
-				return res, err
+				return page.res, err
 			}
 			lowerKey, lowerID = k, append(id, 0)
-			key, uid := string(k), string(id)
-			if opts.KeyMarker != "" && (key < opts.KeyMarker || key == opts.KeyMarker && (opts.UploadIDMarker == "" || uid <= opts.UploadIDMarker)) {
-				continue
-			}
-			if opts.Delimiter != "" {
-				if i := strings.Index(key[len(opts.Prefix):], opts.Delimiter); i >= 0 {
-					cp := key[:len(opts.Prefix)+i+len(opts.Delimiter)]
-					if cp == lastPrefix {
-						continue
-					}
-					if count == max {
-						res.IsTruncated, done = true, true
-						break
-					}
-					lastPrefix = cp
-					res.CommonPrefixes = append(res.CommonPrefixes, cp)
-					res.NextKeyMarker, res.NextUploadIDMarker = cp, ""
-					count++
-					continue
-				}
-			}
-			if count == max {
-				res.IsTruncated, done = true, true
-				break
-			}
-			var u Upload
-			if err := json.Unmarshal(rec, &u); err != nil {
+			if more, err = page.add(string(k), string(id), rec); err != nil {
 				rows.Close()
-				return res, err
+				return page.res, err
 			}
-			res.Uploads = append(res.Uploads, u)
-			res.NextKeyMarker, res.NextUploadIDMarker = key, uid
-			count++
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return res, err
+			return page.res, err
 		}
-		if done || n < pgPage {
-			return res, nil
+		if !more || n < pgPage {
+			return page.res, nil
 		}
 	}
 }
