@@ -58,6 +58,7 @@ type config struct {
 	policiesAllowNetwork                                                  bool
 	maxBucketsPerUser                                                     int
 	uploadExpiry                                                          time.Duration
+	garbageGrace                                                          time.Duration
 }
 
 // env returns the WEIR_* variable for a flag, or def.
@@ -75,7 +76,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.addr, "addr", env("addr", ":8080"), "listen address (WEIR_ADDR)")
 	fs.StringVar(&c.data, "data", env("data", "./weir-data"), "data directory (WEIR_DATA)")
 	fs.StringVar(&c.store, "store", env("store", ""), "metadata store shared by several weir gateways: postgres://user:password@host:port/database (pgx connection URL); empty: the embedded store under --data. Object data stays in blob files under --data, unless --blobs names an S3 server: gateways sharing a store must share their data too (WEIR_STORE)")
-	fs.StringVar(&c.blobs, "blobs", env("blobs", ""), "where objects larger than one chunk go: s3://ACCESS:SECRET@host:port/bucket[/prefix] (an S3 server over HTTP, path-style; s3s:// for HTTPS; credentials may instead be in WEIR_BLOBS_ACCESS_KEY and WEIR_BLOBS_SECRET_KEY); empty: files under --data (WEIR_BLOBS)")
+	fs.StringVar(&c.blobs, "blobs", env("blobs", ""), "where objects larger than one chunk go: s3://ACCESS:SECRET@host:port/bucket[/prefix] (an S3 server over HTTP, path-style; s3s:// for HTTPS; credentials may instead be in WEIR_BLOBS_ACCESS_KEY and WEIR_BLOBS_SECRET_KEY); inline: in the metadata store itself; empty: files under --data (WEIR_BLOBS)")
+	fs.DurationVar(&c.garbageGrace, "garbage-grace", engine.DefaultGarbageGrace, "with --store: how long data replaced or deleted stays readable for GETs still streaming it on any gateway, and how long a body a gateway stored without committing it (the gateway died) waits before it is removed (WEIR_GARBAGE_GRACE)")
 	fs.StringVar(&c.users, "users", env("users", ""), "JSON file of users: [{\"name\",\"access_key\",\"secret_key\",\"groups\"}] (WEIR_USERS)")
 	fs.StringVar(&c.domains, "domain", env("domain", ""), "comma-separated domains for virtual-hosted-style requests, e.g. s3.example.com (WEIR_DOMAIN)")
 	fs.StringVar(&c.policiesDir, "policies", env("policies", ""), "Rego policy (package weir) that replaces the built-in one: a directory of .rego and data.json/data.yaml files, or an OPA bundle .tar.gz; hot-reloaded, and a version whose *_test.rego fail is rejected (WEIR_POLICIES)")
@@ -97,7 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.maxInflight, "max-inflight", gateway.DefaultMaxInflight, "requests served at once; beyond, 503 SlowDown with Retry-After (WEIR_MAX_INFLIGHT)")
 	// The flags that are not strings take their variable through the flag's own parser, so a
 	// bad value is refused with the variable's name, never read as the default.
-	for _, name := range []string{"decision-log", "memory-limit-mib", "shutdown-grace", "idle-body-timeout", "max-inflight", "policies-allow-network", "max-buckets-per-user", "upload-expiry"} {
+	for _, name := range []string{"decision-log", "memory-limit-mib", "shutdown-grace", "idle-body-timeout", "max-inflight", "policies-allow-network", "max-buckets-per-user", "upload-expiry", "garbage-grace"} {
 		if v := env(name, ""); v != "" {
 			if err := fs.Set(name, v); err != nil {
 				return c, fmt.Errorf("WEIR_%s: %w", strings.ToUpper(strings.ReplaceAll(name, "-", "_")), err)
@@ -110,6 +112,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	// The engine reads zero as its default: a zero given here would silently mean 7 days.
 	if c.uploadExpiry == 0 {
 		return c, errors.New("--upload-expiry (WEIR_UPLOAD_EXPIRY) must not be 0: give a duration such as 24h, or a negative value to keep unfinished uploads forever")
+	}
+	if c.garbageGrace <= 0 {
+		return c, errors.New("--garbage-grace (WEIR_GARBAGE_GRACE) must be a positive duration, longer than any GET may take")
 	}
 	return c, nil
 }
@@ -169,7 +174,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	eng, err := engine.Open(engine.Options{Dir: filepath.Join(c.data, "store"), Store: c.store, Blobs: c.blobs,
 		BlobsAccessKey: os.Getenv("WEIR_BLOBS_ACCESS_KEY"), BlobsSecretKey: os.Getenv("WEIR_BLOBS_SECRET_KEY"),
-		UploadExpiry: c.uploadExpiry})
+		UploadExpiry: c.uploadExpiry, GarbageGrace: c.garbageGrace})
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,19 @@ var conformanceStores = []conformanceStore{
 			return openTest(t, Options{Clock: clock, ChunkSize: 1024, MinPartSize: 1024})
 		}
 	}},
+	// --blobs inline: large data as pieces in pebble itself, no blob files.
+	{"pebble+inline", func(*testing.T) func(testing.TB, func() time.Time) *Engine {
+		return func(t testing.TB, clock func() time.Time) *Engine {
+			return openTest(t, Options{Blobs: BlobsInline, Clock: clock, ChunkSize: 1024, MinPartSize: 1024})
+		}
+	}},
+	// All data in PostgreSQL: small bodies in their commits, large ones as pieces before.
+	{"postgres+inline", func(t *testing.T) func(testing.TB, func() time.Time) *Engine {
+		server := backendtest.Postgres(t)
+		return func(t testing.TB, clock func() time.Time) *Engine {
+			return openTest(t, Options{Store: backendtest.PostgresDatabase(t, server), Blobs: BlobsInline, Clock: clock, ChunkSize: 1024, MinPartSize: 1024})
+		}
+	}},
 	// PostgreSQL for the metadata, one database per case on one server; blobs in files.
 	{"postgres", func(t *testing.T) func(testing.TB, func() time.Time) *Engine {
 		server := backendtest.Postgres(t)
@@ -57,7 +70,7 @@ var conformanceStores = []conformanceStore{
 	{"postgres+s3", func(t *testing.T) func(testing.TB, func() time.Time) *Engine {
 		server, blobs := backendtest.Postgres(t), backendtest.S3(t)
 		return func(t testing.TB, clock func() time.Time) *Engine {
-			return openTest(t, Options{Store: backendtest.PostgresDatabase(t, server), Blobs: blobs + "/" + newPrefix(), Clock: clock, MinPartSize: 1024})
+			return openTest(t, Options{Store: backendtest.PostgresDatabase(t, server), Blobs: blobs + "/" + newPrefix(), Clock: clock, ChunkSize: 1024, MinPartSize: 1024})
 		}
 	}},
 }

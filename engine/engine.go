@@ -67,7 +67,8 @@ type Options struct {
 	// Blobs, when set, is where large data goes instead of files under Dir: an S3 server,
 	// s3://ACCESS:SECRET@host:port/bucket[/prefix] over HTTP (path-style), or s3s://... over
 	// HTTPS. Each object is one data id's bytes, written once before the commit that references
-	// it. No two stores may share one bucket and prefix.
+	// it. No two stores may share one bucket and prefix. BlobsInline keeps all data in the
+	// metadata store (pebble, or the database of Store).
 	Blobs string
 	// BlobsAccessKey and BlobsSecretKey are the S3 credentials when the Blobs URL has none.
 	BlobsAccessKey, BlobsSecretKey string
@@ -86,6 +87,9 @@ type Options struct {
 	// Zero means DefaultUploadExpiry; a negative value disables expiry.
 	UploadExpiry time.Duration
 }
+
+// BlobsInline is the Options.Blobs value that keeps all object data in the metadata store.
+const BlobsInline = "inline"
 
 // DefaultGarbageGrace is the grace period of replaced data in a shared store.
 const DefaultGarbageGrace = 15 * time.Minute

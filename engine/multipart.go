@@ -296,22 +296,72 @@ func (e *Engine) ListMultipartUploads(bucket string, opts ListUploadsOptions) (L
 	return r.listUploads(bucket, opts)
 }
 
+// uploadPage builds one page of ListMultipartUploads from a bucket's upload records, offered in
+// (key, upload id) order by whichever store reads them.
+type uploadPage struct {
+	opts       ListUploadsOptions
+	max        int
+	count      int
+	lastPrefix string
+	res        ListUploadsResult
+}
+
+func newUploadPage(opts ListUploadsOptions) *uploadPage {
+	p := &uploadPage{opts: opts, max: opts.MaxUploads}
+	if p.max <= 0 {
+		p.max = 1000
+	}
+	return p
+}
+
+// add offers the record rec of upload id of key, a key with the listing's prefix. It returns
+// false once the page is full: the listing ends there.
+func (p *uploadPage) add(key, id string, rec []byte) (bool, error) {
+	opts := p.opts
+	if opts.KeyMarker != "" && (key < opts.KeyMarker || key == opts.KeyMarker && (opts.UploadIDMarker == "" || id <= opts.UploadIDMarker)) {
+		return true, nil
+	}
+	if opts.Delimiter != "" {
+		if i := strings.Index(key[len(opts.Prefix):], opts.Delimiter); i >= 0 {
+			cp := key[:len(opts.Prefix)+i+len(opts.Delimiter)]
+			if cp == p.lastPrefix {
+				return true, nil
+			}
+			if p.count == p.max {
+				p.res.IsTruncated = true
+				return false, nil
+			}
+			p.lastPrefix = cp
+			p.res.CommonPrefixes = append(p.res.CommonPrefixes, cp)
+			p.res.NextKeyMarker, p.res.NextUploadIDMarker = cp, ""
+			p.count++
+			return true, nil
+		}
+	}
+	if p.count == p.max {
+		p.res.IsTruncated = true
+		return false, nil
+	}
+	var u Upload
+	if err := json.Unmarshal(rec, &u); err != nil {
+		return false, err
+	}
+	p.res.Uploads = append(p.res.Uploads, u)
+	p.res.NextKeyMarker, p.res.NextUploadIDMarker = key, id
+	p.count++
+	return true, nil
+}
+
 // listUploads scans the bucket's upload records from the page's first key on.
 func (p pebbleReader) listUploads(bucket string, opts ListUploadsOptions) (ListUploadsResult, error) {
-	var res ListUploadsResult
-	max := opts.MaxUploads
-	if max <= 0 {
-		max = 1000
-	}
 	lower := keys.Upload(bucket, opts.Prefix, "")
 	lower = lower[:len(lower)-1] // without the NUL separator: every key with the prefix
 	it, err := p.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: keys.PrefixEnd(lower)})
 	if err != nil {
-		return res, err
+		return ListUploadsResult{}, err
 	}
 	defer it.Close()
-	count := 0
-	lastPrefix := ""
+	page := newUploadPage(opts)
 	for ok := it.First(); ok; ok = it.Next() {
 		key, id, ok := keys.SplitUpload(bucket, it.Key())
 		// The range scan matches the record's bytes, and a prefix that runs into the NUL
@@ -319,37 +369,13 @@ func (p pebbleReader) listUploads(bucket string, opts ListUploadsOptions) (ListU
 		if !ok || !strings.HasPrefix(key, opts.Prefix) {
 			continue
 		}
-		if opts.KeyMarker != "" && (key < opts.KeyMarker || key == opts.KeyMarker && (opts.UploadIDMarker == "" || id <= opts.UploadIDMarker)) {
-			continue
+		more, err := page.add(key, id, it.Value())
+		if err != nil {
+			return page.res, err
 		}
-		if opts.Delimiter != "" {
-			if i := strings.Index(key[len(opts.Prefix):], opts.Delimiter); i >= 0 {
-				cp := key[:len(opts.Prefix)+i+len(opts.Delimiter)]
-				if cp == lastPrefix {
-					continue
-				}
-				if count == max {
-					res.IsTruncated = true
-					break
-				}
-				lastPrefix = cp
-				res.CommonPrefixes = append(res.CommonPrefixes, cp)
-				res.NextKeyMarker, res.NextUploadIDMarker = cp, ""
-				count++
-				continue
-			}
-		}
-		if count == max {
-			res.IsTruncated = true
+		if !more {
 			break
 		}
-		var u Upload
-		if err := json.Unmarshal(it.Value(), &u); err != nil {
-			return res, err
-		}
-		res.Uploads = append(res.Uploads, u)
-		res.NextKeyMarker, res.NextUploadIDMarker = key, id
-		count++
 	}
-	return res, it.Error()
+	return page.res, it.Error()
 }

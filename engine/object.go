@@ -135,15 +135,6 @@ func (e *Engine) stage(ctx context.Context, body io.Reader, opts *PutOptions) (*
 	}
 	h.Write((*buf)[:n])
 	s.size = int64(n)
-	if e.pebble == nil {
-		// A shared store keeps no chunks: a small body is a blob too.
-		err := e.stageSmallBlob(s, (*buf)[:n])
-		e.chunkPool.Put(buf)
-		if err != nil {
-			return nil, err
-		}
-		return s.finish(e, h, opts)
-	}
 	s.inline = buf
 	*s.inline = (*s.inline)[:n]
 	return s.finish(e, h, opts)
@@ -180,23 +171,6 @@ func (e *Engine) stageBlob(ctx context.Context, s *stagedData, h hash.Hash, body
 			return err
 		}
 		data, eof = (*buf)[:off+m], eof2
-	}
-	if err := w.finish(); err != nil {
-		return err
-	}
-	s.blob = true
-	return nil
-}
-
-// stageSmallBlob writes data, a whole body, to blob s.id and syncs it.
-func (e *Engine) stageSmallBlob(s *stagedData, data []byte) error {
-	w, err := e.blobs.create(s.id)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(data); err != nil {
-		w.abort()
-		return fmt.Errorf("engine: write blob: %w", err)
 	}
 	if err := w.finish(); err != nil {
 		return err
@@ -253,9 +227,17 @@ func (e *Engine) release(s *stagedData) {
 		e.chunkPool.Put(s.inline)
 		s.inline = nil
 	}
-	if s.blob && !s.inBatch {
-		if err := e.blobs.remove(s.id); err != nil {
-			e.log.Error("engine: remove unused blob", "id", s.id, "err", err)
+	if s.blob {
+		removed := false
+		if !s.inBatch {
+			err := e.blobs.remove(s.id)
+			if err != nil {
+				e.log.Error("engine: remove unused blob", "id", s.id, "err", err)
+			}
+			removed = err == nil
+		}
+		if p, ok := e.blobs.(interface{ settled(id uint64, removed bool) }); ok {
+			p.settled(s.id, removed)
 		}
 	}
 	s.blob = false
@@ -749,6 +731,9 @@ func (r *rangeReader) load() error {
 	cs := int64(m.ChunkSize)
 	d := m.Data[r.part]
 	within := r.off - r.partOff
+	if r.o.snap == nil {
+		return r.loadShared(d, within)
+	}
 	idx := uint32(within / cs)
 	want := keys.Chunk(d.ID, idx)
 	if r.it == nil {
@@ -784,5 +769,25 @@ func (r *rangeReader) load() error {
 	if len(r.cur) == 0 {
 		return errCorrupt
 	}
+	return nil
+}
+
+// loadShared positions r.cur at r.off, inside part d kept in the chunks of a shared store
+// (which keeps no snapshots: the data stays for the grace period after a commit drops it).
+func (r *rangeReader) loadShared(d dataRef, within int64) error {
+	ps, ok := r.o.e.meta.(interface {
+		piece(id, off uint64) (uint64, []byte, error)
+	})
+	if !ok {
+		return errCorrupt
+	}
+	start, data, err := ps.piece(d.ID, uint64(within))
+	if err != nil {
+		return err
+	}
+	if data == nil || uint64(within) >= start+uint64(len(data)) {
+		return errCorrupt
+	}
+	r.cur = data[uint64(within)-start:]
 	return nil
 }

@@ -43,6 +43,9 @@ type pgStore struct {
 	log   *slog.Logger
 	stop  chan struct{}
 	swept sync.WaitGroup
+	// pending are the blobs this gateway is writing or committing (see pendingBlobs).
+	pendingMu sync.Mutex
+	pending   map[uint64]struct{}
 }
 
 // pgSweepLock is the advisory lock key of the garbage sweep ("weir" and 2): one gateway at a
@@ -70,40 +73,141 @@ func (s *pgStore) startSweep(interval time.Duration) {
 	}()
 }
 
-// sweep removes the garbage whose grace period has passed, if no other gateway is sweeping,
-// and returns how many blobs it released.
+// sweep refreshes this gateway's pending blobs, then, if no other gateway is sweeping, makes
+// the pending blobs of dead gateways garbage and removes the garbage whose grace period has
+// passed. It returns how many data ids it removed.
 func (s *pgStore) sweep(ctx context.Context) (int, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return 0, pgUnavailable(err)
 	}
 	defer conn.Release()
+	if ids := s.pendingIDs(); len(ids) > 0 {
+		if _, err := conn.Exec(ctx, `UPDATE weir_pending SET seen = now() WHERE id = ANY($1)`, ids); err != nil {
+			return 0, pgUnavailable(err)
+		}
+	}
 	var locked bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(pgSweepLock)).Scan(&locked); err != nil || !locked {
 		return 0, pgUnavailable(err)
 	}
 	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(pgSweepLock))
-	rows, err := conn.Query(ctx, `SELECT id FROM weir_garbage WHERE not_before <= now() ORDER BY not_before LIMIT 1000`)
+	// A pending blob not refreshed for a grace period belongs to a gateway that stopped: its
+	// upload never commits. (Should that gateway still live, its commit finds the blob gone
+	// from weir_pending and fails.) One statement: the move is atomic.
+	if _, err := conn.Exec(ctx, `WITH dead AS (DELETE FROM weir_pending WHERE seen < now() - $1::BIGINT * INTERVAL '1 millisecond' RETURNING id)
+		INSERT INTO weir_garbage (id, not_before, blob) SELECT id, now(), TRUE FROM dead ON CONFLICT (id) DO NOTHING`, s.grace.Milliseconds()); err != nil {
+		return 0, pgUnavailable(err)
+	}
+	rows, err := conn.Query(ctx, `SELECT id, blob FROM weir_garbage WHERE not_before <= now() ORDER BY not_before LIMIT 1000`)
 	if err != nil {
 		return 0, pgUnavailable(err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	var ids, chunks []int64
+	var blobs []uint64
+	var id int64
+	var blob bool
+	_, err = pgx.ForEachRow(rows, []any{&id, &blob}, func() error {
+		ids = append(ids, id)
+		if blob {
+			blobs = append(blobs, uint64(id))
+		} else {
+			chunks = append(chunks, id)
+		}
+		return nil
+	})
 	if err != nil || len(ids) == 0 {
 		return 0, pgUnavailable(err)
 	}
-	released := make([]uint64, len(ids))
-	for i, id := range ids {
-		released[i] = uint64(id)
+	if len(chunks) > 0 {
+		if _, err := conn.Exec(ctx, `DELETE FROM weir_chunks WHERE id = ANY($1)`, chunks); err != nil {
+			return 0, pgUnavailable(err)
+		}
 	}
 	// The reclaimer removes each blob now, or when the last reader of this process is done.
-	s.reclaim.release(released)
+	s.reclaim.release(blobs)
 	_, err = conn.Exec(ctx, `DELETE FROM weir_garbage WHERE id = ANY($1)`, ids)
 	return len(ids), pgUnavailable(err)
 }
 
+// addPending records blob id as being written by this gateway, before any byte of it is stored.
+func (s *pgStore) addPending(id uint64) error {
+	if _, err := s.pool.Exec(context.Background(), `INSERT INTO weir_pending (id, seen) VALUES ($1, now())`, int64(id)); err != nil {
+		return fmt.Errorf("engine: register blob: %w", pgUnavailable(err))
+	}
+	s.pendingMu.Lock()
+	s.pending[id] = struct{}{}
+	s.pendingMu.Unlock()
+	return nil
+}
+
+// settlePending ends this gateway's care for pending blob id: a commit has taken it off
+// weir_pending, or it failed. removed says that the blob's bytes are gone, so its row may go
+// too; otherwise a row left behind by a failed commit makes it garbage after the grace period.
+func (s *pgStore) settlePending(id uint64, removed bool) {
+	s.pendingMu.Lock()
+	delete(s.pending, id)
+	s.pendingMu.Unlock()
+	if removed {
+		_, _ = s.pool.Exec(context.Background(), `DELETE FROM weir_pending WHERE id = $1`, int64(id))
+	}
+}
+
+func (s *pgStore) pendingIDs() []int64 {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	ids := make([]int64, 0, len(s.pending))
+	for id := range s.pending {
+		ids = append(ids, int64(id))
+	}
+	return ids
+}
+
+// pendingBlobs is the data store of a PostgreSQL store: each blob is on weir_pending from before
+// its first byte until its commit, so that the sweep can find the blobs of a gateway that died
+// while writing them.
+type pendingBlobs struct {
+	blobStore
+	s *pgStore
+}
+
+func (b pendingBlobs) create(id uint64) (blobWriter, error) {
+	if err := b.s.addPending(id); err != nil {
+		return nil, err
+	}
+	w, err := b.blobStore.create(id)
+	if err != nil {
+		b.s.settlePending(id, true)
+		return nil, err
+	}
+	return pendingWriter{blobWriter: w, s: b.s, id: id}, nil
+}
+
+// settled is called by the engine once the blob's write is over (see Engine.release).
+func (b pendingBlobs) settled(id uint64, removed bool) { b.s.settlePending(id, removed) }
+
+type pendingWriter struct {
+	blobWriter
+	s  *pgStore
+	id uint64
+}
+
+func (w pendingWriter) finish() error {
+	err := w.blobWriter.finish()
+	if err != nil {
+		w.s.settlePending(w.id, true) // finish removed what it had stored
+	}
+	return err
+}
+
+func (w pendingWriter) abort() {
+	w.blobWriter.abort()
+	w.s.settlePending(w.id, true)
+}
+
 // pgSchemaVersion is the version of the tables this engine uses; a database stamped with a
 // newer one is refused.
-const pgSchemaVersion = 1
+const pgSchemaVersion = 2
 
 // pgSchemaLock is the advisory lock key held while the schema is applied ("weir" and 1).
 const pgSchemaLock = 0x7765697200000001
@@ -121,10 +225,20 @@ var pgSchema = []string{
 	`CREATE TABLE IF NOT EXISTS weir_parts (upload_id BYTEA NOT NULL, number INT NOT NULL, rec BYTEA NOT NULL, PRIMARY KEY (upload_id, number))`,
 	// Blob data ids a committed record references: the sweep of unreferenced data reads it.
 	`CREATE TABLE IF NOT EXISTS weir_blobs (id BIGINT PRIMARY KEY)`,
-	// Blob data no record references any more, removed by the sweep once not_before has
-	// passed: a GET of the old version may still be streaming it through any gateway.
+	// Data no record references any more, removed by the sweep once not_before has passed: a
+	// GET of the old version may still be streaming it through any gateway. blob says where
+	// the data is: the data store (true), or weir_chunks, written by the commit (false).
 	`CREATE TABLE IF NOT EXISTS weir_garbage (id BIGINT PRIMARY KEY, not_before TIMESTAMPTZ NOT NULL)`,
 	`CREATE SEQUENCE IF NOT EXISTS weir_ids`,
+	// Schema 2.
+	`ALTER TABLE weir_garbage ADD COLUMN IF NOT EXISTS blob BOOLEAN NOT NULL DEFAULT TRUE`,
+	// Data kept in the database: the one chunk of a small body, written by its commit (off
+	// 0), and the pieces of blobs with --blobs inline, written before theirs.
+	`CREATE TABLE IF NOT EXISTS weir_chunks (id BIGINT NOT NULL, off BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (id, off))`,
+	// Blobs being written, which no commit references yet. The gateway writing one refreshes
+	// seen while it lives; one whose gateway died (seen older than the grace period) is
+	// garbage: nothing else would ever remove it from the data store.
+	`CREATE TABLE IF NOT EXISTS weir_pending (id BIGINT PRIMARY KEY, seen TIMESTAMPTZ NOT NULL)`,
 }
 
 // openPGStore connects to url and applies the schema. Two gateways starting at once take turns
@@ -134,7 +248,7 @@ func openPGStore(ctx context.Context, url string, clock func() time.Time) (*pgSt
 	if err != nil {
 		return nil, fmt.Errorf("engine: store %s: %w", redactURL(url), err)
 	}
-	s := &pgStore{pool: pool, clock: clock}
+	s := &pgStore{pool: pool, clock: clock, pending: map[uint64]struct{}{}}
 	if err := s.applySchema(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("engine: store %s: %w", redactURL(url), err)
@@ -496,70 +610,35 @@ func (r pgReader) listObjects(bucket string, opts ListOptions) (ListResult, erro
 
 // listUploads reads the bucket's uploads in (key, upload id) order, in pages.
 func (r pgReader) listUploads(bucket string, opts ListUploadsOptions) (ListUploadsResult, error) {
-	var res ListUploadsResult
-	max := opts.MaxUploads
-	if max <= 0 {
-		max = 1000
-	}
+	page := newUploadPage(opts)
 	lowerKey, lowerID := []byte(opts.Prefix), []byte{}
 	upper := keys.PrefixEnd([]byte(opts.Prefix))
-	count := 0
-	lastPrefix := ""
 	for {
 		rows, err := r.q.Query(r.ctx, `SELECT key, upload_id, rec FROM weir_uploads WHERE bucket = $1 AND (key, upload_id) >= ($2, $3) AND ($4::BYTEA IS NULL OR key < $4) ORDER BY key, upload_id LIMIT $5`,
 			[]byte(bucket), lowerKey, lowerID, upper, pgPage)
 		if err != nil {
-			return res, pgUnavailable(err)
+			return page.res, pgUnavailable(err)
 		}
-		n, done := 0, false
-		for rows.Next() {
+		n, more := 0, true
+		for more && rows.Next() {
 			n++
 			var k, id, rec []byte
 			if err := rows.Scan(&k, &id, &rec); err != nil {
 				rows.Close()
-				return res, err
+				return page.res, err
 			}
 			lowerKey, lowerID = k, append(id, 0)
-			key, uid := string(k), string(id)
-			if opts.KeyMarker != "" && (key < opts.KeyMarker || key == opts.KeyMarker && (opts.UploadIDMarker == "" || uid <= opts.UploadIDMarker)) {
-				continue
-			}
-			if opts.Delimiter != "" {
-				if i := strings.Index(key[len(opts.Prefix):], opts.Delimiter); i >= 0 {
-					cp := key[:len(opts.Prefix)+i+len(opts.Delimiter)]
-					if cp == lastPrefix {
-						continue
-					}
-					if count == max {
-						res.IsTruncated, done = true, true
-						break
-					}
-					lastPrefix = cp
-					res.CommonPrefixes = append(res.CommonPrefixes, cp)
-					res.NextKeyMarker, res.NextUploadIDMarker = cp, ""
-					count++
-					continue
-				}
-			}
-			if count == max {
-				res.IsTruncated, done = true, true
-				break
-			}
-			var u Upload
-			if err := json.Unmarshal(rec, &u); err != nil {
+			if more, err = page.add(string(k), string(id), rec); err != nil {
 				rows.Close()
-				return res, err
+				return page.res, err
 			}
-			res.Uploads = append(res.Uploads, u)
-			res.NextKeyMarker, res.NextUploadIDMarker = key, uid
-			count++
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return res, err
+			return page.res, err
 		}
-		if done || n < pgPage {
-			return res, nil
+		if !more || n < pgPage {
+			return page.res, nil
 		}
 	}
 }
@@ -673,25 +752,47 @@ func (t *pgTx) deletePart(uploadID string, number int) {
 	t.batch.Queue(`DELETE FROM weir_parts WHERE upload_id = $1 AND number = $2`, []byte(uploadID), number)
 }
 
-// addData records the staged blob as referenced. This store keeps no chunks: the engine stages
-// every body of a pgStore as a blob.
+// addData writes a small body into weir_chunks with the commit, or records a staged blob as
+// referenced. A blob is taken off weir_pending in the same transaction, and only if it is still
+// there: a write that stalled so long that the sweep took its blob for a dead gateway's must
+// fail, not commit a version whose data is gone.
 func (t *pgTx) addData(s *stagedData) {
 	s.inBatch = true
+	if !s.blob {
+		t.batch.Queue(`INSERT INTO weir_chunks (id, off, data) VALUES ($1, 0, $2)`, int64(s.id), *s.inline)
+		return
+	}
+	t.batch.Queue(`DELETE FROM weir_pending WHERE id = $1`, int64(s.id)).Exec(func(ct pgconn.CommandTag) error {
+		if ct.RowsAffected() != 1 {
+			return fmt.Errorf("%w: the data of this write was reclaimed while the write stalled; send it again", ErrUnavailable)
+		}
+		return nil
+	})
 	t.batch.Queue(`INSERT INTO weir_blobs (id) VALUES ($1) ON CONFLICT DO NOTHING`, int64(s.id))
 }
 
 // dropData moves the data to the garbage, which the sweep removes after the grace period.
 func (t *pgTx) dropData(refs []dataRef, _ int) {
-	var ids []int64
+	var blobs, chunks []int64
 	for _, d := range refs {
-		ids = append(ids, int64(d.ID))
+		if d.Blob {
+			blobs = append(blobs, int64(d.ID))
+		} else {
+			chunks = append(chunks, int64(d.ID))
+		}
 	}
-	if len(ids) == 0 {
-		return
+	if len(blobs) > 0 {
+		t.batch.Queue(`DELETE FROM weir_blobs WHERE id = ANY($1)`, blobs)
 	}
-	t.batch.Queue(`DELETE FROM weir_blobs WHERE id = ANY($1)`, ids)
-	t.batch.Queue(`INSERT INTO weir_garbage (id, not_before) SELECT unnest($1::BIGINT[]), now() + $2::BIGINT * INTERVAL '1 millisecond'
-		ON CONFLICT (id) DO NOTHING`, ids, t.s.grace.Milliseconds())
+	for _, g := range []struct {
+		ids  []int64
+		blob bool
+	}{{blobs, true}, {chunks, false}} {
+		if len(g.ids) > 0 {
+			t.batch.Queue(`INSERT INTO weir_garbage (id, not_before, blob) SELECT unnest($1::BIGINT[]), now() + $2::BIGINT * INTERVAL '1 millisecond', $3
+				ON CONFLICT (id) DO NOTHING`, g.ids, t.s.grace.Milliseconds(), g.blob)
+		}
+	}
 }
 
 func (t *pgTx) onCommit(fn func()) { t.after = append(t.after, fn) }

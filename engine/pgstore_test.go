@@ -237,8 +237,9 @@ func TestPGGarbageAfterGrace(t *testing.T) {
 	url := backendtest.PostgresDatabase(t, backendtest.Postgres(t))
 	dir := t.TempDir()
 	const grace = 2 * time.Second
-	a := openTest(t, Options{Dir: dir, Store: url, GarbageGrace: grace})
-	b := openTest(t, Options{Dir: dir, Store: url, GarbageGrace: grace})
+	// Chunks of 1 KiB: the bodies are blobs (files), not chunks of the database.
+	a := openTest(t, Options{Dir: dir, Store: url, GarbageGrace: grace, ChunkSize: 1024})
+	b := openTest(t, Options{Dir: dir, Store: url, GarbageGrace: grace, ChunkSize: 1024})
 	mustBucket(t, a, "bkt")
 	old := body(50_000, "old")
 	if _, err := put(a, "bkt", "k", old, Guard{}); err != nil {
@@ -267,5 +268,111 @@ func TestPGGarbageAfterGrace(t *testing.T) {
 	}
 	if got := read(t, b, "bkt", "k"); string(got) != string(body(60_000, "new")) {
 		t.Fatalf("the new version after the sweep: %d bytes", len(got))
+	}
+}
+
+// pgCount runs a COUNT query on the database of url.
+func pgCount(t *testing.T, url, sql string, args ...any) int {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestPGSmallDataRidesInTheCommit: over PostgreSQL and an S3 backend, a body of one chunk is
+// stored by its commit in the database and nothing of it goes to the S3 server; replaced, it
+// stays readable by a reader that opened it for the grace period, then the sweep removes it.
+func TestPGSmallDataRidesInTheCommit(t *testing.T) {
+	url := backendtest.PostgresDatabase(t, backendtest.Postgres(t))
+	const grace = 2 * time.Second
+	e := openTest(t, Options{Store: url, Blobs: backendtest.S3(t), GarbageGrace: grace})
+	mustBucket(t, e, "bkt")
+	old := body(4096, "old")
+	if _, err := put(e, "bkt", "k", old, Guard{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countBlobFiles(t, e); n != 0 {
+		t.Fatalf("a 4 KiB body stored %d objects on the S3 server", n)
+	}
+	if n := pgCount(t, url, `SELECT count(*) FROM weir_chunks`); n != 1 {
+		t.Fatalf("%d chunks in the database after one small put", n)
+	}
+	o, err := e.OpenObject("bkt", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if _, err := put(e, "bkt", "k", body(5000, "new"), Guard{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readRange(t, o, Range{0, 4096}); err != nil || string(got) != string(old) {
+		t.Fatalf("the replaced version through a reader opened before: %d bytes, %v", len(got), err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); pgCount(t, url, `SELECT count(*) FROM weir_chunks`) != 1; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the replaced chunk was not swept long after the grace period")
+		}
+	}
+	if got := read(t, e, "bkt", "k"); string(got) != string(body(5000, "new")) {
+		t.Fatalf("the new version after the sweep: %d bytes", len(got))
+	}
+}
+
+// TestPGOrphanOfADeadGateway: a blob that a gateway stored but never committed, because the
+// gateway died, is removed by another gateway's sweep once the grace period has passed; a
+// gateway that lives keeps its blobs in flight however long they take.
+func TestPGOrphanOfADeadGateway(t *testing.T) {
+	url := backendtest.PostgresDatabase(t, backendtest.Postgres(t))
+	dir := t.TempDir()
+	const grace = time.Second
+	live := openTest(t, Options{Dir: dir, Store: url, GarbageGrace: grace, ChunkSize: 1024})
+	dead, err := Open(Options{Dir: dir, Store: url, GarbageGrace: grace, ChunkSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dead.Close() })
+	// Each gateway stores a blob and has not committed it yet.
+	write := func(e *Engine) uint64 {
+		id, err := e.meta.nextID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := e.blobs.create(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(body(3000, "orphan")); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.finish(); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	write(dead)
+	inFlight := write(live)
+	// The gateway dies: it stops refreshing its pending blobs, and settles none of them.
+	dead.meta.(*pgStore).stop <- struct{}{}
+	if n := countBlobFiles(t, live); n != 2 {
+		t.Fatalf("%d blobs before the sweep, want 2", n)
+	}
+	for deadline := time.Now().Add(30 * time.Second); countBlobFiles(t, live) != 1; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d blobs long after the grace period: the dead gateway's was not swept", countBlobFiles(t, live))
+		}
+	}
+	time.Sleep(3 * grace)
+	if n := countBlobFiles(t, live); n != 1 {
+		t.Fatalf("%d blobs: the live gateway's blob in flight was swept", n)
+	}
+	if n := pgCount(t, url, `SELECT count(*) FROM weir_pending WHERE id = $1`, int64(inFlight)); n != 1 {
+		t.Fatalf("the live gateway's blob is no longer pending")
 	}
 }

@@ -135,7 +135,7 @@ func Open(opts Options) (*Engine, error) {
 		db.Close()
 		return nil, err
 	}
-	blobs, err := openBlobs(opts)
+	blobs, err := openBlobs(opts, pebblePieces{db}, e.chunkSize)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("engine: open blobs: %w", err)
@@ -182,12 +182,12 @@ func (e *Engine) openShared(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	blobs, err := openBlobs(opts)
+	blobs, err := openBlobs(opts, pgPieces{meta}, e.chunkSize)
 	if err != nil {
 		meta.close()
 		return nil, fmt.Errorf("engine: open blobs: %w", err)
 	}
-	e.meta, e.blobs = meta, blobs
+	e.meta, e.blobs = meta, pendingBlobs{blobStore: blobs, s: meta}
 	e.reclaim = newReclaimer(blobs, func(err error) { e.log.Error("engine: remove blob", "err", err) })
 	meta.reclaim, meta.log, meta.grace = e.reclaim, e.log, opts.GarbageGrace
 	if meta.grace <= 0 {
@@ -199,8 +199,12 @@ func (e *Engine) openShared(opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// openBlobs opens the data store opts names: blob files under opts.Dir, or an S3 server.
-func openBlobs(opts Options) (blobStore, error) {
+// openBlobs opens the data store opts names: blob files under opts.Dir, an S3 server, or
+// (BlobsInline) pieces in the metadata store.
+func openBlobs(opts Options, inline pieceStore, chunkSize int) (blobStore, error) {
+	if opts.Blobs == BlobsInline {
+		return &inlineBlobs{pieces: inline, pieceSize: chunkSize}, nil
+	}
 	if opts.Blobs == "" {
 		b, err := openFileBlobs(opts.Dir)
 		if err != nil {

@@ -3,8 +3,11 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,4 +71,101 @@ func TestDatabaseOutage(t *testing.T) {
 	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("outage"), Key: aws.String("during")}); httpStatus(err) != http.StatusNotFound {
 		t.Fatalf("the PUT answered 503 was stored: %v", err)
 	}
+}
+
+// TestDatabaseRestartUnderLoad: PostgreSQL crashes (pg_ctl stop -m immediate, as restart -m
+// immediate begins) and comes back while 8 clients write through the gateway. Every request
+// refused meanwhile is a 503 ServiceUnavailable or SlowDown with Retry-After, /readyz says not
+// ready during the outage, writes succeed again within 5 s of the database's return, and every
+// write acknowledged before, during or after reads back.
+func TestDatabaseRestartUnderLoad(t *testing.T) {
+	db := backendtest.PostgresServer(t)
+	ts := startServer(t, serverOptions{Store: backendtest.PostgresDatabase(t, db.URL)})
+	ctx := context.Background()
+	if _, err := ts.root().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("restart")}); err != nil {
+		t.Fatal(err)
+	}
+	readyz := func() int {
+		resp, err := http.Get(ts.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	var mu sync.Mutex
+	acked := map[string]string{}
+	var refused, ackedSinceReturn atomic.Int64
+	var returned atomic.Bool
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := ts.root()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := fmt.Sprintf("w%d/%05d", w, i)
+				_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("restart"), Key: aws.String(key), Body: strings.NewReader(key)})
+				if err != nil {
+					var re *awshttp.ResponseError
+					code := apiCode(err)
+					if httpStatus(err) != http.StatusServiceUnavailable || code != "ServiceUnavailable" && code != "SlowDown" ||
+						!errors.As(err, &re) || re.Response.Header.Get("Retry-After") == "" {
+						t.Errorf("a PUT refused during the restart: %v", err)
+						return
+					}
+					refused.Add(1)
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				mu.Lock()
+				acked[key] = key
+				mu.Unlock()
+				if returned.Load() {
+					ackedSinceReturn.Add(1)
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	time.Sleep(time.Second)
+	if err := db.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if got := readyz(); got != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with the database down: %d", got)
+	}
+	if err := db.Start(); err != nil {
+		t.Fatal(err)
+	}
+	returned.Store(true)
+	// 5 s of the database's return, and a little for a loaded machine to schedule the clients.
+	for deadline := time.Now().Add(5*time.Second + 500*time.Millisecond); ackedSinceReturn.Load() < 8; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes acknowledged in the 5 s after the database came back", ackedSinceReturn.Load())
+		}
+	}
+	close(stop)
+	wg.Wait()
+	stop = make(chan struct{})
+	if refused.Load() == 0 {
+		t.Fatal("no request was refused: the outage was not exercised")
+	}
+	if got := readyz(); got != http.StatusOK {
+		t.Fatalf("/readyz after the database came back: %d", got)
+	}
+	c := ts.root()
+	for key, want := range acked {
+		if got := string(mustGet(t, c, "restart", key)); got != want {
+			t.Fatalf("acknowledged %s reads back %q", key, got)
+		}
+	}
+	t.Logf("%d writes acknowledged, %d refused with 503 during the restart", len(acked), refused.Load())
 }

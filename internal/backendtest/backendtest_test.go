@@ -5,6 +5,7 @@ import (
 	"io"
 	neturl "net/url"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -61,5 +62,39 @@ func TestS3(t *testing.T) {
 	defer out.Body.Close()
 	if b, _ := io.ReadAll(out.Body); string(b) != "hello" {
 		t.Fatalf("read back %q", b)
+	}
+}
+
+// TestPostgresPair: a commit on the primary is on the standby when it returns; once the primary
+// is killed and the standby promoted, a client given both hosts writes to the standby.
+func TestPostgresPair(t *testing.T) {
+	ctx := context.Background()
+	primary, standby := PostgresPair(t)
+	url := MultiHostURL(t, PostgresDatabase(t, primary.URL), primary, standby)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE t (v int); INSERT INTO t VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	if err := primary.KillPostmaster(); err != nil {
+		t.Fatal(err)
+	}
+	if err := standby.Promote(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err = pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if port := conn.PgConn().Conn().RemoteAddr().String(); !strings.HasSuffix(port, ":"+strconv.Itoa(standby.Port)) {
+		t.Fatalf("connected to %s after the failover, want the standby (port %d)", port, standby.Port)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, "INSERT INTO t VALUES (2) RETURNING (SELECT count(*) FROM t)").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the committed row on the promoted standby: %d %v", n, err)
 	}
 }

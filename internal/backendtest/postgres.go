@@ -22,7 +22,9 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -157,18 +159,9 @@ func start(bin string) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{dir: dir, bin: bin}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("running as root needs a postgres user to own the cluster: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
+	if err := chownToPostgres(dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
 	}
 	data := filepath.Join(dir, "data")
 	if out, err := s.run("initdb", "-D", data, "-U", "weir", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"); err != nil {
@@ -223,4 +216,152 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// PostgresPair starts a primary and one synchronous standby of it, both on this machine, for t
+// alone: the standby is made with pg_basebackup -R and streams the primary's log, and the primary
+// acknowledges a commit only once the standby has it (synchronous_standby_names), so that a
+// failover to the standby loses nothing acknowledged. Both are stopped when t ends.
+func PostgresPair(t testing.TB) (primary, standby *Server) {
+	t.Helper()
+	primary = PostgresServer(t)
+	standby, err := primary.startStandby()
+	if err != nil {
+		t.Fatalf("start a standby: %v", err)
+	}
+	t.Cleanup(standby.stop)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, primary.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, sql := range []string{`ALTER SYSTEM SET synchronous_standby_names = '*'`, `SELECT pg_reload_conf()`} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var state string
+		err := conn.QueryRow(ctx, `SELECT sync_state FROM pg_stat_replication LIMIT 1`).Scan(&state)
+		if err == nil && state == "sync" {
+			return primary, standby
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby did not become synchronous: %q %v", state, err)
+		}
+	}
+}
+
+// startStandby copies the running server s with pg_basebackup -R into a new cluster and starts
+// it as s's standby.
+func (s *Server) startStandby() (*Server, error) {
+	dir, err := os.MkdirTemp("", "weir-pg-standby-")
+	if err != nil {
+		return nil, err
+	}
+	st := &Server{dir: dir, bin: s.bin}
+	if err := chownToPostgres(dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	data := filepath.Join(dir, "data")
+	if out, err := st.run("pg_basebackup", "-D", data, "-R", "-X", "stream", "-c", "fast", "-h", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-U", "weir"); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("pg_basebackup: %v: %s", err, out)
+	}
+	if st.Port, err = freePort(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	// A standby retries its source every wal_retrieve_retry_interval, and notices a promotion
+	// only then: 100 ms rather than 5 s.
+	st.opts = fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -c wal_retrieve_retry_interval=100ms", st.Port, dir)
+	if out, err := st.run("pg_ctl", "-D", data, "-o", st.opts, "-l", filepath.Join(dir, "log"), "-w", "start"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "log"))
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("pg_ctl start: %v: %s\n%s", err, out, log)
+	}
+	st.URL = fmt.Sprintf("postgres://weir@127.0.0.1:%d/postgres?sslmode=disable", st.Port)
+	return st, nil
+}
+
+// KillPostmaster kills the server's postmaster with SIGKILL, and its backends with it, as a
+// machine's crash would stop them all. (A backend outlives its postmaster's SIGKILL a while and
+// could still serve the sessions it has.)
+func (s *Server) KillPostmaster() error {
+	pidFile, err := os.ReadFile(filepath.Join(s.dir, "data", "postmaster.pid"))
+	if err != nil {
+		return err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(pidFile), "\n", 2)[0]))
+	if err != nil {
+		return fmt.Errorf("postmaster.pid: %w", err)
+	}
+	// The children first found, while their parent is still the postmaster.
+	var children []int
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, st := range stats {
+		b, err := os.ReadFile(st)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read after its closing paren.
+		fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			child, _ := strconv.Atoi(filepath.Base(filepath.Dir(st)))
+			children = append(children, child)
+		}
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return err
+	}
+	for _, c := range children {
+		_ = syscall.Kill(c, syscall.SIGKILL)
+	}
+	return nil
+}
+
+// Promote makes a standby the primary (pg_ctl promote) and waits until it accepts writes.
+func (s *Server) Promote() error {
+	out, err := s.run("pg_ctl", "-D", filepath.Join(s.dir, "data"), "-w", "promote")
+	if err != nil {
+		return fmt.Errorf("pg_ctl promote: %v: %s", err, out)
+	}
+	return nil
+}
+
+// MultiHostURL returns the URL of database db (a URL from PostgresDatabase) over all of servers,
+// in order, asking for the one that accepts writes: what a client of a primary with standbys
+// is given.
+func MultiHostURL(t testing.TB, db string, servers ...*Server) string {
+	t.Helper()
+	u, err := neturl.Parse(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hosts []string
+	for _, s := range servers {
+		hosts = append(hosts, fmt.Sprintf("127.0.0.1:%d", s.Port))
+	}
+	u.Host = strings.Join(hosts, ",")
+	q := u.Query()
+	q.Set("target_session_attrs", "read-write")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// chownToPostgres gives dir to the postgres user when running as root (the server refuses to
+// run as root).
+func chownToPostgres(dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return fmt.Errorf("running as root needs a postgres user to own the cluster: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return os.Chown(dir, uid, gid)
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,4 +139,33 @@ func versitygw() string {
 		return p
 	}
 	return ""
+}
+
+// S3Keys lists the names of the objects under the bucket and prefix of url (an S3 URL in weir's
+// --blobs form), the prefix taken off.
+func S3Keys(t testing.TB, url string) []string {
+	t.Helper()
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := u.User.Password()
+	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + u.Host), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(u.User.Username(), secret, "")})
+	bucket, prefix, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	var names []string
+	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatalf("list %s: %v", bucket, err)
+		}
+		for _, o := range page.Contents {
+			names = append(names, strings.TrimPrefix(aws.ToString(o.Key), prefix))
+		}
+	}
+	return names
 }

@@ -24,20 +24,24 @@ var shared struct {
 // SharedStore returns engine options for a fresh store of the kind WEIR_TEST_STORE names, on
 // the shared servers: "" (or "pebble") gives empty values, the embedded store; "postgres"
 // gives a new database; "postgres+s3" a new database and a new prefix of the shared versitygw
-// bucket; "pebble+s3" the prefix only.
+// bucket; "pebble+s3" the prefix only; "pebble+inline" and "postgres+inline" keep all data in
+// the metadata store (--blobs inline).
 func SharedStore(t testing.TB) (store, blobs string) {
 	t.Helper()
 	kind := os.Getenv("WEIR_TEST_STORE")
 	switch kind {
-	case "", "pebble", "postgres", "postgres+s3", "pebble+s3":
+	case "", "pebble", "postgres", "postgres+s3", "pebble+s3", "pebble+inline", "postgres+inline":
 	default:
-		t.Fatalf("WEIR_TEST_STORE=%s: want pebble, postgres, postgres+s3 or pebble+s3", kind)
+		t.Fatalf("WEIR_TEST_STORE=%s: want pebble, postgres, postgres+s3, pebble+s3, pebble+inline or postgres+inline", kind)
 	}
 	if strings.HasPrefix(kind, "postgres") {
 		store = PostgresDatabase(t, sharedPostgres(t))
 	}
-	if strings.HasSuffix(kind, "+s3") {
+	switch {
+	case strings.HasSuffix(kind, "+s3"):
 		blobs = sharedS3(t)
+	case strings.HasSuffix(kind, "+inline"):
+		blobs = "inline" // engine.BlobsInline: this package does not import the engine
 	}
 	return store, blobs
 }

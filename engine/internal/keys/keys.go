@@ -7,6 +7,7 @@
 //	c/<data id:8><chunk index:4>    a chunk of object or part data, big-endian
 //	u/<data id:8>                   marker of data still being written (reclaimed at startup)
 //	f/<data id:8>                   data id whose bytes are a blob (a file), referenced and live
+//	i/<data id:8><offset:8>         a piece of a blob kept in pebble itself (--blobs inline)
 //	m/<bucket>/<key>\x00<upload id> multipart upload record (keys never contain NUL)
 //	p/<upload id>/<part number:4>   uploaded part record
 //	l/<bucket>/<key>                lease on an object
@@ -73,6 +74,28 @@ func ChunkRange(id uint64) (start, end []byte) {
 	binary.BigEndian.PutUint64(start[2:], id)
 	end = PrefixEnd(start)
 	return start, end
+}
+
+// InlineBlob is the key of the piece of blob id that starts at byte off, when blobs are kept
+// in pebble: a reader finds the piece holding any offset with one seek, whatever size the
+// pieces were written in.
+func InlineBlob(id uint64, off uint64) []byte {
+	k := make([]byte, 18)
+	k[0], k[1] = 'i', '/'
+	binary.BigEndian.PutUint64(k[2:], id)
+	binary.BigEndian.PutUint64(k[10:], off)
+	return k
+}
+
+// InlineBlobPrefix is the prefix of every piece of every blob kept in pebble.
+var InlineBlobPrefix = []byte("i/")
+
+// InlineBlobID decodes the blob id and offset of an InlineBlob key.
+func InlineBlobID(k []byte) (id, off uint64, ok bool) {
+	if len(k) != 18 || k[0] != 'i' || k[1] != '/' {
+		return 0, 0, false
+	}
+	return binary.BigEndian.Uint64(k[2:]), binary.BigEndian.Uint64(k[10:]), true
 }
 
 // Blob is the key that keeps blob id live: set by the commit that first references the blob,
