@@ -103,7 +103,7 @@ func (s *pgStore) sweep(ctx context.Context) (int, error) {
 
 // pgSchemaVersion is the version of the tables this engine uses; a database stamped with a
 // newer one is refused.
-const pgSchemaVersion = 1
+const pgSchemaVersion = 2
 
 // pgSchemaLock is the advisory lock key held while the schema is applied ("weir" and 1).
 const pgSchemaLock = 0x7765697200000001
@@ -125,6 +125,8 @@ var pgSchema = []string{
 	// passed: a GET of the old version may still be streaming it through any gateway.
 	`CREATE TABLE IF NOT EXISTS weir_garbage (id BIGINT PRIMARY KEY, not_before TIMESTAMPTZ NOT NULL)`,
 	`CREATE SEQUENCE IF NOT EXISTS weir_ids`,
+	// Schema 2: the noncurrent versions and delete markers of versioned buckets.
+	`CREATE TABLE IF NOT EXISTS weir_versions (bucket BYTEA NOT NULL, key BYTEA NOT NULL, gen BIGINT NOT NULL, rec BYTEA NOT NULL, PRIMARY KEY (bucket, key, gen))`,
 }
 
 // openPGStore connects to url and applies the schema. Two gateways starting at once take turns
@@ -361,7 +363,8 @@ func (r pgReader) bucketExists(name string) error {
 
 func (r pgReader) bucketInUse(name string) (bool, error) {
 	var used bool
-	err := r.q.QueryRow(r.ctx, `SELECT EXISTS (SELECT 1 FROM weir_objects WHERE bucket = $1) OR EXISTS (SELECT 1 FROM weir_uploads WHERE bucket = $1)`,
+	err := r.q.QueryRow(r.ctx, `SELECT EXISTS (SELECT 1 FROM weir_objects WHERE bucket = $1) OR EXISTS (SELECT 1 FROM weir_uploads WHERE bucket = $1)
+		OR EXISTS (SELECT 1 FROM weir_versions WHERE bucket = $1)`,
 		[]byte(name)).Scan(&used)
 	return used, pgUnavailable(err)
 }
