@@ -47,6 +47,10 @@ var s3ErrorTable = []struct {
 	// engine
 	{engine.ErrNoSuchBucket, s3Error{"NoSuchBucket", http.StatusNotFound}},
 	{engine.ErrNoSuchKey, s3Error{"NoSuchKey", http.StatusNotFound}},
+	{engine.ErrNoSuchVersion, s3Error{"NoSuchVersion", http.StatusNotFound}},
+	{engine.ErrInvalidVersionID, s3Error{"InvalidArgument", http.StatusBadRequest}},
+	{engine.ErrInvalidVersioning, s3Error{"IllegalVersioningConfigurationException", http.StatusBadRequest}},
+	{engine.ErrDeleteMarker, s3Error{"MethodNotAllowed", http.StatusMethodNotAllowed}},
 	{engine.ErrBucketNotEmpty, s3Error{"BucketNotEmpty", http.StatusConflict}},
 	{engine.ErrInvalidBucketName, s3Error{"InvalidBucketName", http.StatusBadRequest}},
 	{engine.ErrKeyTooLong, s3Error{"KeyTooLongError", http.StatusBadRequest}},
