@@ -473,12 +473,9 @@ func (e *Engine) StatObject(bucket, key string) (ObjectInfo, error) {
 		return ObjectInfo{}, err
 	}
 	r := e.meta.reader()
-	m, err := r.object(bucket, key)
+	m, err := e.current(r, bucket, key)
 	if err != nil {
 		return ObjectInfo{}, err
-	}
-	if m == nil {
-		return ObjectInfo{}, e.missing(bucket, key)
 	}
 	return e.withLease(r, m.info(bucket, key))
 }

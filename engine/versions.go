@@ -84,11 +84,7 @@ func (e *Engine) SetBucketVersioning(ctx context.Context, bucket, state string) 
 // *DeleteMarkerError.
 func (e *Engine) findVersion(r metaReader, bucket, key, versionID string) (*objectMeta, error) {
 	if versionID == "" {
-		m, err := r.object(bucket, key)
-		if err == nil && m == nil {
-			err = e.missing(bucket, key)
-		}
-		return m, err
+		return e.current(r, bucket, key)
 	}
 	gen, null, err := parseVersionID(versionID)
 	if err != nil {
@@ -108,6 +104,33 @@ func (e *Engine) findVersion(r metaReader, bucket, key, versionID string) (*obje
 		return nil, &DeleteMarkerError{VersionID: versionID, err: wrapf(ErrDeleteMarker, "version %s of %s is a delete marker", versionID, key)}
 	}
 	return m, nil
+}
+
+// current reads the key's current version from r: NoSuchBucket, NoSuchKey, or a
+// *DeleteMarkerError when its newest version is a delete marker. A reader outside a snapshot (the
+// shared store's) may find no object record and then, a moment later, a newest version record
+// that is an object: a write came in between, and the read starts again, so that its answer is
+// a state the key really had.
+func (e *Engine) current(r metaReader, bucket, key string) (*objectMeta, error) {
+	for attempt := 0; ; attempt++ {
+		m, err := r.object(bucket, key)
+		if err != nil || m != nil {
+			return m, err
+		}
+		vs, err := r.keyVersions(bucket, key, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(vs) == 1 && vs[0].DM {
+			return nil, &DeleteMarkerError{VersionID: vs[0].versionID(), err: wrapf(ErrNoSuchKey, "the key's current version is a delete marker")}
+		}
+		if len(vs) == 0 || attempt == 10 {
+			if err := r.bucketExists(bucket); err != nil {
+				return nil, err
+			}
+			return nil, wrapf(ErrNoSuchKey, "the specified key does not exist")
+		}
+	}
 }
 
 // lookupVersion finds the version of generation gen (or the null version): the object record

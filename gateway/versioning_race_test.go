@@ -224,7 +224,7 @@ func runVersionedHistory(t *testing.T, ts *testServer, bucket, prefix string, cl
 		go func(cl int) {
 			defer wg.Done()
 			rng := rand.New(rand.NewSource(seed*100 + int64(cl)))
-			seen := map[string]string{}          // last body this client read per key: its If-Match
+			seen := map[string]string{}         // last body this client read per key: its If-Match
 			written := map[string][][2]string{} // versions this client wrote per key: id, body
 			for i := 0; i < opsPerClient; i++ {
 				key := fmt.Sprintf("%sk%d", prefix, rng.Intn(keys))
@@ -312,6 +312,7 @@ func TestVersionedConditionalOpsLinearizable(t *testing.T) {
 			t.Fatalf("history %d has %d operations", h, len(history))
 		}
 		if res := porcupine.CheckOperationsTimeout(versionedModel, history, 30*time.Second); res != porcupine.Ok {
+			logViolation(t, history)
 			t.Fatalf("versioned history %d is not linearizable (%v)", h, res)
 		}
 	}
@@ -346,5 +347,20 @@ func TestVersionedModelCatchesViolations(t *testing.T) {
 		if porcupine.CheckOperations(versionedModel, h) {
 			t.Errorf("%s: accepted as linearizable", name)
 		}
+	}
+}
+
+// logViolation logs, in call order, the operations of the keys whose histories the model
+// rejects.
+func logViolation(t *testing.T, history []porcupine.Operation) {
+	for _, part := range versionedModel.Partition(history) {
+		if porcupine.CheckOperations(versionedModel, part) {
+			continue
+		}
+		sort.Slice(part, func(i, j int) bool { return part[i].Call < part[j].Call })
+		for _, op := range part {
+			t.Logf("[%d,%d] client %d: %s", op.Call/1000, op.Return/1000, op.ClientId, versionedModel.DescribeOperation(op.Input, op.Output))
+		}
+		return
 	}
 }
