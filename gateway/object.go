@@ -286,6 +286,7 @@ func (s *Server) statForRead(rq *request, action string) (engine.ObjectInfo, err
 	}
 	info := obj.Info()
 	obj.Close()
+	setVersionID(rq, info.VersionID)
 	return info, checkReadLease(d, info, rq.r.Header.Get("x-weir-lease-id"), "x-weir-lease-id")
 }
 

@@ -295,6 +295,10 @@ func TestVersioning(t *testing.T) {
 	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("k"), VersionId: aws.String("nope")}); apiCode(err) != "InvalidArgument" {
 		t.Fatalf("DELETE of a malformed version id: %v", err)
 	}
+	// Tagging reads any version, and writes the current version only.
+	if tg, err := c.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: b, Key: aws.String("k"), VersionId: aws.String(id2)}); err != nil || aws.ToString(tg.VersionId) != id2 {
+		t.Fatalf("GetObjectTagging of version 2: %+v %v", tg, err)
+	}
 	// Tagging writes the current version only.
 	_, err = c.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: b, Key: aws.String("k"), VersionId: aws.String(id2),
 		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String("a"), Value: aws.String("b")}}}})
