@@ -111,6 +111,9 @@ type Bucket struct {
 	Created  time.Time
 	Strategy Strategy
 	Tags     map[string]string
+	// Versioning is the bucket's versioning state: "" (never enabled), VersioningEnabled or
+	// VersioningSuspended (versions.go).
+	Versioning string `json:",omitempty"`
 }
 
 // Checksums maps an algorithm name (CRC32, CRC32C, CRC64NVME, SHA1, SHA256) to the base64 value
@@ -139,6 +142,9 @@ type ObjectInfo struct {
 	// UploadID is the multipart upload this version was completed from ("" for other writes),
 	// so that a client retrying CompleteMultipartUpload gets its result again.
 	UploadID string
+	// VersionID names this version (versions.go): its generation as 16 hex digits, or "null"
+	// for the version a bucket without versioning (or with versioning suspended) wrote.
+	VersionID string
 
 	leaseID string // the active lease's id, for CheckReadLease; never shown
 }
@@ -204,6 +210,11 @@ type PutOptions struct {
 type DeleteResult struct {
 	Existed    bool
 	Generation uint64 // the generation of the deleted version, when Existed
+	// VersionID is, on a versioned bucket, the delete marker the delete wrote, or the version
+	// a delete by version id removed (when Existed).
+	VersionID string
+	// DeleteMarker: the delete wrote a delete marker, or removed one by its version id.
+	DeleteMarker bool
 }
 
 // ListOptions select a page of ListObjects.

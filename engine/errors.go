@@ -26,6 +26,11 @@ var (
 	ErrPreconditionRequired = errors.New("precondition required")
 	ErrInvalidStrategy      = errors.New("invalid concurrency strategy")
 	ErrClosed               = errors.New("engine closed")
+	ErrNoSuchVersion        = errors.New("no such version")
+	ErrInvalidVersionID     = errors.New("invalid version id")
+	ErrInvalidVersioning    = errors.New("invalid versioning state")
+	// ErrDeleteMarker: the version asked for by its id is a delete marker, which has no data.
+	ErrDeleteMarker = errors.New("the version is a delete marker")
 	// ErrUnavailable: a store the engine depends on (the shared database, the S3 backend)
 	// cannot be reached now. Nothing was committed; the request may be retried.
 	ErrUnavailable = errors.New("storage unavailable")

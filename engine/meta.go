@@ -68,6 +68,15 @@ type metaReader interface {
 	listObjects(bucket string, opts ListOptions) (ListResult, error)
 	listUploads(bucket string, opts ListUploadsOptions) (ListUploadsResult, error)
 	listBuckets() ([]Bucket, error)
+	// version returns the version record of bucket/key with generation gen (a noncurrent
+	// version or a delete marker; the current version is the object record).
+	version(bucket, key string, gen uint64) (*objectMeta, error)
+	// keyVersions returns the key's version records, newest first, at most limit (0: all).
+	keyVersions(bucket, key string, limit int) ([]objectMeta, error)
+	// scanVersions returns up to limit rows of the bucket's versions under prefix, from the
+	// cursor on, in ListObjectVersions order: keys in byte order, each key's versions newest
+	// first, the object record (the current version) before the version records.
+	scanVersions(bucket, prefix string, from versionCursor, limit int) ([]versionRow, error)
 }
 
 // metaTx is one transaction of update. Reads see the records as they were when the transaction
@@ -81,6 +90,9 @@ type metaTx interface {
 	newGeneration(bucket, key string) (uint64, error)
 	putObject(bucket, key string, m *objectMeta) error
 	deleteObject(bucket, key string)
+	// putVersion stores m as a version record (keyed by m.Gen); deleteVersion removes one.
+	putVersion(bucket, key string, m *objectMeta) error
+	deleteVersion(bucket, key string, gen uint64)
 	// putLease stores l; nil deletes the lease.
 	putLease(k leaseKey, l *leaseRecord) error
 	putBucket(b Bucket) error

@@ -243,7 +243,7 @@ func (e *Engine) completeIn(ctx context.Context, tx metaTx, bucket, key, uploadI
 			m.Sums, m.SumType = Checksums{sumAlg: fmt.Sprintf("%s-%d", v, len(parts))}, "COMPOSITE"
 		}
 	}
-	if _, err := e.commitVersion(ctx, tx, bucket, key, m, nil, guard); err != nil {
+	if _, _, err := e.commitVersion(ctx, tx, bucket, key, m, nil, guard); err != nil {
 		return nil, err
 	}
 	tx.deleteUpload(bucket, key, uploadID)

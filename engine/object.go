@@ -35,6 +35,11 @@ type objectMeta struct {
 	Multipart bool              `json:"mp,omitempty"`
 	Tags      map[string]string `json:"tg,omitempty"`
 	UploadID  string            `json:"up,omitempty"` // the multipart upload that made this version
+	// Ver: written while the bucket's versioning was enabled, so its version id is its
+	// generation; otherwise it is the null version.
+	Ver bool `json:"v,omitempty"`
+	// DM: a delete marker (only ever a version record, never an object record).
+	DM bool `json:"dm,omitempty"`
 }
 
 // dataRef names one object's (or part's) data: a simple object has one, a multipart object one
@@ -48,7 +53,7 @@ type dataRef struct {
 func (m *objectMeta) info(bucket, key string) ObjectInfo {
 	in := ObjectInfo{Bucket: bucket, Key: key, Size: m.Size, ETag: m.ETag, Generation: m.Gen,
 		ModTime: time.Unix(0, m.Mod).UTC(), ContentType: m.CT, Metadata: m.Meta, Headers: m.Hdr,
-		Checksums: m.Sums, ChecksumType: m.SumType, Tags: m.Tags, UploadID: m.UploadID}
+		Checksums: m.Sums, ChecksumType: m.SumType, Tags: m.Tags, UploadID: m.UploadID, VersionID: m.versionID()}
 	if m.Multipart {
 		in.PartsCount = len(m.Data)
 		in.PartSizes = make([]int64, len(m.Data))
@@ -333,65 +338,78 @@ func checkGuard(cur *objectMeta, lease *leaseRecord, now time.Time, g Guard, isD
 // whose scope holds the bucket (shared) and the key: it reads the current version and its
 // lease, checks the guard, and writes the new version (or the deletion, when m is nil), making
 // staged data live and dropping the replaced version's data. It returns the version it found.
-func (e *Engine) commitVersion(ctx context.Context, tx metaTx, bucket, key string, m *objectMeta, staged *stagedData, g Guard) (prev *objectMeta, err error) {
-	if err := tx.bucketExists(bucket); err != nil {
-		return nil, err
+// On a versioned bucket the replaced version is kept as a noncurrent one and a deletion writes
+// a delete marker (commitVersioned); the marker is then returned as written.
+func (e *Engine) commitVersion(ctx context.Context, tx metaTx, bucket, key string, m *objectMeta, staged *stagedData, g Guard) (prev, written *objectMeta, err error) {
+	b, err := tx.bucket(bucket)
+	if err != nil {
+		return nil, nil, err
+	}
+	if b == nil {
+		return nil, nil, wrapf(ErrNoSuchBucket, "bucket %s does not exist", bucket)
 	}
 	cur, err := tx.object(bucket, key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	lk := leaseKey{bucket, key}
 	lease, err := tx.lease(lk)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := tx.now()
 	if err := checkGuard(cur, lease, now, g, m == nil); err != nil {
-		return cur, err
+		return cur, nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return cur, err
+		return cur, nil, err
 	}
-	if m == nil && cur == nil {
-		return nil, nil
-	}
-	if m != nil {
-		gen, err := tx.newGeneration(bucket, key)
-		if err != nil {
-			return cur, err
-		}
-		m.Gen = gen
-		m.Mod = now.UnixNano()
-		if err := tx.putObject(bucket, key, m); err != nil {
-			return cur, err
+	isDelete := m == nil
+	if b.Versioning != "" {
+		if m, err = e.commitVersioned(tx, b.Versioning, bucket, key, cur, m, now); err != nil {
+			return cur, nil, err
 		}
 	} else {
-		tx.deleteObject(bucket, key)
+		if m == nil && cur == nil {
+			return nil, nil, nil
+		}
+		if m != nil {
+			gen, err := tx.newGeneration(bucket, key)
+			if err != nil {
+				return cur, nil, err
+			}
+			m.Gen = gen
+			m.Mod = now.UnixNano()
+			if err := tx.putObject(bucket, key, m); err != nil {
+				return cur, nil, err
+			}
+		} else {
+			tx.deleteObject(bucket, key)
+		}
+		if cur != nil {
+			tx.dropData(cur.Data, cur.ChunkSize)
+		}
 	}
 	if staged != nil {
 		tx.addData(staged)
 	}
-	if cur != nil {
-		tx.dropData(cur.Data, cur.ChunkSize)
-	}
 	// A delete ends any lease; a write ends one that is no longer active (Azure keeps an
 	// expired or broken lease's id only until the object is modified). An active lease stays.
-	if lease != nil && (m == nil || !lease.state(now).Locked()) {
+	if lease != nil && (isDelete || !lease.state(now).Locked()) {
 		if err := tx.putLease(lk, nil); err != nil {
-			return cur, err
+			return cur, nil, err
 		}
 	}
-	return cur, nil
+	return cur, m, nil
 }
 
 // commit runs commitVersion in a transaction of its own.
-func (e *Engine) commit(ctx context.Context, bucket, key string, m *objectMeta, staged *stagedData, g Guard) (prev *objectMeta, err error) {
+func (e *Engine) commit(ctx context.Context, bucket, key string, m *objectMeta, staged *stagedData, g Guard) (prev, written *objectMeta, err error) {
 	err = e.meta.update(ctx, txScope{bucket: bucket, key: key}, func(tx metaTx) error {
-		prev, err = e.commitVersion(ctx, tx, bucket, key, m, staged, g)
+		prev, written, err = e.commitVersion(ctx, tx, bucket, key, m, staged, g)
 		return err
 	})
-	return prev, err
+	return prev, written, err
 }
 
 // PutObject streams body into new chunks, then commits it as the key's new version if
@@ -425,7 +443,7 @@ func (e *Engine) PutObject(ctx context.Context, bucket, key string, body io.Read
 			m.Sums, m.SumType = sums, "FULL_OBJECT"
 		}
 	}
-	if _, err := e.commit(ctx, bucket, key, m, s, opts.Guard); err != nil {
+	if _, _, err := e.commit(ctx, bucket, key, m, s, opts.Guard); err != nil {
 		return ObjectInfo{}, err
 	}
 	return m.info(bucket, key), nil
@@ -437,12 +455,9 @@ func (e *Engine) StatObject(bucket, key string) (ObjectInfo, error) {
 		return ObjectInfo{}, err
 	}
 	r := e.meta.reader()
-	m, err := r.object(bucket, key)
+	m, err := e.current(r, bucket, key)
 	if err != nil {
 		return ObjectInfo{}, err
-	}
-	if m == nil {
-		return ObjectInfo{}, e.missing(bucket, key)
 	}
 	return e.withLease(r, m.info(bucket, key))
 }
@@ -460,9 +475,20 @@ func (e *Engine) withLease(r metaReader, info ObjectInfo) (ObjectInfo, error) {
 	return info, nil
 }
 
+// missing is the error for a key without a current version: NoSuchBucket, or NoSuchKey (a
+// *DeleteMarkerError when the key's newest version is a delete marker).
 func (e *Engine) missing(bucket, key string) error {
-	if err := e.meta.reader().bucketExists(bucket); err != nil {
+	r := e.meta.reader()
+	if err := r.bucketExists(bucket); err != nil {
 		return err
+	}
+	// Only a versioned bucket has version records: elsewhere this finds none.
+	vs, err := r.keyVersions(bucket, key, 1)
+	if err != nil {
+		return err
+	}
+	if len(vs) == 1 && vs[0].DM {
+		return &DeleteMarkerError{VersionID: vs[0].versionID(), err: wrapf(ErrNoSuchKey, "the key's current version is a delete marker")}
 	}
 	return wrapf(ErrNoSuchKey, "the specified key does not exist")
 }
@@ -476,18 +502,29 @@ func (e *Engine) DeleteObject(ctx context.Context, bucket, key string, guard Gua
 	if err := validKey(key); err != nil {
 		return DeleteResult{}, err
 	}
-	prev, err := e.commit(ctx, bucket, key, nil, nil, guard)
+	prev, marker, err := e.commit(ctx, bucket, key, nil, nil, guard)
 	if err != nil {
 		return DeleteResult{}, err
 	}
-	if prev == nil {
-		return DeleteResult{}, nil
+	var res DeleteResult
+	if prev != nil {
+		res = DeleteResult{Existed: true, Generation: prev.Gen}
 	}
-	return DeleteResult{Existed: true, Generation: prev.Gen}, nil
+	if marker != nil {
+		res.VersionID, res.DeleteMarker = marker.versionID(), true
+	}
+	return res, nil
 }
 
 // OpenObject opens the current version for reading from a snapshot.
 func (e *Engine) OpenObject(bucket, key string) (ObjectReader, error) {
+	return e.OpenObjectVersion(bucket, key, "")
+}
+
+// OpenObjectVersion opens the version of the key that versionID names ("": the current one)
+// for reading from a snapshot. A version that is a delete marker fails with a
+// *DeleteMarkerError; an id that names no version with ErrNoSuchVersion.
+func (e *Engine) OpenObjectVersion(bucket, key, versionID string) (ObjectReader, error) {
 	if err := e.check(); err != nil {
 		return nil, err
 	}
@@ -504,10 +541,7 @@ func (e *Engine) OpenObject(bucket, key string) (ObjectReader, error) {
 	} else {
 		r = e.meta.reader()
 	}
-	m, err := r.object(bucket, key)
-	if err == nil && m == nil {
-		err = e.missing(bucket, key)
-	}
+	m, err := e.findVersion(r, bucket, key, versionID)
 	var info ObjectInfo
 	if err == nil {
 		info, err = e.withLease(r, m.info(bucket, key))

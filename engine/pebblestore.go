@@ -223,7 +223,7 @@ func (p pebbleReader) bucketExists(name string) error {
 }
 
 func (p pebbleReader) bucketInUse(name string) (bool, error) {
-	for _, prefix := range [][]byte{keys.ObjectPrefix(name), keys.UploadPrefix(name)} {
+	for _, prefix := range [][]byte{keys.ObjectPrefix(name), keys.UploadPrefix(name), keys.VersionPrefix(name)} {
 		it, err := p.r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: keys.PrefixEnd(prefix)})
 		if err != nil {
 			return false, err

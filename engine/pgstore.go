@@ -239,6 +239,8 @@ var pgSchema = []string{
 	// seen while it lives; one whose gateway died (seen older than the grace period) is
 	// garbage: nothing else would ever remove it from the data store.
 	`CREATE TABLE IF NOT EXISTS weir_pending (id BIGINT PRIMARY KEY, seen TIMESTAMPTZ NOT NULL)`,
+	// The noncurrent versions and delete markers of versioned buckets.
+	`CREATE TABLE IF NOT EXISTS weir_versions (bucket BYTEA NOT NULL, key BYTEA NOT NULL, gen BIGINT NOT NULL, rec BYTEA NOT NULL, PRIMARY KEY (bucket, key, gen))`,
 }
 
 // openPGStore connects to url and applies the schema. Two gateways starting at once take turns
@@ -475,7 +477,8 @@ func (r pgReader) bucketExists(name string) error {
 
 func (r pgReader) bucketInUse(name string) (bool, error) {
 	var used bool
-	err := r.q.QueryRow(r.ctx, `SELECT EXISTS (SELECT 1 FROM weir_objects WHERE bucket = $1) OR EXISTS (SELECT 1 FROM weir_uploads WHERE bucket = $1)`,
+	err := r.q.QueryRow(r.ctx, `SELECT EXISTS (SELECT 1 FROM weir_objects WHERE bucket = $1) OR EXISTS (SELECT 1 FROM weir_uploads WHERE bucket = $1)
+		OR EXISTS (SELECT 1 FROM weir_versions WHERE bucket = $1)`,
 		[]byte(name)).Scan(&used)
 	return used, pgUnavailable(err)
 }

@@ -268,8 +268,9 @@ func (e *Engine) DiskUsage() (int64, error) {
 
 // storeFormat is the version of the records this engine writes. 1: large data in blob files
 // (f/<id> records); stores written before it carry no version and hold only chunks, which this
-// engine reads as well.
-const storeFormat = 1
+// engine reads as well. 2: version records (v/) of versioned buckets, which an engine of
+// format 1 would not see (it would, say, delete a bucket that still holds versions).
+const storeFormat = 2
 
 // checkFormat refuses a store written by a newer engine, whose records this one would misread,
 // and stamps an older one with storeFormat. (Engines before format 1 do not check: do not open
@@ -288,8 +289,14 @@ func checkFormat(db *pebble.DB, dir string) error {
 	if len(val) != 8 {
 		return fmt.Errorf("engine: %s: unreadable store format record", dir)
 	}
-	if v := binary.BigEndian.Uint64(val); v > storeFormat {
+	v := binary.BigEndian.Uint64(val)
+	if v > storeFormat {
 		return fmt.Errorf("engine: %s was written by a newer weir (store format %d; this binary reads up to %d): run that version or newer", dir, v, storeFormat)
+	}
+	if v < storeFormat {
+		var nv [8]byte
+		binary.BigEndian.PutUint64(nv[:], storeFormat)
+		return db.Set(keys.Format, nv[:], pebble.Sync)
 	}
 	return nil
 }

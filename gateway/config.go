@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-
-	"github.com/weirproject/weir/engine"
 )
 
 // Bucket and object configurations weir does not implement. Tools read a bucket's whole state
@@ -52,8 +50,6 @@ const xmlDecl = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
 
 // bucketConfigs maps each sub-resource to what weir answers for it.
 var bucketConfigs = map[string]bucketConfig{
-	"versioning": {name: "Versioning", emptyDoc: `<VersioningConfiguration xmlns="` + s3NS + `"/>`,
-		missing: "weir buckets are not versioned (an object's generation, x-weir-generation, counts its writes)"},
 	"policy":       {name: "Policy", notSet: errNoSuchBucketPolicy, missing: "weir has no bucket policies; access is decided by its Rego policy and plugins (docs/policies.md)"},
 	"policyStatus": {name: "PolicyStatus", notSet: errNoSuchBucketPolicy, missing: "weir has no bucket policies"},
 	"cors":         {name: "Cors", notSet: errNoSuchCORSConfiguration, missing: "weir has no CORS configuration yet"},
@@ -242,88 +238,4 @@ func (s *Server) refuseObjectLock(rq *request) error {
 		return err
 	}
 	return errorf(errNotImplemented, "Object Lock (retention, legal hold) is not implemented by weir yet")
-}
-
-type versionEntry struct {
-	XMLName      xml.Name
-	Key          string `xml:"Key"`
-	VersionID    string `xml:"VersionId"`
-	IsLatest     bool   `xml:"IsLatest"`
-	LastModified string `xml:"LastModified"`
-	ETag         string `xml:"ETag"`
-	Size         int64  `xml:"Size"`
-	Owner        owner  `xml:"Owner"`
-	StorageClass string `xml:"StorageClass"`
-}
-
-type listVersionsResult struct {
-	XMLName             xml.Name       `xml:"ListVersionsResult"`
-	NS                  string         `xml:"xmlns,attr"`
-	Name                string         `xml:"Name"`
-	Prefix              string         `xml:"Prefix"`
-	KeyMarker           string         `xml:"KeyMarker"`
-	VersionIDMarker     string         `xml:"VersionIdMarker"`
-	NextKeyMarker       string         `xml:"NextKeyMarker,omitempty"`
-	NextVersionIDMarker string         `xml:"NextVersionIdMarker,omitempty"`
-	MaxKeys             int            `xml:"MaxKeys"`
-	Delimiter           string         `xml:"Delimiter,omitempty"`
-	EncodingType        string         `xml:"EncodingType,omitempty"`
-	IsTruncated         bool           `xml:"IsTruncated"`
-	Versions            []versionEntry `xml:"Version"`
-	CommonPrefixes      []prefixEntry  `xml:"CommonPrefixes"`
-}
-
-// listObjectVersions lists the current objects as their only versions: weir buckets are not
-// versioned, and S3 lists the objects of a bucket that never had versioning with version id
-// "null".
-func (s *Server) listObjectVersions(rq *request) error {
-	b, _, err := s.decide(rq, "s3:ListBucketVersions")
-	if err != nil {
-		return err
-	}
-	q := rq.query
-	maxKeys, err := intParam(rq, "max-keys", 1000)
-	if err != nil {
-		return err
-	}
-	enc := q.Get("encoding-type")
-	if enc != "" && enc != "url" {
-		return errorf(errInvalidArgument, "encoding-type must be url, got %q", enc)
-	}
-	keyMarker, vidMarker := q.Get("key-marker"), q.Get("version-id-marker")
-	if vidMarker != "" && vidMarker != "null" {
-		return errorf(errInvalidArgument, "version-id-marker %q is not a version of this bucket: weir buckets have only the null version", vidMarker)
-	}
-	if vidMarker != "" && keyMarker == "" {
-		return errorf(errInvalidArgument, "a version-id-marker cannot be specified without a key-marker")
-	}
-	e := func(v string) string {
-		if enc == "url" {
-			return s3URLEncode(v)
-		}
-		return v
-	}
-	out := listVersionsResult{NS: s3NS, Name: rq.bucket, Prefix: e(q.Get("prefix")), KeyMarker: e(keyMarker), VersionIDMarker: vidMarker,
-		MaxKeys: maxKeys, Delimiter: e(q.Get("delimiter")), EncodingType: enc}
-	if maxKeys == 0 {
-		return writeXML(rq, http.StatusOK, out)
-	}
-	res, err := s.eng.ListObjects(rq.bucket, engine.ListOptions{Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"), StartAfter: keyMarker, MaxKeys: maxKeys})
-	if err != nil {
-		return err
-	}
-	own := owner{ID: b.Owner, DisplayName: b.Owner}
-	for _, o := range res.Objects {
-		out.Versions = append(out.Versions, versionEntry{XMLName: xml.Name{Local: "Version"}, Key: e(o.Key), VersionID: "null", IsLatest: true,
-			LastModified: o.ModTime.UTC().Format(iso8601), ETag: o.ETag, Size: o.Size, Owner: own, StorageClass: "STANDARD"})
-	}
-	for _, p := range res.CommonPrefixes {
-		out.CommonPrefixes = append(out.CommonPrefixes, prefixEntry{Prefix: e(p)})
-	}
-	if res.IsTruncated {
-		out.IsTruncated = true
-		out.NextKeyMarker = e(res.NextMarker)
-		out.NextVersionIDMarker = "null"
-	}
-	return writeXML(rq, http.StatusOK, out)
 }

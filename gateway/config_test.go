@@ -197,10 +197,6 @@ func TestBucketConfigurationReadsAnswerNotConfigured(t *testing.T) {
 			_, err := alice.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("pub"), Body: strings.NewReader("x"), ACL: types.ObjectCannedACLPublicRead})
 			return err
 		}, "no ACLs"},
-		{"PutBucketVersioning", func() error {
-			_, err := alice.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: b, VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}})
-			return err
-		}, "not versioned"},
 		{"PutBucketPolicy", func() error {
 			_, err := alice.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: b, Policy: aws.String(`{"Version":"2012-10-17","Statement":[]}`)})
 			return err

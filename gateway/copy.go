@@ -13,25 +13,26 @@ import (
 	"github.com/weirproject/weir/gateway/internal/decide"
 )
 
-// copySource parses x-amz-copy-source ("[/]bucket/key[?versionId=null]", URL-encoded).
-func copySource(h http.Header) (bucket, key string, err error) {
+// copySource parses x-amz-copy-source ("[/]bucket/key[?versionId=id]", URL-encoded).
+func copySource(h http.Header) (bucket, key, versionID string, err error) {
 	raw := h.Get("x-amz-copy-source")
 	path, query, _ := strings.Cut(raw, "?")
 	if query != "" {
-		q, _ := url.ParseQuery(query)
-		if v := q.Get("versionId"); v != "" && v != "null" {
-			return "", "", errorf(errNotImplemented, "weir buckets are not versioned; copy-source versionId is not supported")
+		q, err := url.ParseQuery(query)
+		if err != nil || len(q) != 1 || !q.Has("versionId") || q.Get("versionId") == "" {
+			return "", "", "", errorf(errInvalidCopySource, "x-amz-copy-source %q: the only query it takes is versionId=<id>", raw)
 		}
+		versionID = q.Get("versionId")
 	}
 	dec, err := url.PathUnescape(path)
 	if err != nil {
-		return "", "", errorf(errInvalidCopySource, "x-amz-copy-source %q is not URL-encoded correctly", raw)
+		return "", "", "", errorf(errInvalidCopySource, "x-amz-copy-source %q is not URL-encoded correctly", raw)
 	}
 	bucket, key, ok := strings.Cut(strings.TrimPrefix(dec, "/"), "/")
 	if !ok || bucket == "" || key == "" {
-		return "", "", errorf(errInvalidCopySource, "x-amz-copy-source must be bucket/key, got %q", raw)
+		return "", "", "", errorf(errInvalidCopySource, "x-amz-copy-source must be bucket/key, got %q", raw)
 	}
-	return bucket, key, nil
+	return bucket, key, versionID, nil
 }
 
 // checkCopySourcePreconditions applies x-amz-copy-source-if-*: the read rules of RFC 9110, but
@@ -52,15 +53,19 @@ func checkCopySourcePreconditions(h http.Header, info engine.ObjectInfo, now tim
 	return nil
 }
 
-// openCopySource authorises reading the source and opens it.
+// openCopySource authorises reading the source and opens it. On a versioned source bucket, or
+// when the source names its version, the answer says which version was copied.
 func (s *Server) openCopySource(rq *request) (engine.ObjectReader, error) {
-	sb, sk, err := copySource(rq.r.Header)
+	sb, sk, sv, err := copySource(rq.r.Header)
 	if err != nil {
 		return nil, err
 	}
-	src, d, err := s.decideReadOf(rq, "s3:GetObject", sb, sk)
+	src, b, d, err := s.decideReadOf(rq, "s3:GetObject", sb, sk, sv)
 	if err != nil {
 		return nil, err
+	}
+	if b.Versioning != "" || sv != "" {
+		rq.w.Header().Set("x-amz-copy-source-version-id", src.Info().VersionID)
 	}
 	// A copy source is a read too, under the source's lease rule.
 	err = src.Info().CheckReadLease(rq.r.Header.Get("x-weir-source-lease-id"), d.ReadRequiresLease)
@@ -118,8 +123,10 @@ func (s *Server) copyObject(rq *request) error {
 	switch directive := rq.r.Header.Get("x-amz-metadata-directive"); directive {
 	case "", "COPY":
 		// A copy onto itself must change something; the storage class counts (rclone's
-		// settier), even though weir has only STANDARD to set.
-		if info.Bucket == rq.bucket && info.Key == rq.key && rq.r.Header.Get("x-amz-storage-class") == "" {
+		// settier), even though weir has only STANDARD to set. A copy of a version named by
+		// its id is a restore, which changes the current version.
+		_, _, sv, _ := copySource(rq.r.Header)
+		if info.Bucket == rq.bucket && info.Key == rq.key && sv == "" && rq.r.Header.Get("x-amz-storage-class") == "" {
 			return errorf(errInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 		}
 		opts.ContentType, opts.Metadata, opts.Headers = info.ContentType, info.Metadata, info.Headers
@@ -137,6 +144,7 @@ func (s *Server) copyObject(rq *request) error {
 		return err
 	}
 	rq.w.Header().Set("x-weir-generation", strconv.FormatUint(out.Generation, 10))
+	setVersionID(rq, out.VersionID)
 	return writeXML(rq, http.StatusOK, copyObjectResult{NS: s3NS, LastModified: out.ModTime.UTC().Format(iso8601), ETag: out.ETag})
 }
 
@@ -153,13 +161,17 @@ type deleteObject struct {
 }
 
 type deletedEntry struct {
-	Key string `xml:"Key"`
+	Key                   string `xml:"Key"`
+	VersionID             string `xml:"VersionId,omitempty"`
+	DeleteMarker          bool   `xml:"DeleteMarker,omitempty"`
+	DeleteMarkerVersionID string `xml:"DeleteMarkerVersionId,omitempty"`
 }
 
 type deleteError struct {
-	Key     string `xml:"Key"`
-	Code    string `xml:"Code"`
-	Message string `xml:"Message"`
+	Key       string `xml:"Key"`
+	VersionID string `xml:"VersionId,omitempty"`
+	Code      string `xml:"Code"`
+	Message   string `xml:"Message"`
 }
 
 type deleteResult struct {
@@ -187,7 +199,7 @@ func (s *Server) deleteObjects(rq *request) error {
 	res := deleteResult{NS: s3NS}
 	var decided []decide.Decision
 	for _, o := range req.Objects {
-		d, err := s.deleteOne(rq, &b, o)
+		deleted, d, err := s.deleteOne(rq, &b, o)
 		if d.DecidedBy != "" && !slices.Contains(decided, d) {
 			decided = append(decided, d)
 		}
@@ -196,27 +208,31 @@ func (s *Server) deleteObjects(rq *request) error {
 			if !known {
 				s.log.Error("internal error", "request_id", rq.id, "op", rq.op, "key", o.Key, "err", err)
 			}
-			res.Errors = append(res.Errors, deleteError{Key: o.Key, Code: e.code, Message: clientMessage(err, e)})
+			res.Errors = append(res.Errors, deleteError{Key: o.Key, VersionID: o.VersionID, Code: e.code, Message: clientMessage(err, e)})
 			continue
 		}
 		if !req.Quiet {
-			res.Deleted = append(res.Deleted, deletedEntry{Key: o.Key})
+			res.Deleted = append(res.Deleted, deleted)
 		}
 	}
 	announceAll(rq, decided)
 	return writeXML(rq, http.StatusOK, res)
 }
 
-// deleteOne is one key of DeleteObjects: its own decision, then its delete.
-func (s *Server) deleteOne(rq *request, b *engine.Bucket, o deleteObject) (decide.Decision, error) {
+// deleteOne is one key (or version) of DeleteObjects: its own decision, then its delete.
+func (s *Server) deleteOne(rq *request, b *engine.Bucket, o deleteObject) (deletedEntry, decide.Decision, error) {
+	entry := deletedEntry{Key: o.Key, VersionID: o.VersionID}
 	d, err := s.runDecision(rq, s.decisionInput(rq, "s3:DeleteObject", b, o.Key))
 	if err != nil {
-		return d, err
-	}
-	if o.VersionID != "" && o.VersionID != "null" {
-		return d, errorf(errNotImplemented, "weir buckets are not versioned; versionId is not supported")
+		return entry, d, err
 	}
 	g := engine.Guard{Strategy: d.Strategy, LeaseID: rq.r.Header.Get("x-weir-lease-id"), IfMatch: o.ETag}
-	_, err = s.eng.DeleteObject(rq.r.Context(), rq.bucket, o.Key, g)
-	return d, err
+	res, err := s.eng.DeleteObjectVersion(rq.r.Context(), rq.bucket, o.Key, o.VersionID, g)
+	if err == nil && res.DeleteMarker {
+		entry.DeleteMarker = true
+		if o.VersionID == "" {
+			entry.DeleteMarkerVersionID = res.VersionID
+		}
+	}
+	return entry, d, err
 }

@@ -73,6 +73,7 @@ func (s *Server) decide(rq *request, action string) (engine.Bucket, decide.Decis
 	if err != nil {
 		return b, decide.Decision{}, err
 	}
+	rq.versioned = b.Versioning != ""
 	d, err := s.runDecision(rq, s.decisionInput(rq, action, &b, rq.key))
 	return b, d, err
 }
@@ -80,23 +81,27 @@ func (s *Server) decide(rq *request, action string) (engine.Bucket, decide.Decis
 // decideRead opens the object's snapshot and then decides, so the decision sees the very
 // version the read returns without a second lookup. A denial wins over NoSuchKey: a caller
 // who may not read learns nothing about which keys exist.
+// The version read is the one ?versionId names, else the current one.
 func (s *Server) decideRead(rq *request, action string) (engine.ObjectReader, decide.Decision, error) {
-	return s.decideReadOf(rq, action, rq.bucket, rq.key)
+	obj, b, d, err := s.decideReadOf(rq, action, rq.bucket, rq.key, rq.query.Get("versionId"))
+	rq.versioned = b.Versioning != ""
+	return obj, d, markDeleteMarker(rq, err)
 }
 
-// decideReadOf is decideRead of another object than the request's own (a copy source).
-func (s *Server) decideReadOf(rq *request, action, bucket, key string) (engine.ObjectReader, decide.Decision, error) {
+// decideReadOf is decideRead of another object than the request's own (a copy source), and of
+// the version versionID names ("": the current one). It returns the object's bucket too.
+func (s *Server) decideReadOf(rq *request, action, bucket, key, versionID string) (engine.ObjectReader, engine.Bucket, decide.Decision, error) {
 	b, err := s.eng.GetBucket(bucket)
 	if err != nil {
-		return nil, decide.Decision{}, err
+		return nil, b, decide.Decision{}, err
 	}
 	in := s.decisionInput(rq, action, &b, key)
-	obj, openErr := s.eng.OpenObject(bucket, key)
+	obj, openErr := s.eng.OpenObjectVersion(bucket, key, versionID)
 	switch {
 	case openErr == nil:
 		info := obj.Info()
 		in.Object = openedObject{&info}
-	case errors.Is(openErr, engine.ErrNoSuchKey):
+	case errors.Is(openErr, engine.ErrNoSuchKey), errors.Is(openErr, engine.ErrNoSuchVersion), errors.Is(openErr, engine.ErrDeleteMarker):
 		in.Object = openedObject{}
 	}
 	d, err := s.runDecision(rq, in)
@@ -107,9 +112,9 @@ func (s *Server) decideReadOf(rq *request, action, bucket, key string) (engine.O
 		if obj != nil {
 			obj.Close()
 		}
-		return nil, d, err
+		return nil, b, d, err
 	}
-	return obj, d, nil
+	return obj, b, d, nil
 }
 
 // runDecision runs the decision step for in, timing it and counting its outcome; the decision

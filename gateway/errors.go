@@ -64,6 +64,10 @@ var s3ErrorTable = []errorEntry{
 	// engine
 	{engine.ErrNoSuchBucket, s3Error{"NoSuchBucket", http.StatusNotFound}, "The specified bucket does not exist."},
 	{engine.ErrNoSuchKey, s3Error{"NoSuchKey", http.StatusNotFound}, "The specified key does not exist."},
+	{engine.ErrNoSuchVersion, s3Error{"NoSuchVersion", http.StatusNotFound}, "The specified version does not exist."},
+	{engine.ErrInvalidVersionID, s3Error{"InvalidArgument", http.StatusBadRequest}, "Invalid version id specified: a version id is one weir gave, or null."},
+	{engine.ErrInvalidVersioning, s3Error{"IllegalVersioningConfigurationException", http.StatusBadRequest}, "The versioning configuration specified in the request is invalid: Status is Enabled or Suspended."},
+	{engine.ErrDeleteMarker, s3Error{"MethodNotAllowed", http.StatusMethodNotAllowed}, "The specified method is not allowed against this resource: the version is a delete marker."},
 	{engine.ErrBucketNotEmpty, s3Error{"BucketNotEmpty", http.StatusConflict}, "The bucket you tried to delete is not empty: it still holds objects or multipart uploads."},
 	{engine.ErrInvalidBucketName, s3Error{"InvalidBucketName", http.StatusBadRequest}, "The specified bucket is not valid: bucket names are 3 to 63 characters of lower-case letters, digits, '.' and '-', begin and end with a letter or digit, and are not IP addresses."},
 	{engine.ErrKeyTooLong, s3Error{"KeyTooLongError", http.StatusBadRequest}, "Your key is too long: the limit is " + strconv.Itoa(engine.MaxKeyLength) + " bytes."},

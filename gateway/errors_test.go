@@ -190,7 +190,8 @@ func TestRequestErrors(t *testing.T) {
 
 	expectError(t, ts, ts.signed(t, http.MethodPatch, "/errs/k", nil, nil, "", now), 405, "MethodNotAllowed")
 	expectError(t, ts, ts.signed(t, http.MethodGet, "/errs/k?torrent", nil, nil, "", now), 501, "NotImplemented")
-	expectError(t, ts, ts.signed(t, http.MethodPut, "/errs?versioning", nil, nil, "", now), 501, "NotImplemented")
+	expectError(t, ts, ts.signed(t, http.MethodPut, "/errs?website", nil, nil, "", now), 501, "NotImplemented")
+	expectError(t, ts, ts.signed(t, http.MethodPut, "/errs?versioning", nil, nil, "", now), 400, "MalformedXML")
 
 	// x-amz-acl: the canned ACL weir enforces anyway is accepted, any other refused.
 	expectError(t, ts, ts.signed(t, http.MethodPut, "/errs/acl", body, map[string]string{"x-amz-acl": "public-read"}, "", now), 501, "NotImplemented")

@@ -314,6 +314,8 @@ func (s *Server) completeMultipartUpload(rq *request) error {
 		return err
 	}
 	rq.w.Header().Set("x-weir-generation", strconv.FormatUint(info.Generation, 10))
+	rq.versioned = b.Versioning != ""
+	setVersionID(rq, info.VersionID)
 	writeChecksumHeaders(rq.w.Header(), info)
 	loc := "http://" + rq.r.Host + "/" + rq.bucket + "/" + rq.key
 	res := completeMultipartUploadResult{NS: s3NS, Location: loc, Bucket: rq.bucket, Key: rq.key, ETag: info.ETag,

@@ -126,6 +126,7 @@ func (s *Server) putObject(rq *request) error {
 	h := rq.w.Header()
 	h.Set("ETag", info.ETag)
 	h.Set("x-weir-generation", strconv.FormatUint(info.Generation, 10))
+	setVersionID(rq, info.VersionID)
 	writeChecksumHeaders(h, info)
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
@@ -152,6 +153,7 @@ func writeObjectHeaders(rq *request, info engine.ObjectInfo) {
 	h.Set("Content-Type", ct)
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("x-weir-generation", strconv.FormatUint(info.Generation, 10))
+	setVersionID(rq, info.VersionID)
 	for k, v := range info.Headers {
 		h.Set(k, v)
 	}
@@ -280,6 +282,7 @@ func (s *Server) statForRead(rq *request, action string) (engine.ObjectInfo, err
 	}
 	info := obj.Info()
 	obj.Close()
+	setVersionID(rq, info.VersionID)
 	return info, info.CheckReadLease(rq.r.Header.Get("x-weir-lease-id"), d.ReadRequiresLease)
 }
 
@@ -368,21 +371,32 @@ func partRange(info engine.ObjectInfo, n int) (engine.Range, bool, error) {
 	return engine.Range{Start: start, Length: info.PartSizes[n-1]}, true, nil
 }
 
+// deleteObject deletes the key (on a versioned bucket: writes a delete marker), or with
+// ?versionId removes that version for good.
 func (s *Server) deleteObject(rq *request) error {
-	if rq.query.Has("versionId") && rq.query.Get("versionId") != "null" {
-		return errorf(errNotImplemented, "weir buckets are not versioned; versionId is not supported")
+	versionID, byID := rq.query.Get("versionId"), rq.query.Has("versionId")
+	if byID && versionID == "" {
+		return errorf(errInvalidArgument, "versionId is empty")
 	}
 	d, g, err := s.decideWrite(rq, "s3:DeleteObject")
 	if err != nil {
 		return err
 	}
-	res, err := s.eng.DeleteObject(rq.r.Context(), rq.bucket, rq.key, g)
+	res, err := s.eng.DeleteObjectVersion(rq.r.Context(), rq.bucket, rq.key, versionID, g)
 	announce(rq, d)
 	if err != nil {
 		return err
 	}
 	if res.Existed {
 		rq.w.Header().Set("x-weir-generation", strconv.FormatUint(res.Generation, 10))
+	}
+	if res.DeleteMarker {
+		rq.w.Header().Set("x-amz-delete-marker", "true")
+	}
+	if byID {
+		rq.w.Header().Set("x-amz-version-id", versionID)
+	} else {
+		setVersionID(rq, res.VersionID)
 	}
 	rq.w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -30,6 +30,9 @@ type request struct {
 	query  url.Values
 	user   *User
 	auth   *sigv4.Auth
+	// versioned: the request's bucket has (or had) versioning, as its decision read it; its
+	// answers carry x-amz-version-id.
+	versioned bool
 	// aborted: the response was cut short (client gone, or an error after the body began).
 	aborted bool
 	// decisions made for the request, logged when it ends (with the decision log on).

@@ -84,6 +84,9 @@ func buildRoutes() []route {
 		refuse(bucketScope, "acl"),
 		{bucketScope, http.MethodGet, "versions", false, "ListObjectVersions", (*Server).listObjectVersions},
 		refuse(bucketScope, "versions"),
+		{bucketScope, http.MethodGet, "versioning", false, "GetBucketVersioning", (*Server).getBucketVersioning},
+		{bucketScope, http.MethodPut, "versioning", false, "PutBucketVersioning", (*Server).putBucketVersioning},
+		refuse(bucketScope, "versioning"),
 	}
 	rs = append(rs, bucketConfigRoutes()...)
 	rs = append(rs, []route{

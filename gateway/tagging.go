@@ -113,6 +113,9 @@ func (s *Server) putObjectTagging(rq *request) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseVersionedWrite(rq); err != nil {
+		return err
+	}
 	var t tagging
 	if err := readXML(rq, &t, false); err != nil {
 		return err
@@ -127,6 +130,9 @@ func (s *Server) putObjectTagging(rq *request) error {
 func (s *Server) deleteObjectTagging(rq *request) error {
 	_, d, err := s.decide(rq, "s3:DeleteObjectTagging")
 	if err != nil {
+		return err
+	}
+	if err := refuseVersionedWrite(rq); err != nil {
 		return err
 	}
 	return s.setObjectTags(rq, d, nil, http.StatusNoContent)

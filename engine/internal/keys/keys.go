@@ -4,6 +4,8 @@
 //
 //	b/<bucket>                      bucket record
 //	o/<bucket>/<key>                current version of an object (bucket names have no '/')
+//	v/<bucket>/<key>\x00<^gen:8>    a noncurrent version or a delete marker of a versioned bucket,
+//	                                newest first (the generation's bits inverted, big-endian)
 //	c/<data id:8><chunk index:4>    a chunk of object or part data, big-endian
 //	u/<data id:8>                   marker of data still being written (reclaimed at startup)
 //	f/<data id:8>                   data id whose bytes are a blob (a file), referenced and live
@@ -49,6 +51,36 @@ func Object(bucket, key string) []byte {
 
 // ObjectKey returns the object key inside an object record's key for bucket.
 func ObjectKey(bucket string, k []byte) string { return string(k[3+len(bucket):]) }
+
+// VersionPrefix is the prefix of a bucket's version records.
+func VersionPrefix(bucket string) []byte {
+	k := ObjectPrefix(bucket)
+	k[0] = 'v'
+	return k
+}
+
+// KeyVersions is the prefix of one object key's version records (keys never contain NUL, so no
+// other key's records share it).
+func KeyVersions(bucket, key string) []byte {
+	k := Object(bucket, key)
+	k[0] = 'v'
+	return append(k, 0)
+}
+
+// Version is the key of the version record of bucket/key with generation gen: a key's versions
+// sort newest first, and every key's versions sort where its object record does.
+func Version(bucket, key string, gen uint64) []byte {
+	return binary.BigEndian.AppendUint64(KeyVersions(bucket, key), ^gen)
+}
+
+// SplitVersion decodes a version record's key into object key and generation.
+func SplitVersion(bucket string, k []byte) (key string, gen uint64, ok bool) {
+	rest := k[3+len(bucket):]
+	if len(rest) < 9 || rest[len(rest)-9] != 0 {
+		return "", 0, false
+	}
+	return string(rest[:len(rest)-9]), ^binary.BigEndian.Uint64(rest[len(rest)-8:]), true
+}
 
 // Chunk is the key of chunk idx of data id.
 func Chunk(id uint64, idx uint32) []byte {
