@@ -114,6 +114,7 @@ var s3ErrorTable = []struct {
 	{errInvalidCopySource, s3Error{"InvalidArgument", http.StatusBadRequest}},
 	{errNoSuchBucketPolicy, s3Error{"NoSuchBucketPolicy", http.StatusNotFound}},
 	{errNoSuchCORSConfiguration, s3Error{"NoSuchCORSConfiguration", http.StatusNotFound}},
+	{errCORSForbidden, s3Error{"AccessForbidden", http.StatusForbidden}},
 	{errNoSuchLifecycleConfiguration, s3Error{"NoSuchLifecycleConfiguration", http.StatusNotFound}},
 	{errNoSuchEncryptionConfig, s3Error{"ServerSideEncryptionConfigurationNotFoundError", http.StatusNotFound}},
 	{errNoSuchWebsiteConfiguration, s3Error{"NoSuchWebsiteConfiguration", http.StatusNotFound}},

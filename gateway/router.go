@@ -61,7 +61,8 @@ func (s *Server) serveS3(c echo.Context) error {
 	defer s.logDecisions(rq) // also when the response is aborted mid-body
 
 	h, err := s.route(rq)
-	if err == nil {
+	s.addCORSHeaders(rq)
+	if err == nil && !selfAuthenticated[rq.op] {
 		err = s.authenticate(rq)
 	}
 	if err == nil {
@@ -123,6 +124,30 @@ func hasUnsupported(q url.Values) bool {
 		}
 	}
 	return false
+}
+
+// Browser access (cors.go, post.go): the operations that carry no SigV4 request signature. A
+// preflight is answered from the bucket's CORS rules alone; a POST form is signed by its policy,
+// which its handler verifies.
+var selfAuthenticated = map[string]bool{"CORSPreflight": true, "PostObject": true}
+
+// pickBrowser dispatches the browser's requests; op is "" when rq is none of them.
+func (s *Server) pickBrowser(rq *request) (handler, string) {
+	switch {
+	case rq.r.Method == http.MethodOptions && rq.bucket != "":
+		return s.preflight, "CORSPreflight"
+	case rq.key == "" && rq.query.Has("cors"):
+		switch rq.r.Method {
+		case http.MethodGet:
+			return s.getBucketCors, "GetBucketCors"
+		case http.MethodPut:
+			return s.putBucketCors, "PutBucketCors"
+		case http.MethodDelete:
+			return s.deleteBucketCors, "DeleteBucketCors"
+		}
+		return nil, "MethodNotAllowed"
+	}
+	return nil, ""
 }
 
 // pickBucketSubresource dispatches the bucket sub-resources that configure what weir does not
@@ -210,6 +235,9 @@ func (s *Server) pick(rq *request) (handler, string) {
 	q, m := rq.query, rq.r.Method
 	if hasUnsupported(q) {
 		return nil, "NotImplemented"
+	}
+	if h, op := s.pickBrowser(rq); op != "" {
+		return h, op
 	}
 	switch {
 	case rq.bucket == "":
