@@ -136,6 +136,8 @@ func (s *Server) pickBrowser(rq *request) (handler, string) {
 	switch {
 	case rq.r.Method == http.MethodOptions && rq.bucket != "":
 		return s.preflight, "CORSPreflight"
+	case rq.r.Method == http.MethodPost && rq.bucket != "" && rq.key == "" && len(rq.query) == 0 && isPostForm(rq.r):
+		return s.postObject, "PostObject"
 	case rq.key == "" && rq.query.Has("cors"):
 		switch rq.r.Method {
 		case http.MethodGet:
