@@ -119,6 +119,7 @@ var s3ErrorTable = []struct {
 	{errInvalidPolicyDocument, s3Error{"InvalidPolicyDocument", http.StatusBadRequest}},
 	{errMalformedPOST, s3Error{"MalformedPOSTRequest", http.StatusBadRequest}},
 	{errPostFieldsTooLarge, s3Error{"MaxPostPreDataLengthExceeded", http.StatusBadRequest}},
+	{errPostTooSmall, s3Error{"EntityTooSmall", http.StatusBadRequest}},
 	{errNoSuchLifecycleConfiguration, s3Error{"NoSuchLifecycleConfiguration", http.StatusNotFound}},
 	{errNoSuchEncryptionConfig, s3Error{"ServerSideEncryptionConfigurationNotFoundError", http.StatusNotFound}},
 	{errNoSuchWebsiteConfiguration, s3Error{"NoSuchWebsiteConfiguration", http.StatusNotFound}},

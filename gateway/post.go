@@ -32,6 +32,7 @@ var (
 	errInvalidPolicyDocument = errors.New("invalid Policy")
 	errMalformedPOST         = errors.New("the body of your POST request is not well-formed multipart/form-data")
 	errPostFieldsTooLarge    = errors.New("your POST request fields preceding the upload file were too large")
+	errPostTooSmall          = errors.New("your proposed upload is smaller than the minimum allowed size")
 )
 
 // maxPostFieldsSize bounds what a form sends before its file (all fields together): they are
@@ -241,12 +242,12 @@ func (b *postFileBody) Read(p []byte) (int, error) {
 	b.n += int64(n)
 	if b.n > b.max {
 		if b.policyMaximum {
-			return n, errorf(errEntityTooLarge, "Your proposed upload exceeds the maximum allowed size: the policy's content-length-range allows at most %d bytes", b.max)
+			return n, errorf(errEntityTooLarge, "the policy's content-length-range allows at most %d bytes", b.max)
 		}
 		return n, errorf(errEntityTooLarge, "a single upload is limited to %d bytes; use a multipart upload", b.max)
 	}
 	if err == io.EOF && b.n < b.min {
-		return n, errorf(engine.ErrEntityTooSmall, "Your proposed upload is smaller than the minimum allowed size: the policy's content-length-range needs at least %d bytes, got %d", b.min, b.n)
+		return n, errorf(errPostTooSmall, "the policy's content-length-range needs at least %d bytes, got %d", b.min, b.n)
 	}
 	return n, err
 }
