@@ -79,13 +79,19 @@ func readPostForm(r *http.Request) (*postForm, error) {
 	if err != nil || params["boundary"] == "" {
 		return nil, errorf(errMalformedPOST, "the Content-Type names no multipart boundary")
 	}
-	mr := multipart.NewReader(r.Body, params["boundary"])
+	// The parts' headers and boundaries are bounded too, not only the fields' values: the
+	// multipart reader would otherwise hold a part header of up to 10 MiB in memory.
+	wire := &preFileReader{r: r.Body, left: 2 * maxPostFieldsSize}
+	mr := multipart.NewReader(wire, params["boundary"])
 	f := &postForm{fields: map[string]string{}}
 	budget := int64(maxPostFieldsSize)
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
 			return nil, errorf(errInvalidArgument, "POST requires exactly one file upload per request (a field named file, last in the form)")
+		}
+		if errors.Is(err, errPostFieldsTooLarge) {
+			return nil, err
 		}
 		if err != nil {
 			return nil, errorf(errMalformedPOST, "%v", err)
@@ -96,9 +102,13 @@ func readPostForm(r *http.Request) (*postForm, error) {
 		}
 		if name == "file" {
 			f.file, f.filename = part, part.FileName()
+			wire.left = -1 // the file streams, bounded by the upload's own limits
 			return f, nil
 		}
 		v, err := io.ReadAll(io.LimitReader(part, budget+1))
+		if errors.Is(err, errPostFieldsTooLarge) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, errorf(errMalformedPOST, "%v", err)
 		}
@@ -110,6 +120,28 @@ func readPostForm(r *http.Request) (*postForm, error) {
 		}
 		f.fields[name] = string(v)
 	}
+}
+
+// preFileReader fails once more than left bytes of the form have been read before its file
+// (left -1: no limit any more).
+type preFileReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (p *preFileReader) Read(b []byte) (int, error) {
+	if p.left < 0 {
+		return p.r.Read(b)
+	}
+	if p.left == 0 {
+		return 0, errorf(errPostFieldsTooLarge, "the fields before the file, with their part headers, are limited to %d bytes", 2*maxPostFieldsSize)
+	}
+	if int64(len(b)) > p.left {
+		b = b[:p.left]
+	}
+	n, err := p.r.Read(b)
+	p.left -= int64(n)
+	return n, err
 }
 
 // postPolicy is a decoded POST policy.
@@ -292,6 +324,9 @@ func (s *Server) postObject(rq *request) error {
 	}
 	if !s.cfg.Now().Before(policy.expiration) {
 		return errorf(errPolicyViolation, "Policy expired.")
+	}
+	if b, ok := f["bucket"]; ok && b != rq.bucket {
+		return errorf(errInvalidArgument, "the form's bucket field %q is not the bucket it is posted to (%s)", b, rq.bucket)
 	}
 	key := f["key"]
 	if key == "" {

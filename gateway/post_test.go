@@ -137,6 +137,7 @@ func TestPostObject(t *testing.T) {
 		{"an unsigned x-amz header", fields(), []byte("x"), map[string]string{"x-amz-meta-color": "red"}, 403, "AccessDenied", "not signed", "e8.txt"},
 		{"no policy", []formField{{"key", "uploads/e9.txt"}}, []byte("x"), nil, 403, "AccessDenied", "", "e9.txt"},
 		{"fields before the file too large", fields(formField{"x-ignore-padding", strings.Repeat("p", 70<<10)}), []byte("x"), nil, 400, "MaxPostPreDataLengthExceeded", "", "e10.txt"},
+		{"another bucket in the bucket field", fields(formField{"bucket", "elsewhere"}), []byte("x"), nil, 400, "InvalidArgument", "bucket field", "e12.txt"},
 		{"signed by a user who may not write the bucket", signedForm(bobAK, bobSK, hour, conds, formField{"key", "uploads/${filename}"}, formField{"Content-Type", "text/plain"}, formField{"x-amz-meta-color", "blue"}), []byte("x"), nil, 403, "AccessDenied", "", "e11.txt"},
 	} {
 		resp, body := postForm(t, ts, "forms", c.fields, c.filename, c.file, c.hdr)
@@ -148,6 +149,27 @@ func TestPostObject(t *testing.T) {
 				t.Errorf("%s: %s was stored (%q)", c.name, key, got)
 			}
 		}
+	}
+}
+
+// TestPostObjectBoundsPartHeaders: a part header before the file counts against the fields'
+// bound too; the multipart reader would otherwise hold up to 10 MiB of it.
+func TestPostObjectBoundsPartHeaders(t *testing.T) {
+	ts := startServer(t, serverOptions{})
+	if _, err := ts.client3(userAK, userSK).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("forms")}); err != nil {
+		t.Fatal(err)
+	}
+	body := "--b\r\nContent-Disposition: form-data; name=\"key\"\r\nX-Pad: " + strings.Repeat("p", 200<<10) + "\r\n\r\nk\r\n" +
+		"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nx\r\n--b--\r\n"
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/forms", strings.NewReader(body))
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=b")
+	resp, err := ts.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(readAll(t, resp.Body))
+	if resp.StatusCode != 400 || !strings.Contains(got, "MaxPostPreDataLengthExceeded") {
+		t.Fatalf("%d %s", resp.StatusCode, got)
 	}
 }
 
