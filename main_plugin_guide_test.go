@@ -85,7 +85,7 @@ func runGuideScript(t *testing.T, dir string, env []string, script string) strin
 
 // loadsLine is what weir plugin build and weir plugin check print for each plugin that loads.
 func loadsLine(name string) string {
-	return "weir: plugin " + name + " loads: exports and ABI 1.0 checked, first instance started"
+	return "weir: plugin " + name + " loads: exports and ABI 1.1 checked, first instance started"
 }
 
 // TestPluginAuthorGuide runs docs/plugins.md as a plugin author would, from empty folders with

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net"
+	"slices"
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -93,9 +94,24 @@ func (e *Engine) GetBucket(name string) (Bucket, error) {
 	return *b, nil
 }
 
-// clone copies b so that a caller changing its tags changes nothing shared.
+// clone copies b so that a caller changing its tags or CORS rules changes nothing shared.
 func (b Bucket) clone() Bucket {
 	b.Tags = maps.Clone(b.Tags)
+	if b.CORS != nil {
+		rules := make([]CORSRule, len(b.CORS))
+		for i, r := range b.CORS {
+			r.AllowedOrigins = slices.Clone(r.AllowedOrigins)
+			r.AllowedMethods = slices.Clone(r.AllowedMethods)
+			r.AllowedHeaders = slices.Clone(r.AllowedHeaders)
+			r.ExposeHeaders = slices.Clone(r.ExposeHeaders)
+			if r.MaxAgeSeconds != nil {
+				age := *r.MaxAgeSeconds
+				r.MaxAgeSeconds = &age
+			}
+			rules[i] = r
+		}
+		b.CORS = rules
+	}
 	return b
 }
 
@@ -154,7 +170,8 @@ func (e *Engine) DeleteBucket(ctx context.Context, name string, guard Guard) err
 	})
 }
 
-// UpdateBucket applies fn to the bucket's record and stores the result atomically (tags, strategy).
+// UpdateBucket applies fn to the bucket's record and stores the result atomically (tags,
+// strategy, CORS rules).
 func (e *Engine) UpdateBucket(ctx context.Context, name string, fn func(*Bucket) error) (Bucket, error) {
 	if err := e.check(); err != nil {
 		return Bucket{}, err

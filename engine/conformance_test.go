@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -304,6 +305,54 @@ var conformanceCases = []conformanceCase{
 		mustBucket(t, e, "bkt")
 		if l, err := e.BucketLease("bkt"); err != nil || l.State != LeaseAvailable {
 			t.Fatalf("lease of the re-created bucket: %+v %v", l, err)
+		}
+	}},
+
+	{"bucket CORS rules", func(t *testing.T, e *Engine, _ *fakeclock.Clock) {
+		ctx := context.Background()
+		age := 600
+		rules := []CORSRule{
+			{ID: "app", AllowedOrigins: []string{"https://app.example", "http://*.example"}, AllowedMethods: []string{"GET", "PUT"},
+				AllowedHeaders: []string{"*"}, ExposeHeaders: []string{"ETag"}, MaxAgeSeconds: &age},
+			{AllowedOrigins: []string{"*"}, AllowedMethods: []string{"HEAD"}},
+		}
+		if _, err := e.UpdateBucket(ctx, "bkt", func(b *Bucket) error { b.Tags = map[string]string{"t": "1"}; b.CORS = rules; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		b, err := e.GetBucket("bkt")
+		if err != nil || !reflect.DeepEqual(b.CORS, rules) || b.Tags["t"] != "1" {
+			t.Fatalf("rules read back: %+v %v", b.CORS, err)
+		}
+		// What a reader does with its copy changes nothing stored.
+		b.CORS[0].AllowedOrigins[0] = "https://evil.example"
+		*b.CORS[0].MaxAgeSeconds = 1
+		if b, _ := e.GetBucket("bkt"); !reflect.DeepEqual(b.CORS, rules) {
+			t.Fatalf("a reader's change reached the store: %+v", b.CORS)
+		}
+		if all, err := e.ListBuckets(); err != nil || len(all) != 1 || !reflect.DeepEqual(all[0].CORS, rules) {
+			t.Fatalf("listed: %+v %v", all, err)
+		}
+		// Another configuration change keeps the rules; removing them keeps the tags.
+		if _, err := e.UpdateBucket(ctx, "bkt", func(b *Bucket) error { b.Strategy = ETagCondition; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := e.GetBucket("bkt"); !reflect.DeepEqual(b.CORS, rules) {
+			t.Fatalf("rules after a strategy change: %+v", b.CORS)
+		}
+		if _, err := e.UpdateBucket(ctx, "bkt", func(b *Bucket) error { b.CORS = nil; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := e.GetBucket("bkt"); b.CORS != nil || b.Tags["t"] != "1" {
+			t.Fatalf("after removing the rules: %+v", b)
+		}
+		// A bucket created again starts without rules.
+		if _, err := e.UpdateBucket(ctx, "bkt", func(b *Bucket) error { b.CORS = rules; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, "deleting the bucket", e.DeleteBucket(ctx, "bkt", Guard{}), nil)
+		mustBucket(t, e, "bkt")
+		if b, _ := e.GetBucket("bkt"); b.CORS != nil {
+			t.Fatalf("a re-created bucket kept the old rules: %+v", b.CORS)
 		}
 	}},
 

@@ -114,6 +114,20 @@ type Bucket struct {
 	// Versioning is the bucket's versioning state: "" (never enabled), VersioningEnabled or
 	// VersioningSuspended (versions.go).
 	Versioning string `json:",omitempty"`
+	// CORS are the bucket's cross-origin rules, in the order they were given: a browser's
+	// request is answered by the first rule that matches it. None: no cross-origin access.
+	CORS []CORSRule `json:",omitempty"`
+}
+
+// CORSRule is one rule of a bucket's CORS configuration, as S3's CORSRule describes it. The
+// gateway validates rules and matches requests against them; the engine stores them.
+type CORSRule struct {
+	ID             string   `json:",omitempty"`
+	AllowedOrigins []string // each may hold one '*' wildcard
+	AllowedMethods []string // GET, PUT, POST, DELETE, HEAD
+	AllowedHeaders []string `json:",omitempty"` // each may hold one '*' wildcard
+	ExposeHeaders  []string `json:",omitempty"`
+	MaxAgeSeconds  *int     `json:",omitempty"` // nil: not sent
 }
 
 // Checksums maps an algorithm name (CRC32, CRC32C, CRC64NVME, SHA1, SHA256) to the base64 value

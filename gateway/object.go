@@ -90,11 +90,8 @@ func writeGuard(rq *request, d decide.Decision) (engine.Guard, error) {
 }
 
 func (s *Server) putObject(rq *request) error {
-	d, g, err := s.decideWrite(rq, "s3:PutObject")
+	d, g, err := s.decidePut(rq)
 	if err != nil {
-		return err
-	}
-	if err := refuseUnimplementedHeaders(rq.r.Header); err != nil {
 		return err
 	}
 	b, err := rq.openBody()
@@ -109,20 +106,10 @@ func (s *Server) putObject(rq *request) error {
 		// Transfer-Encoding: chunked without a length (curl -T -): streamed, up to the limit.
 		body = &limitedBody{r: b.r, left: MaxPutSize}
 	}
-	tags, err := tagsFromHeader(rq.r.Header)
+	info, err := s.storeObject(rq, d, g, body, b.size(), b.md5, b.checksums)
 	if err != nil {
 		return err
 	}
-	ct, meta, hdrs := objectAttrs(rq.r.Header)
-	info, err := s.eng.PutObject(rq.r.Context(), rq.bucket, rq.key, body, engine.PutOptions{
-		Size: b.size(), ContentType: ct, Metadata: meta, Headers: hdrs, ContentMD5: b.md5,
-		Checksums: b.checksums, Guard: g, Tags: tags,
-	})
-	announce(rq, d)
-	if err != nil {
-		return err
-	}
-	s.metrics.bytesIn.Add(float64(info.Size))
 	h := rq.w.Header()
 	h.Set("ETag", info.ETag)
 	h.Set("x-weir-generation", strconv.FormatUint(info.Generation, 10))
@@ -130,6 +117,37 @@ func (s *Server) putObject(rq *request) error {
 	writeChecksumHeaders(h, info)
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// decidePut decides a PutObject (or a POST form's upload) and reads its conditions; the
+// headers weir does not implement are refused before any byte is stored.
+func (s *Server) decidePut(rq *request) (decide.Decision, engine.Guard, error) {
+	d, g, err := s.decideWrite(rq, "s3:PutObject")
+	if err != nil {
+		return d, g, err
+	}
+	return d, g, refuseUnimplementedHeaders(rq.r.Header)
+}
+
+// storeObject commits a decided PutObject: body (size, or -1 when unknown) with the object's
+// attributes and tags from rq's headers. PutObject and the browser's POST Object both store
+// through here.
+func (s *Server) storeObject(rq *request, d decide.Decision, g engine.Guard, body io.Reader, size int64, md5 []byte, checksums func() (engine.Checksums, error)) (engine.ObjectInfo, error) {
+	tags, err := tagsFromHeader(rq.r.Header)
+	if err != nil {
+		return engine.ObjectInfo{}, err
+	}
+	ct, meta, hdrs := objectAttrs(rq.r.Header)
+	info, err := s.eng.PutObject(rq.r.Context(), rq.bucket, rq.key, body, engine.PutOptions{
+		Size: size, ContentType: ct, Metadata: meta, Headers: hdrs, ContentMD5: md5,
+		Checksums: checksums, Guard: g, Tags: tags,
+	})
+	announce(rq, d)
+	if err != nil {
+		return info, err
+	}
+	s.metrics.bytesIn.Add(float64(info.Size))
+	return info, nil
 }
 
 func writeChecksumHeaders(h http.Header, info engine.ObjectInfo) {

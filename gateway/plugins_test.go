@@ -276,3 +276,53 @@ func TestPluginReadsOnlyWhatItDeclares(t *testing.T) {
 		}
 	}
 }
+
+// TestPluginDecidesOnObjectTags: a plugin reads the object's tags (ABI 1.1) and refuses writes
+// and deletes of objects tagged locked=true; the tag's owner unlocks by removing it.
+func TestPluginDecidesOnObjectTags(t *testing.T) {
+	modes := pluginstest.Build(t, "../plugins/testdata/guests/modes")
+	d := loadPlugins(t, `{"plugins": [
+		{"name": "tag-lock", "wasm": "modes.wasm", "buckets": ["tag-locked"], "config": "object-tag:locked=true", "reads": ["object"]}
+	]}`, map[string][]byte{"modes.wasm": modes})
+	ts := startServer(t, serverOptions{Plugins: d})
+	c := ts.root()
+	ctx := context.Background()
+	mustCreateBucket(t, c, "tag-locked")
+	b := aws.String("tag-locked")
+	put := func(key, body string, tagging *string) error {
+		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String(key), Body: strings.NewReader(body), Tagging: tagging})
+		return err
+	}
+	if err := put("report", "v1", aws.String("locked=true")); err != nil {
+		t.Fatalf("creating the locked object (no tags yet when the plugin looks): %v", err)
+	}
+	if err := put("notes", "v1", aws.String("locked=false")); err != nil {
+		t.Fatal(err)
+	}
+	err := put("report", "v2", nil)
+	if apiCode(err) != "AccessDenied" || !strings.Contains(apiMessage(err), "object tagged locked=true") {
+		t.Fatalf("overwriting a locked object: %v", err)
+	}
+	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("report")}); apiCode(err) != "AccessDenied" {
+		t.Fatalf("deleting a locked object: %v", err)
+	}
+	if err := put("notes", "v2", nil); err != nil {
+		t.Fatalf("an object tagged otherwise: %v", err)
+	}
+	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("report")}); err != nil {
+		t.Fatalf("reading a locked object: %v", err)
+	}
+	if _, err := c.DeleteObjectTagging(ctx, &s3.DeleteObjectTaggingInput{Bucket: b, Key: aws.String("report")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("report", "v2", nil); err != nil {
+		t.Fatalf("once untagged: %v", err)
+	}
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("report")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(readAll(t, out.Body)); got != "v2" {
+		t.Fatalf("stored %q", got)
+	}
+}

@@ -64,7 +64,8 @@ func (s *Server) serveS3(c echo.Context) error {
 	defer s.logDecisions(rq) // also when the response is aborted mid-body
 
 	h, err := s.route(rq)
-	if err == nil {
+	s.addCORSHeaders(rq)
+	if err == nil && !selfAuthenticated[rq.op] {
 		err = s.authenticate(rq)
 	}
 	if err == nil {

@@ -23,14 +23,28 @@ type route struct {
 	// sub is the query key the request must carry ("key=value": with that value); "" matches
 	// any query.
 	sub string
-	// copySource: the request must carry x-amz-copy-source (UploadPartCopy, CopyObject).
-	copySource bool
+	// needs is what else the request must carry.
+	needs requirement
 	// action is the S3 operation's name, used by metrics, logs and the decision step.
 	action string
 	// handle serves the request; nil refuses it with action (actionMethodNotAllowed or
 	// actionNotImplemented).
 	handle func(*Server, *request) error
 }
+
+// requirement is what a row asks of a request beyond its method and sub-resource.
+type requirement uint8
+
+const (
+	plain          requirement = iota // nothing more
+	withCopySource                    // x-amz-copy-source (UploadPartCopy, CopyObject)
+	browserForm                       // a browser's multipart/form-data upload, no query (PostObject)
+)
+
+// selfAuthenticated are the operations that carry no SigV4 request signature. A preflight is
+// answered from the bucket's CORS rules alone (cors.go); a POST form is signed by its policy,
+// which its handler verifies (post.go).
+var selfAuthenticated = map[string]bool{"CORSPreflight": true, "PostObject": true}
 
 // The actions of the rows that refuse a request.
 const (
@@ -46,8 +60,15 @@ func (rt *route) matches(sc scope, rq *request) bool {
 	if rt.method != "" && rt.method != rq.r.Method {
 		return false
 	}
-	if rt.copySource && rq.r.Header.Get("x-amz-copy-source") == "" {
-		return false
+	switch rt.needs {
+	case withCopySource:
+		if rq.r.Header.Get("x-amz-copy-source") == "" {
+			return false
+		}
+	case browserForm:
+		if len(rq.query) != 0 || !isPostForm(rq.r) {
+			return false
+		}
 	}
 	if rt.sub == "" {
 		return true
@@ -77,61 +98,71 @@ func buildRoutes() []route {
 		{scope: anyScope, sub: "restore", action: actionNotImplemented},
 		{scope: anyScope, sub: "metadataTable", action: actionNotImplemented},
 
-		{serviceScope, http.MethodGet, "", false, "ListBuckets", (*Server).listBuckets},
+		{serviceScope, http.MethodGet, "", plain, "ListBuckets", (*Server).listBuckets},
 
-		{bucketScope, http.MethodGet, "acl", false, "GetBucketAcl", (*Server).getBucketACL},
-		{bucketScope, http.MethodPut, "acl", false, "PutBucketAcl", func(s *Server, rq *request) error { return s.putACL("s3:PutBucketAcl", false)(rq) }},
+		// A browser's requests: the preflight of any bucket or object request, whatever its
+		// query, and the form upload.
+		{bucketScope, http.MethodOptions, "", plain, "CORSPreflight", (*Server).preflight},
+		{objectScope, http.MethodOptions, "", plain, "CORSPreflight", (*Server).preflight},
+		{bucketScope, http.MethodPost, "", browserForm, "PostObject", (*Server).postObject},
+		{bucketScope, http.MethodGet, "cors", plain, "GetBucketCors", (*Server).getBucketCors},
+		{bucketScope, http.MethodPut, "cors", plain, "PutBucketCors", (*Server).putBucketCors},
+		{bucketScope, http.MethodDelete, "cors", plain, "DeleteBucketCors", (*Server).deleteBucketCors},
+		refuse(bucketScope, "cors"),
+
+		{bucketScope, http.MethodGet, "acl", plain, "GetBucketAcl", (*Server).getBucketACL},
+		{bucketScope, http.MethodPut, "acl", plain, "PutBucketAcl", func(s *Server, rq *request) error { return s.putACL("s3:PutBucketAcl", false)(rq) }},
 		refuse(bucketScope, "acl"),
-		{bucketScope, http.MethodGet, "versions", false, "ListObjectVersions", (*Server).listObjectVersions},
+		{bucketScope, http.MethodGet, "versions", plain, "ListObjectVersions", (*Server).listObjectVersions},
 		refuse(bucketScope, "versions"),
-		{bucketScope, http.MethodGet, "versioning", false, "GetBucketVersioning", (*Server).getBucketVersioning},
-		{bucketScope, http.MethodPut, "versioning", false, "PutBucketVersioning", (*Server).putBucketVersioning},
+		{bucketScope, http.MethodGet, "versioning", plain, "GetBucketVersioning", (*Server).getBucketVersioning},
+		{bucketScope, http.MethodPut, "versioning", plain, "PutBucketVersioning", (*Server).putBucketVersioning},
 		refuse(bucketScope, "versioning"),
 	}
 	rs = append(rs, bucketConfigRoutes()...)
 	rs = append(rs, []route{
-		{bucketScope, http.MethodPut, "tagging", false, "PutBucketTagging", (*Server).putBucketTagging},
-		{bucketScope, http.MethodPut, "concurrency", false, "PutBucketConcurrency", (*Server).putBucketConcurrency},
-		{bucketScope, http.MethodPut, "lease", false, "LeaseBucket", (*Server).leaseBucket},
-		{bucketScope, http.MethodPut, "", false, "CreateBucket", (*Server).createBucket},
-		{bucketScope, http.MethodGet, "location", false, "GetBucketLocation", (*Server).getBucketLocation},
-		{bucketScope, http.MethodGet, "tagging", false, "GetBucketTagging", (*Server).getBucketTagging},
-		{bucketScope, http.MethodGet, "concurrency", false, "GetBucketConcurrency", (*Server).getBucketConcurrency},
-		{bucketScope, http.MethodGet, "uploads", false, "ListMultipartUploads", (*Server).listMultipartUploads},
-		{bucketScope, http.MethodGet, "list-type=2", false, "ListObjectsV2", (*Server).listObjectsV2},
-		{bucketScope, http.MethodGet, "", false, "ListObjects", (*Server).listObjectsV1},
-		{bucketScope, http.MethodHead, "", false, "HeadBucket", (*Server).headBucket},
-		{bucketScope, http.MethodDelete, "tagging", false, "DeleteBucketTagging", (*Server).deleteBucketTagging},
-		{bucketScope, http.MethodDelete, "", false, "DeleteBucket", (*Server).deleteBucket},
-		{bucketScope, http.MethodPost, "delete", false, "DeleteObjects", (*Server).deleteObjects},
+		{bucketScope, http.MethodPut, "tagging", plain, "PutBucketTagging", (*Server).putBucketTagging},
+		{bucketScope, http.MethodPut, "concurrency", plain, "PutBucketConcurrency", (*Server).putBucketConcurrency},
+		{bucketScope, http.MethodPut, "lease", plain, "LeaseBucket", (*Server).leaseBucket},
+		{bucketScope, http.MethodPut, "", plain, "CreateBucket", (*Server).createBucket},
+		{bucketScope, http.MethodGet, "location", plain, "GetBucketLocation", (*Server).getBucketLocation},
+		{bucketScope, http.MethodGet, "tagging", plain, "GetBucketTagging", (*Server).getBucketTagging},
+		{bucketScope, http.MethodGet, "concurrency", plain, "GetBucketConcurrency", (*Server).getBucketConcurrency},
+		{bucketScope, http.MethodGet, "uploads", plain, "ListMultipartUploads", (*Server).listMultipartUploads},
+		{bucketScope, http.MethodGet, "list-type=2", plain, "ListObjectsV2", (*Server).listObjectsV2},
+		{bucketScope, http.MethodGet, "", plain, "ListObjects", (*Server).listObjectsV1},
+		{bucketScope, http.MethodHead, "", plain, "HeadBucket", (*Server).headBucket},
+		{bucketScope, http.MethodDelete, "tagging", plain, "DeleteBucketTagging", (*Server).deleteBucketTagging},
+		{bucketScope, http.MethodDelete, "", plain, "DeleteBucket", (*Server).deleteBucket},
+		{bucketScope, http.MethodPost, "delete", plain, "DeleteObjects", (*Server).deleteObjects},
 
-		{objectScope, http.MethodGet, "acl", false, "GetObjectAcl", (*Server).getObjectACL},
-		{objectScope, http.MethodPut, "acl", false, "PutObjectAcl", func(s *Server, rq *request) error { return s.putACL("s3:PutObjectAcl", true)(rq) }},
+		{objectScope, http.MethodGet, "acl", plain, "GetObjectAcl", (*Server).getObjectACL},
+		{objectScope, http.MethodPut, "acl", plain, "PutObjectAcl", func(s *Server, rq *request) error { return s.putACL("s3:PutObjectAcl", true)(rq) }},
 		refuse(objectScope, "acl"),
-		{objectScope, http.MethodGet, "legal-hold", false, "GetObjectLegalHold", func(s *Server, rq *request) error { return s.getObjectLockState("s3:GetObjectLegalHold")(rq) }},
-		{objectScope, http.MethodPut, "legal-hold", false, "PutObjectLegalHold", (*Server).refuseObjectLock},
+		{objectScope, http.MethodGet, "legal-hold", plain, "GetObjectLegalHold", func(s *Server, rq *request) error { return s.getObjectLockState("s3:GetObjectLegalHold")(rq) }},
+		{objectScope, http.MethodPut, "legal-hold", plain, "PutObjectLegalHold", (*Server).refuseObjectLock},
 		refuse(objectScope, "legal-hold"),
-		{objectScope, http.MethodGet, "retention", false, "GetObjectRetention", func(s *Server, rq *request) error { return s.getObjectLockState("s3:GetObjectRetention")(rq) }},
-		{objectScope, http.MethodPut, "retention", false, "PutObjectRetention", (*Server).refuseObjectLock},
+		{objectScope, http.MethodGet, "retention", plain, "GetObjectRetention", func(s *Server, rq *request) error { return s.getObjectLockState("s3:GetObjectRetention")(rq) }},
+		{objectScope, http.MethodPut, "retention", plain, "PutObjectRetention", (*Server).refuseObjectLock},
 		refuse(objectScope, "retention"),
-		{objectScope, http.MethodGet, "attributes", false, "GetObjectAttributes", (*Server).getObjectAttributes},
+		{objectScope, http.MethodGet, "attributes", plain, "GetObjectAttributes", (*Server).getObjectAttributes},
 		refuse(objectScope, "attributes"),
-		{objectScope, http.MethodGet, "tagging", false, "GetObjectTagging", (*Server).getObjectTagging},
-		{objectScope, http.MethodPut, "tagging", false, "PutObjectTagging", (*Server).putObjectTagging},
-		{objectScope, http.MethodDelete, "tagging", false, "DeleteObjectTagging", (*Server).deleteObjectTagging},
+		{objectScope, http.MethodGet, "tagging", plain, "GetObjectTagging", (*Server).getObjectTagging},
+		{objectScope, http.MethodPut, "tagging", plain, "PutObjectTagging", (*Server).putObjectTagging},
+		{objectScope, http.MethodDelete, "tagging", plain, "DeleteObjectTagging", (*Server).deleteObjectTagging},
 		refuse(objectScope, "tagging"),
-		{objectScope, http.MethodPut, "lease", false, "LeaseObject", (*Server).leaseObject},
-		{objectScope, http.MethodPut, "uploadId", true, "UploadPartCopy", (*Server).uploadPartCopy},
-		{objectScope, http.MethodPut, "uploadId", false, "UploadPart", (*Server).uploadPart},
-		{objectScope, http.MethodPut, "", true, "CopyObject", (*Server).copyObject},
-		{objectScope, http.MethodPut, "", false, "PutObject", (*Server).putObject},
-		{objectScope, http.MethodGet, "uploadId", false, "ListParts", (*Server).listParts},
-		{objectScope, http.MethodGet, "", false, "GetObject", (*Server).getObject},
-		{objectScope, http.MethodHead, "", false, "HeadObject", (*Server).headObject},
-		{objectScope, http.MethodDelete, "uploadId", false, "AbortMultipartUpload", (*Server).abortMultipartUpload},
-		{objectScope, http.MethodDelete, "", false, "DeleteObject", (*Server).deleteObject},
-		{objectScope, http.MethodPost, "uploads", false, "CreateMultipartUpload", (*Server).createMultipartUpload},
-		{objectScope, http.MethodPost, "uploadId", false, "CompleteMultipartUpload", (*Server).completeMultipartUpload},
+		{objectScope, http.MethodPut, "lease", plain, "LeaseObject", (*Server).leaseObject},
+		{objectScope, http.MethodPut, "uploadId", withCopySource, "UploadPartCopy", (*Server).uploadPartCopy},
+		{objectScope, http.MethodPut, "uploadId", plain, "UploadPart", (*Server).uploadPart},
+		{objectScope, http.MethodPut, "", withCopySource, "CopyObject", (*Server).copyObject},
+		{objectScope, http.MethodPut, "", plain, "PutObject", (*Server).putObject},
+		{objectScope, http.MethodGet, "uploadId", plain, "ListParts", (*Server).listParts},
+		{objectScope, http.MethodGet, "", plain, "GetObject", (*Server).getObject},
+		{objectScope, http.MethodHead, "", plain, "HeadObject", (*Server).headObject},
+		{objectScope, http.MethodDelete, "uploadId", plain, "AbortMultipartUpload", (*Server).abortMultipartUpload},
+		{objectScope, http.MethodDelete, "", plain, "DeleteObject", (*Server).deleteObject},
+		{objectScope, http.MethodPost, "uploads", plain, "CreateMultipartUpload", (*Server).createMultipartUpload},
+		{objectScope, http.MethodPost, "uploadId", plain, "CompleteMultipartUpload", (*Server).completeMultipartUpload},
 	}...)
 	return rs
 }
@@ -148,10 +179,10 @@ func bucketConfigRoutes() []route {
 	for _, sub := range subs {
 		c := bucketConfigs[sub]
 		rs = append(rs,
-			route{bucketScope, http.MethodGet, sub, false, "GetBucket" + c.name, func(s *Server, rq *request) error { return s.getBucketConfig(sub, c)(rq) }},
-			route{bucketScope, http.MethodPut, sub, false, "PutBucket" + c.name, func(s *Server, rq *request) error { return s.putBucketConfig(sub, c)(rq) }})
+			route{bucketScope, http.MethodGet, sub, plain, "GetBucket" + c.name, func(s *Server, rq *request) error { return s.getBucketConfig(sub, c)(rq) }},
+			route{bucketScope, http.MethodPut, sub, plain, "PutBucket" + c.name, func(s *Server, rq *request) error { return s.putBucketConfig(sub, c)(rq) }})
 		if deletableConfigs[sub] {
-			rs = append(rs, route{bucketScope, http.MethodDelete, sub, false, "DeleteBucket" + c.name, func(s *Server, rq *request) error { return s.deleteBucketConfig(c)(rq) }})
+			rs = append(rs, route{bucketScope, http.MethodDelete, sub, plain, "DeleteBucket" + c.name, func(s *Server, rq *request) error { return s.deleteBucketConfig(c)(rq) }})
 		}
 		rs = append(rs, refuse(bucketScope, sub))
 	}

@@ -121,7 +121,10 @@ func TestRouteTable(t *testing.T) {
 		{http.MethodDelete, "/", mna},
 		{http.MethodPost, "/", mna},
 		{http.MethodPatch, "/b/k", mna},
-		{http.MethodOptions, "/b", mna},
+		{http.MethodOptions, "/", mna},
+		{http.MethodOptions, "/b", "CORSPreflight"},
+		{http.MethodOptions, "/b/k?uploads", "CORSPreflight"},
+		{http.MethodOptions, "/b/k?torrent", "NotImplemented"},
 		{http.MethodGet, "/b?list-type=1", "ListObjects"},
 		{http.MethodGet, "/b/k?retention&legal-hold", "GetObjectLegalHold"},
 		{http.MethodPut, "/b/k?tagging&uploadId=1", "PutObjectTagging"},
@@ -140,6 +143,18 @@ func TestRouteTable(t *testing.T) {
 	} {
 		if got := gateway.RouteAction(tc.method, tc.target, copySource); got != tc.want {
 			t.Errorf("%s %s with x-amz-copy-source routes to %s, want %s", tc.method, tc.target, got, tc.want)
+		}
+	}
+	// A browser's form upload is a POST to the bucket with no query.
+	form := http.Header{"Content-Type": {"multipart/form-data; boundary=x"}}
+	for _, tc := range []struct{ method, target, want string }{
+		{http.MethodPost, "/b", "PostObject"},
+		{http.MethodPost, "/b?delete", "DeleteObjects"},
+		{http.MethodPost, "/b/k", mna},
+		{http.MethodPost, "/", mna},
+	} {
+		if got := gateway.RouteAction(tc.method, tc.target, form); got != tc.want {
+			t.Errorf("%s %s with a form routes to %s, want %s", tc.method, tc.target, got, tc.want)
 		}
 	}
 	// What weir does not implement is NotImplemented on every scope and method.

@@ -349,7 +349,7 @@ func TestLoadErrors(t *testing.T) {
 		{"major 2", `{"plugins": [{"name": "m", "wasm": "m.wasm"}]}`,
 			genModule{memory: true, funcs: []genFunc{{"weir_abi_version", 0x20000}, {"weir_decide", 0}}}.bytes(), plugins.ErrABIVersion, "built for ABI 2.0"},
 		{"newer minor", `{"plugins": [{"name": "m", "wasm": "m.wasm"}]}`,
-			genModule{memory: true, funcs: []genFunc{{"weir_abi_version", 0x10001}, {"weir_decide", 0}}}.bytes(), plugins.ErrABIVersion, "built for ABI 1.1"},
+			genModule{memory: true, funcs: []genFunc{{"weir_abi_version", 0x10002}, {"weir_decide", 0}}}.bytes(), plugins.ErrABIVersion, "built for ABI 1.2"},
 		{"unknown host function", `{"plugins": [{"name": "m", "wasm": "m.wasm"}]}`,
 			genModule{memory: true, imports: []genImport{{"weir_v1", "lease_take", 1, 1}}, funcs: good.funcs}.bytes(), plugins.ErrABIVersion, "weir_v1.lease_take"},
 		{"wrong host signature", `{"plugins": [{"name": "m", "wasm": "m.wasm"}]}`,

@@ -121,9 +121,15 @@ func (r *Request) BucketOwner() string { return r.str(abi.FieldBucketOwner) }
 // BucketStrategy returns the bucket's configured strategy name.
 func (r *Request) BucketStrategy() string { return r.str(abi.FieldBucketStrategy) }
 
-// Tag returns the value of the bucket tag k.
+// Tag returns the value of the bucket tag k (the object's: [Request.ObjectTag]).
 func (r *Request) Tag(k string) (string, bool) {
 	v, ok := r.rec.Lookup(abi.ListTags, k)
+	return bstr(v), ok
+}
+
+// ObjectTag returns the value of the object tag k of the current object (ABI 1.1).
+func (r *Request) ObjectTag(k string) (string, bool) {
+	v, ok := r.rec.Lookup(abi.ListObjectTags, k)
 	return bstr(v), ok
 }
 

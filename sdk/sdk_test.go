@@ -18,18 +18,19 @@ func TestRequestAccessors(t *testing.T) {
 		Action:    "s3:PutObject",
 		Principal: abi.Principal{AccessKey: "AK", Name: "alice", Groups: []string{"dev"}, Root: false},
 		Bucket:    abi.Bucket{Name: "b", Owner: "alice", Strategy: "etag", Tags: map[string]string{"tier": "gold"}},
-		Object:    abi.Object{Key: "k", Exists: true, ETag: `"e"`, Size: 3, Generation: 9, ContentType: "text/plain", LeaseState: "available"},
+		Object:    abi.Object{Key: "k", Exists: true, ETag: `"e"`, Size: 3, Generation: 9, ContentType: "text/plain", LeaseState: "available", Tags: map[string]string{"tier": "silver"}},
 		Request:   abi.Request{Method: "PUT", Headers: map[string]string{"content-type": "image/png"}, Size: 10, RemoteAddr: "1.2.3.4:5", Time: at},
 	}
 	var got []string
 	_, err := sdktest.Run(func(r *sdk.Request) sdk.Decision {
 		tag, ok := r.Tag("tier")
 		_, missing := r.Tag("nope")
+		objTag, objOK := r.ObjectTag("tier")
 		got = []string{r.Action(), r.Method(), r.Bucket(), r.BucketOwner(), r.BucketStrategy(), tag,
 			fmt.Sprint(ok, missing), r.Key(), fmt.Sprint(r.Exists()), r.ObjectETag(), fmt.Sprint(r.ObjectSize()),
 			r.ObjectContentType(), fmt.Sprint(r.Generation()), r.LeaseState(), r.Principal(), r.AccessKey(),
 			fmt.Sprint(r.Root(), r.InGroup("dev"), r.InGroup("ops")), r.Header("Content-Type"), fmt.Sprint(r.Size()),
-			r.RemoteAddr(), r.Time().UTC().Format(time.RFC3339), string(r.Config()), r.Input().Object.Key}
+			r.RemoteAddr(), r.Time().UTC().Format(time.RFC3339), string(r.Config()), r.Input().Object.Key, objTag, fmt.Sprint(objOK)}
 		return sdk.Pass()
 	}, in, []byte(`{"x":1}`))
 	if err != nil {
@@ -37,7 +38,7 @@ func TestRequestAccessors(t *testing.T) {
 	}
 	want := []string{"s3:PutObject", "PUT", "b", "alice", "etag", "gold", "true false", "k", "true", `"e"`, "3",
 		"text/plain", "9", "available", "alice", "AK", "false true false", "image/png", "10", "1.2.3.4:5",
-		"2026-11-24T12:00:00Z", `{"x":1}`, "k"}
+		"2026-11-24T12:00:00Z", `{"x":1}`, "k", "silver", "true"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}

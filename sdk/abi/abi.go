@@ -7,13 +7,15 @@ const (
 	// Major changes only with an incompatible change; it is also part of [ModuleName].
 	Major = 1
 	// Minor grows with additive changes. A host accepts guests whose minor is at most its own.
-	Minor = 0
+	// 1.1 added the object's tags to the request record (list slot 3, [ListObjectTags]).
+	Minor = 1
 	// Version is what a guest's weir_abi_version export returns: Major<<16 | Minor.
 	//
 	// # Examples
 	//
-	//   - 0x00010000 (65536): ABI 1.0
-	//   - 0x00010002: ABI 1.2, refused by a 1.0 host
+	//   - 0x00010000 (65536): ABI 1.0, accepted by a 1.1 host
+	//   - 0x00010001: ABI 1.1
+	//   - 0x00010002: ABI 1.2, refused by a 1.1 host
 	//   - 0x00020000: ABI 2.0, refused by every 1.x host
 	Version uint32 = Major<<16 | Minor
 )

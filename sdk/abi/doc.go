@@ -61,8 +61,8 @@
 // loads and no parsing. Offsets inside the record are from its first byte.
 //
 //	off  size  field
-//	  0   u32  header size: 160 in ABI 1.0 (later minors may grow the header; skip what you
-//	           do not know, and treat fields past the header size as absent)
+//	  0   u32  header size: 168 in ABI 1.1, 160 in ABI 1.0 (later minors may grow the header;
+//	           skip what you do not know, and treat fields past the header size as absent)
 //	  4   u32  flags: bit 0 principal.root, bit 1 the request names a bucket,
 //	           bit 2 object.exists; other bits are zero
 //	  8   i64  object.size (bytes; 0 when there is no object)
@@ -82,11 +82,12 @@
 //	           112 object.lease_state "", "available", "leased", "expired", "breaking", "broken"
 //	           120 request.method    "PUT", "GET", …
 //	           128 request.remote_addr
-//	136   3×8  list slots, each u32 offset of the first entry then u32 count:
+//	136   4×8  list slots, each u32 offset of the first entry then u32 count:
 //	           136 principal.groups   count strings
 //	           144 bucket.tags        count pairs (key, value)
 //	           152 request.headers    count pairs (lower-case name, value)
-//	160        data: the bytes of the string slots, then the list entries. A list entry
+//	           160 object.tags        count pairs (key, value); ABI 1.1
+//	168        data: the bytes of the string slots, then the list entries. A list entry
 //	           string is u32 length then the bytes; a pair is two of them, name first.
 //	           Pair order is unspecified; names are unique.
 //
@@ -100,6 +101,14 @@
 // minor version only adds: host functions (a guest that imports one needs a host with that
 // minor), fields at the end of the record header, strategy codes. Hosts accept a guest whose
 // minor is at most theirs.
+//
+//	1.0  the first release
+//	1.1  object.tags (list slot 3 at 160); the header grows to 168 bytes. A 1.0 guest reads
+//	     1.1 records unchanged: its offsets are where they were, and it skips the header by
+//	     its size word.
+//
+// A guest may read object.tags only when it declares minor 1 or later (the host then has
+// it); a reader handed a record whose header size is 160 sees no object tags.
 //
 // # Faults
 //

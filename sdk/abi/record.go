@@ -57,9 +57,12 @@ type Request struct {
 
 // Layout of the fixed part of a record. See the package documentation.
 const (
-	// HeaderSize is the size of the fixed part of an ABI 1.0 record. A record starts with its
+	// HeaderSize is the size of the fixed part of an ABI 1.1 record. A record starts with its
 	// header size; later minors may grow it, and a reader ignores what it does not know.
-	HeaderSize = 160
+	HeaderSize = 168
+	// HeaderSizeV1_0 is the header size of ABI 1.0 records, which have no [ListObjectTags]
+	// slot. A reader takes a list whose slot lies past the record's header size as empty.
+	HeaderSizeV1_0 = 160
 
 	offHeaderSize = 0
 	offFlags      = 4
@@ -68,7 +71,7 @@ const (
 	offReqSize    = 24
 	offTime       = 32
 	offStrings    = 40
-	offLists      = offStrings + 8*int(numFields) // 136
+	offLists      = offStrings + 8*int(numFields) // 136; list slot j at 136+8*j
 )
 
 // Flag bits of the record's flags word (offset 4).
@@ -106,11 +109,18 @@ type List uint8
 
 // List slots, in slot order.
 const (
-	ListGroups  List = iota // strings
-	ListTags                // pairs: tag key, value
-	ListHeaders             // pairs: lower-case header name, value
+	ListGroups     List = iota // strings
+	ListTags                   // pairs: bucket tag key, value
+	ListHeaders                // pairs: lower-case header name, value
+	ListObjectTags             // pairs: the object's tag key, value (ABI 1.1; slot at 160)
 	numLists
 )
+
+// present reports whether list l's slot lies inside r's header: a record of an older minor has
+// fewer slots.
+func (r Record) present(l List) bool {
+	return l < numLists && uint64(offLists+8*int(l)+8) <= uint64(r.u32(offHeaderSize))
+}
 
 func (in *Input) strings() [numFields]string {
 	return [numFields]string{
@@ -183,6 +193,10 @@ func (in *Input) AppendRecord(dst []byte) []byte {
 	for k, v := range in.Request.Headers {
 		dst = appendString(appendString(dst, k), v)
 	}
+	putList(ListObjectTags, len(in.Object.Tags))
+	for k, v := range in.Object.Tags {
+		dst = appendString(appendString(dst, k), v)
+	}
 	return dst
 }
 
@@ -213,13 +227,13 @@ func (r Record) u64(off int) uint64 {
 	return binary.LittleEndian.Uint64(r[off:])
 }
 
-// Check reports whether r is a well-formed record: a header of at least [HeaderSize] bytes and
-// every slot and list entry inside r.
+// Check reports whether r is a well-formed record: a header of at least [HeaderSizeV1_0] bytes
+// and every slot and list entry inside r.
 func (r Record) Check() error {
-	if len(r) < HeaderSize {
-		return fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrRecord, len(r), HeaderSize)
+	if len(r) < HeaderSizeV1_0 {
+		return fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrRecord, len(r), HeaderSizeV1_0)
 	}
-	if hs := r.u32(offHeaderSize); hs < HeaderSize || uint64(hs) > uint64(len(r)) {
+	if hs := r.u32(offHeaderSize); hs < HeaderSizeV1_0 || uint64(hs) > uint64(len(r)) {
 		return fmt.Errorf("%w: header size %d", ErrRecord, hs)
 	}
 	for f := range numFields {
@@ -229,6 +243,9 @@ func (r Record) Check() error {
 		}
 	}
 	for l := range numLists {
+		if !r.present(l) {
+			continue
+		}
 		off, count := r.u32(offLists+8*int(l)), r.u32(offLists+8*int(l)+4)
 		per := uint64(1)
 		if l != ListGroups {
@@ -275,9 +292,10 @@ func (r Record) RequestSize() int64 { return int64(r.u64(offReqSize)) }
 // UnixNano returns request.time in nanoseconds since the Unix epoch (0: unknown).
 func (r Record) UnixNano() int64 { return int64(r.u64(offTime)) }
 
-// Len returns the number of entries of list l (pairs count once).
+// Len returns the number of entries of list l (pairs count once); 0 for a list the record's
+// minor does not have.
 func (r Record) Len(l List) int {
-	if l >= numLists {
+	if !r.present(l) {
 		return 0
 	}
 	return int(r.u32(offLists + 8*int(l) + 4))
@@ -286,7 +304,7 @@ func (r Record) Len(l List) int {
 // Each calls fn for every entry of list l, in order, until fn returns false. For ListGroups
 // value is nil. The slices alias r.
 func (r Record) Each(l List, fn func(name, value []byte) bool) {
-	if l >= numLists {
+	if !r.present(l) {
 		return
 	}
 	p := int(r.u32(offLists + 8*int(l)))
@@ -370,6 +388,10 @@ func DecodeRecord(b []byte) (*Input, error) {
 	if n := r.Len(ListHeaders); n > 0 {
 		in.Request.Headers = make(map[string]string, n)
 		r.Each(ListHeaders, func(k, v []byte) bool { in.Request.Headers[string(k)] = string(v); return true })
+	}
+	if n := r.Len(ListObjectTags); n > 0 {
+		in.Object.Tags = make(map[string]string, n)
+		r.Each(ListObjectTags, func(k, v []byte) bool { in.Object.Tags[string(k)] = string(v); return true })
 	}
 	return in, nil
 }

@@ -16,7 +16,7 @@ func sample() *abi.Input {
 		Principal: abi.Principal{AccessKey: "AKIA1", Name: "alice", Groups: []string{"dev", "ops"}, Root: true},
 		Bucket:    abi.Bucket{Name: "photos", Owner: "alice", Strategy: "etag", Tags: map[string]string{"critical": "true"}},
 		Object: abi.Object{Key: "locks/a.json", Exists: true, ETag: `"abc"`, Size: 42, Generation: 7,
-			ContentType: "application/json", LeaseState: "leased"},
+			ContentType: "application/json", LeaseState: "leased", Tags: map[string]string{"retain": "yes", "team": "infra"}},
 		Request: abi.Request{Method: "PUT", Headers: map[string]string{"content-type": "text/plain", "if-match": `"abc"`},
 			Size: 1024, RemoteAddr: "10.0.0.1:5000", Time: time.Date(2026, 11, 24, 12, 0, 0, 5, time.UTC)},
 	}
@@ -39,7 +39,7 @@ func TestRoundTrip(t *testing.T) {
 func TestLayout(t *testing.T) {
 	rec := abi.Record(sample().AppendRecord(nil))
 	le := binary.LittleEndian
-	if hs := le.Uint32(rec[0:]); hs != 160 {
+	if hs := le.Uint32(rec[0:]); hs != 168 {
 		t.Fatalf("header size %d", hs)
 	}
 	if f := le.Uint32(rec[4:]); f != abi.FlagRoot|abi.FlagBucket|abi.FlagObjectExists {
@@ -60,8 +60,32 @@ func TestLayout(t *testing.T) {
 	if le.Uint32(rec[156:]) != 2 {
 		t.Error("header count")
 	}
+	if le.Uint32(rec[164:]) != 2 {
+		t.Error("object tag count (ABI 1.1, list slot 3 at 160)")
+	}
+	if v, ok := rec.Lookup(abi.ListObjectTags, "retain"); !ok || string(v) != "yes" {
+		t.Errorf("object tag = %q, %v", v, ok)
+	}
 	if v, ok := rec.Lookup(abi.ListHeaders, "if-match"); !ok || string(v) != `"abc"` {
 		t.Errorf("Lookup = %q, %v", v, ok)
+	}
+}
+
+// TestRecordOfABI10: a record with the 1.0 header (160 bytes, no object tag slot) still reads,
+// with no object tags, whatever follows its header.
+func TestRecordOfABI10(t *testing.T) {
+	in := sample()
+	in.Object.Tags = nil
+	rec := abi.Record(in.AppendRecord(nil))
+	binary.LittleEndian.PutUint32(rec[0:], abi.HeaderSizeV1_0)
+	binary.LittleEndian.PutUint32(rec[160:], 1<<30) // data of a 1.0 record, not a slot
+	binary.LittleEndian.PutUint32(rec[164:], 1<<30)
+	got, err := abi.DecodeRecord(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Len(abi.ListObjectTags) != 0 || got.Object.Tags != nil || got.Object.Key != in.Object.Key || got.Request.Headers["if-match"] != `"abc"` {
+		t.Errorf("decoded %+v", got)
 	}
 }
 
@@ -152,7 +176,7 @@ func TestResult(t *testing.T) {
 	if err := abi.MakeResult(abi.Propose, "optimistic").Check(); err == nil {
 		t.Error("a proposal of an unknown strategy packed into a valid result")
 	}
-	if abi.MakeResult(abi.Propose, abi.Lease) != 0x0301 || abi.Version != 0x10000 {
+	if abi.MakeResult(abi.Propose, abi.Lease) != 0x0301 || abi.Version != 0x10001 {
 		t.Error("packing")
 	}
 }

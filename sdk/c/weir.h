@@ -21,7 +21,7 @@ typedef __UINT64_TYPE__ weir_u64;
 typedef __INT64_TYPE__ weir_i64;
 
 #define WEIR_ABI_MAJOR 1
-#define WEIR_ABI_MINOR 0
+#define WEIR_ABI_MINOR 1
 #define WEIR_ABI_VERSION ((weir_u32)(WEIR_ABI_MAJOR << 16 | WEIR_ABI_MINOR))
 
 /* Exports: put WEIR_EXPORT_ABI_VERSION once in a .c file, and define
@@ -63,7 +63,7 @@ WEIR_IMPORT("log") void weir_log(weir_u32 level, const void *ptr, weir_u32 len);
 /* The request record, little-endian. Every offset below, and the offset in each string or
  * list slot, counts from the record's first byte (the ptr given to weir_input_read), not
  * from the start of memory: a string's bytes are at rec + offset. */
-#define WEIR_HEADER_SIZE 160 /* ABI 1.0; the u32 at 0 is the record's header size */
+#define WEIR_HEADER_SIZE 168 /* ABI 1.1 (160 in 1.0); the u32 at 0 is the record's header size */
 #define WEIR_OFF_FLAGS 4
 #define WEIR_OFF_OBJECT_SIZE 8
 #define WEIR_OFF_GENERATION 16
@@ -93,9 +93,10 @@ enum weir_field {
 /* List slots: slot j is a u32 offset of the first entry and a u32 count at 136 + 8*j. An
  * entry string is a u32 length then its bytes; a pair is two strings, name first. */
 enum weir_list {
-	WEIR_GROUPS,  /* strings */
-	WEIR_TAGS,    /* pairs */
-	WEIR_HEADERS, /* pairs, lower-case names */
+	WEIR_GROUPS,      /* strings */
+	WEIR_TAGS,        /* pairs: the bucket's tags */
+	WEIR_HEADERS,     /* pairs, lower-case names */
+	WEIR_OBJECT_TAGS, /* pairs: the object's tags (ABI 1.1: slot at 160) */
 };
 
 static inline weir_u32 weir_u32_at(const weir_u8 *rec, weir_u32 off) {
@@ -134,9 +135,13 @@ static inline int weir_equal(weir_str s, const char *text) {
 	return weir_has_prefix(s, text) && text[s.len] == 0;
 }
 
-/* weir_pair finds a bucket tag (or, with WEIR_HEADERS and a lower-case name, a header) and
- * sets *value; it returns 0 when there is none. */
+/* weir_pair finds a bucket tag (or, with WEIR_OBJECT_TAGS, an object tag; with WEIR_HEADERS
+ * and a lower-case name, a header) and sets *value; it returns 0 when there is none, also
+ * when the record's header (its size at offset 0) has no slot for the list. */
 static inline int weir_pair(const weir_u8 *rec, enum weir_list l, const char *name, weir_str *value) {
+	if (136 + 8 * (weir_u32)l + 8 > weir_u32_at(rec, 0)) {
+		return 0;
+	}
 	weir_u32 off = weir_u32_at(rec, 136 + 8 * l), n = weir_u32_at(rec, 140 + 8 * l);
 	for (weir_u32 i = 0; i < n; i++) {
 		weir_str k = {(const char *)rec + off + 4, weir_u32_at(rec, off)};

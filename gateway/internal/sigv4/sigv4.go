@@ -495,3 +495,44 @@ type SignatureError struct {
 
 func (e *SignatureError) Error() string { return e.err.Error() }
 func (e *SignatureError) Unwrap() error { return e.err }
+
+// VerifyPolicy checks the signature of a browser's POST form: signature is the hex HMAC of the
+// base64 policy document with the signing key of credential's scope (S3's POST with SigV4). The
+// policy's expiration and conditions are the caller's to check; they bound when and what the
+// form may upload, as a presigned URL's expiry does.
+func (v *Verifier) VerifyPolicy(r *http.Request, algo, credential, amzDate, policy, signature string) (*Auth, error) {
+	if algo != algorithm {
+		return nil, fmt.Errorf("%w: x-amz-algorithm %q (weir accepts AWS4-HMAC-SHA256)", ErrUnsupportedAlgorithm, algo)
+	}
+	p := &parsedAuth{amzDate: amzDate, signature: signature}
+	if err := parseCredential(p, credential); err != nil {
+		return nil, err
+	}
+	if signature == "" || amzDate == "" {
+		return nil, fmt.Errorf("%w: a POST form needs x-amz-date and x-amz-signature", ErrAuthorizationMalformed)
+	}
+	if err := v.checkRegion(r, p); err != nil {
+		return nil, err
+	}
+	secret, ok := v.Secret(p.accessKey)
+	if !ok {
+		return nil, fmt.Errorf("%w (%s)", ErrInvalidAccessKeyID, p.accessKey)
+	}
+	if _, err := time.Parse(amzDateFormat, amzDate); err != nil {
+		return nil, fmt.Errorf("%w: x-amz-date %q is not in the form 20060102T150405Z", ErrAuthorizationMalformed, amzDate)
+	}
+	if p.date != amzDate[:8] {
+		return nil, fmt.Errorf("%w: credential date %s does not match x-amz-date %s", ErrAuthorizationMalformed, p.date, amzDate)
+	}
+	key, cached := v.signingKey(secret, p.date, p.region, p.service)
+	want := hex.EncodeToString(hmacSHA256(key, []byte(policy)))
+	if !hmac.Equal([]byte(want), []byte(signature)) {
+		return nil, &SignatureError{err: fmt.Errorf("%w: the form's signature of its policy; check your secret key and signing method", ErrSignatureDoesNotMatch),
+			Reason: "POST policy signature", StringToSign: policy}
+	}
+	if !cached {
+		v.storeKey(secret, p.date, p.region, p.service, key)
+	}
+	scope := p.date + "/" + p.region + "/" + p.service + "/aws4_request"
+	return &Auth{AccessKey: p.accessKey, key: key, amzDate: amzDate, scope: scope, signature: signature}, nil
+}

@@ -11,6 +11,8 @@
 //	"badcode"    propose an unknown strategy (output)
 //	"log"        log at each level, then pass
 //	"clock"      deny "real" if time.Now is 2025 or later (wazero's fake clock says 2022), else "fake"
+//	"object-tag:<k>=<v>"  deny a PutObject or DeleteObject with "object tagged <k>=<v>" if the
+//	             object's tag k is v, else pass
 package main
 
 import (
@@ -80,6 +82,13 @@ func decide(r *sdk.Request) sdk.Decision {
 		}
 		for range 100 {
 			sdk.Log(abi.LogInfo, "chatty")
+		}
+		return sdk.Pass()
+	case strings.HasPrefix(mode, "object-tag:"):
+		k, v, _ := strings.Cut(strings.TrimPrefix(mode, "object-tag:"), "=")
+		write := r.Action() == "s3:PutObject" || r.Action() == "s3:DeleteObject"
+		if got, ok := r.ObjectTag(k); write && ok && got == v {
+			return sdk.Deny("object tagged " + k + "=" + v)
 		}
 		return sdk.Pass()
 	case mode == "clock":
