@@ -45,12 +45,12 @@ func isPostForm(r *http.Request) bool {
 	return err == nil && mt == "multipart/form-data"
 }
 
-// postAuthFields are the fields that carry the form's authority; the policy need not (cannot)
-// cover the signature and itself.
+// postExemptFields need no condition in the policy: the file, and the policy and its
+// signature, which cannot cover themselves.
 var postExemptFields = []string{"file", "policy", "x-amz-signature"}
 
-// postField names the form fields that become request headers of the upload, as PutObject
-// takes them.
+// postHeaderName names the request header of the upload that a form field becomes, as
+// PutObject takes it; ok is false for fields that are not headers.
 func postHeaderName(field string) (string, bool) {
 	switch field {
 	case "content-type", "cache-control", "content-disposition", "content-encoding", "expires",

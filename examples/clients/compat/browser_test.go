@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -118,15 +119,20 @@ func TestBrowser(t *testing.T) {
 
 	results := make(chan []byte, 1)
 	evilResults := make(chan []byte, 1)
+	// The pages name the server's own origin, so they are written once it listens.
+	var pagesMu sync.Mutex
 	var page, evil []byte
 	pages := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pagesMu.Lock()
+		main, other := page, evil
+		pagesMu.Unlock()
 		switch r.URL.Path {
 		case "/":
 			w.Header().Set("Content-Type", "text/html")
-			w.Write(page)
+			w.Write(main)
 		case "/evil.html":
 			w.Header().Set("Content-Type", "text/html")
-			w.Write(evil)
+			w.Write(other)
 		case "/result", "/result-evil":
 			body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 			ch := results
@@ -203,8 +209,10 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pagesMu.Lock()
 	page = []byte(strings.NewReplacer("CONFIG", string(js), "EVIL_URL", evilOrigin+"/evil.html").Replace(mainPage))
 	evil = []byte(strings.Replace(evilPage, "CONFIG", string(js), 1))
+	pagesMu.Unlock()
 
 	stop := startChromium(t, chromium, origin+"/")
 	defer stop()
