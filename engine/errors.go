@@ -5,7 +5,9 @@ import (
 	"fmt"
 )
 
-// Errors the engine returns, wrapped with context. Test them with errors.Is.
+// Errors the engine returns, wrapped with context. Test them with errors.Is. They speak the
+// domain: the context names no HTTP header and no other version's ETag or generation, since the
+// gateway logs it; what a client reads comes from the gateway's error table.
 var (
 	ErrNoSuchBucket         = errors.New("no such bucket")
 	ErrBucketExists         = errors.New("bucket already exists")

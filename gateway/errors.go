@@ -58,8 +58,8 @@ type errorEntry struct {
 // the client reads the error's own text.
 const ownMessage = ""
 
-// s3ErrorTable maps every error weir reports to its S3 code, HTTP status and message. The first entry
-// whose sentinel matches (errors.Is) wins; anything unmatched is a 500 InternalError.
+// s3ErrorTable maps every error weir reports to its S3 code, HTTP status and message. The first
+// entry whose sentinel matches (errors.Is) wins; anything unmatched is a 500 InternalError.
 var s3ErrorTable = []errorEntry{
 	// engine
 	{engine.ErrNoSuchBucket, s3Error{"NoSuchBucket", http.StatusNotFound}, "The specified bucket does not exist."},
