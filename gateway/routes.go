@@ -118,16 +118,22 @@ func buildRoutes() []route {
 		{bucketScope, http.MethodGet, "versioning", plain, "GetBucketVersioning", (*Server).getBucketVersioning},
 		{bucketScope, http.MethodPut, "versioning", plain, "PutBucketVersioning", (*Server).putBucketVersioning},
 		refuse(bucketScope, "versioning"),
+		// weir's own sub-resources answer only their methods: DELETE /bucket?concurrency must not
+		// delete the bucket, nor DELETE /bucket/key?lease the object.
+		{bucketScope, http.MethodGet, "concurrency", plain, "GetBucketConcurrency", (*Server).getBucketConcurrency},
+		{bucketScope, http.MethodPut, "concurrency", plain, "PutBucketConcurrency", (*Server).putBucketConcurrency},
+		refuse(bucketScope, "concurrency"),
+		{bucketScope, http.MethodPut, "lease", plain, "LeaseBucket", (*Server).leaseBucket},
+		refuse(bucketScope, "lease"),
+		{objectScope, http.MethodPut, "lease", plain, "LeaseObject", (*Server).leaseObject},
+		refuse(objectScope, "lease"),
 	}
 	rs = append(rs, bucketConfigRoutes()...)
 	rs = append(rs, []route{
 		{bucketScope, http.MethodPut, "tagging", plain, "PutBucketTagging", (*Server).putBucketTagging},
-		{bucketScope, http.MethodPut, "concurrency", plain, "PutBucketConcurrency", (*Server).putBucketConcurrency},
-		{bucketScope, http.MethodPut, "lease", plain, "LeaseBucket", (*Server).leaseBucket},
 		{bucketScope, http.MethodPut, "", plain, "CreateBucket", (*Server).createBucket},
 		{bucketScope, http.MethodGet, "location", plain, "GetBucketLocation", (*Server).getBucketLocation},
 		{bucketScope, http.MethodGet, "tagging", plain, "GetBucketTagging", (*Server).getBucketTagging},
-		{bucketScope, http.MethodGet, "concurrency", plain, "GetBucketConcurrency", (*Server).getBucketConcurrency},
 		{bucketScope, http.MethodGet, "uploads", plain, "ListMultipartUploads", (*Server).listMultipartUploads},
 		{bucketScope, http.MethodGet, "list-type=2", plain, "ListObjectsV2", (*Server).listObjectsV2},
 		{bucketScope, http.MethodGet, "", plain, "ListObjects", (*Server).listObjectsV1},
@@ -151,7 +157,6 @@ func buildRoutes() []route {
 		{objectScope, http.MethodPut, "tagging", plain, "PutObjectTagging", (*Server).putObjectTagging},
 		{objectScope, http.MethodDelete, "tagging", plain, "DeleteObjectTagging", (*Server).deleteObjectTagging},
 		refuse(objectScope, "tagging"),
-		{objectScope, http.MethodPut, "lease", plain, "LeaseObject", (*Server).leaseObject},
 		{objectScope, http.MethodPut, "uploadId", withCopySource, "UploadPartCopy", (*Server).uploadPartCopy},
 		{objectScope, http.MethodPut, "uploadId", plain, "UploadPart", (*Server).uploadPart},
 		{objectScope, http.MethodPut, "", withCopySource, "CopyObject", (*Server).copyObject},
