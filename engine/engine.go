@@ -75,6 +75,11 @@ type Options struct {
 	// Clock supplies the current time (modification times, lease expiry). Nil means the
 	// store's own: time.Now for the embedded store, the database's now() for a shared one.
 	Clock func() time.Time
+	// LocalClock is this machine's clock; nil means time.Now. It is the embedded store's time
+	// when Clock is nil. A shared store's time is the database's, so that gateways whose
+	// clocks disagree agree on leases: it reads LocalClock only when the database cannot be
+	// asked. Tests set it to show that a skewed machine changes nothing there.
+	LocalClock func() time.Time
 	// ChunkSize is the size of a stored data chunk. Zero means DefaultChunkSize.
 	ChunkSize int
 	// Logger receives the store's own messages (pebble's, at debug and error levels). Nil

@@ -35,6 +35,8 @@ type pgStore struct {
 	// clock, when set, replaces the database's now() (tests); otherwise lease expiry and
 	// modification times come from the database, so gateways whose clocks disagree agree.
 	clock func() time.Time
+	// local is this machine's clock, the answer left when the database cannot be asked.
+	local func() time.Time
 	// reclaim removes the blobs the sweep hands it, once no reader of this process needs them.
 	reclaim *reclaimer
 	// grace is how long data a commit drops stays readable: it must outlast any GET, on any
@@ -245,12 +247,12 @@ var pgSchema = []string{
 
 // openPGStore connects to url and applies the schema. Two gateways starting at once take turns
 // under an advisory lock: CREATE ... IF NOT EXISTS alone races in PostgreSQL's catalogs.
-func openPGStore(ctx context.Context, url string, clock func() time.Time) (*pgStore, error) {
+func openPGStore(ctx context.Context, url string, clock, local func() time.Time) (*pgStore, error) {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("engine: store %s: %w", redactURL(url), err)
 	}
-	s := &pgStore{pool: pool, clock: clock, pending: map[uint64]struct{}{}}
+	s := &pgStore{pool: pool, clock: clock, local: local, pending: map[uint64]struct{}{}}
 	if err := s.applySchema(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("engine: store %s: %w", redactURL(url), err)
@@ -350,7 +352,7 @@ func (s *pgStore) now() time.Time {
 	var t time.Time
 	if err := s.pool.QueryRow(context.Background(), `SELECT now()`).Scan(&t); err != nil {
 		// Reads only: a lease state computed from the local clock is the best answer left.
-		return time.Now()
+		return s.local()
 	}
 	return t
 }
@@ -689,7 +691,7 @@ func (t *pgTx) now() time.Time {
 	}
 	if err := t.q.QueryRow(t.ctx, `SELECT now()`).Scan(&t.when); err != nil {
 		// A failed query aborts the transaction: its commit reports the error.
-		t.when = time.Now()
+		t.when = t.s.local()
 	}
 	return t.when
 }

@@ -86,7 +86,7 @@ func Open(opts Options) (*Engine, error) {
 	}
 	clock := opts.Clock
 	if clock == nil {
-		clock = time.Now
+		clock = opts.localClock()
 	}
 	cache := pebble.NewCache(blockCacheSize)
 	defer cache.Unref()
@@ -178,7 +178,7 @@ func (e *Engine) openShared(opts Options) (*Engine, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	meta, err := openPGStore(ctx, opts.Store, opts.Clock)
+	meta, err := openPGStore(ctx, opts.Store, opts.Clock, opts.localClock())
 	if err != nil {
 		return nil, err
 	}
@@ -352,4 +352,12 @@ func (l pebbleLogger) Errorf(format string, args ...any) {
 func (l pebbleLogger) Fatalf(format string, args ...any) {
 	l.log.Error("pebble: fatal: " + fmt.Sprintf(format, args...))
 	os.Exit(1)
+}
+
+// localClock is the machine's clock: Options.LocalClock, or time.Now.
+func (o Options) localClock() func() time.Time {
+	if o.LocalClock != nil {
+		return o.LocalClock
+	}
+	return time.Now
 }

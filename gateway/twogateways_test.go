@@ -20,10 +20,17 @@ import (
 // (versitygw), as two machines behind a load balancer would run.
 func twoGateways(t *testing.T) (a, b *testServer) {
 	t.Helper()
+	return twoGatewaysSkewed(t, 0)
+}
+
+// twoGatewaysSkewed is twoGateways with b's machine clock (its gateway's and its engine's)
+// skew ahead of a's.
+func twoGatewaysSkewed(t *testing.T, skew time.Duration) (a, b *testServer) {
+	t.Helper()
 	store := backendtest.PostgresDatabase(t, backendtest.Postgres(t))
 	blobs := backendtest.S3(t)
 	a = startServer(t, serverOptions{Store: store, Blobs: blobs})
-	b = startServer(t, serverOptions{Store: store, Blobs: blobs})
+	b = startServer(t, serverOptions{Store: store, Blobs: blobs, Now: func() time.Time { return time.Now().Add(skew) }})
 	return a, b
 }
 
@@ -128,5 +135,32 @@ func TestTwoGatewaysLease(t *testing.T) {
 	}
 	if got := string(mustGet(t, b.root(), "leased", "k")); got != "v3" {
 		t.Fatalf("b reads %q", got)
+	}
+}
+
+// TestTwoGatewaysLeaseWithSkewedClock: b's machine clock is 30 s ahead of a's. A 15-second lease
+// taken through a still guards writes through b, and b cannot take it: lease expiry comes from
+// the database's clock, so b does not see the lease as expired. (A gateway reckoning leases by
+// its own clock would let b's write through.)
+func TestTwoGatewaysLeaseWithSkewedClock(t *testing.T) {
+	a, b := twoGatewaysSkewed(t, 30*time.Second)
+	mustCreateBucket(t, a.root(), "skewed")
+	mustPut(t, a.root(), "skewed", "k", []byte("v1"))
+	resp, e := a.lease(t, "/skewed/k", map[string]string{"x-weir-lease-action": "acquire", "x-weir-lease-duration": "15"})
+	if resp.StatusCode != 201 {
+		t.Fatalf("acquire through a: %d %s", resp.StatusCode, e.Code)
+	}
+	id := resp.Header.Get("x-weir-lease-id")
+	if resp, e := b.putWithLease(t, "/skewed/k", "", []byte("v2")); resp.StatusCode != 412 || e.Code != "LeaseIdMissing" {
+		t.Fatalf("a write through b, whose clock is 30 s ahead, without a's 15 s lease: %d %s", resp.StatusCode, e.Code)
+	}
+	if resp, e := b.lease(t, "/skewed/k", map[string]string{"x-weir-lease-action": "acquire", "x-weir-lease-duration": "15"}); resp.StatusCode != 409 || e.Code != "LeaseAlreadyPresent" {
+		t.Fatalf("an acquire through b of a's lease: %d %s", resp.StatusCode, e.Code)
+	}
+	if resp, e := b.putWithLease(t, "/skewed/k", id, []byte("v2")); resp.StatusCode != 200 {
+		t.Fatalf("a write through b with a's lease: %d %s", resp.StatusCode, e.Code)
+	}
+	if got := string(mustGet(t, a.root(), "skewed", "k")); got != "v2" {
+		t.Fatalf("a reads %q", got)
 	}
 }

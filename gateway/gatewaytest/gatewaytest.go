@@ -54,7 +54,8 @@ type Options struct {
 	MinPartSize int64
 	// Domains enable virtual-hosted-style requests.
 	Domains []string
-	// Now is the gateway's clock (signature dates); nil means time.Now.
+	// Now is the machine's clock: the gateway's (signature dates, policy time) and the engine's
+	// LocalClock; nil means time.Now.
 	Now func() time.Time
 	// Clock is the engine's clock (lease expiry, modification times); nil means time.Now.
 	Clock func() time.Time
@@ -106,7 +107,7 @@ func Start(t testing.TB, o Options) *Server {
 	if o.Store != "" {
 		store, blobs = o.Store, o.Blobs
 	}
-	eng, err := engine.Open(engine.Options{Dir: t.TempDir(), Store: store, Blobs: blobs, MinPartSize: o.MinPartSize, Clock: o.Clock})
+	eng, err := engine.Open(engine.Options{Dir: t.TempDir(), Store: store, Blobs: blobs, MinPartSize: o.MinPartSize, Clock: o.Clock, LocalClock: o.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
