@@ -224,21 +224,25 @@ func TestSlowClientsAreCut(t *testing.T) {
 		t.Fatal("the stalled body was stored")
 	}
 
-	// Two stalled requests fill --max-inflight 2; the third is refused at once.
+	// Two stalled requests fill --max-inflight 2; the third is refused at once. On a server of
+	// its own whose idle timeout (the default) outlasts the test: on the one above, a slow
+	// machine could see the stalled requests cut before the third arrives.
+	held := startServer(t, serverOptions{MaxInflight: 2})
+	mustCreateBucket(t, held.root(), "slow")
 	for i := range 2 {
-		c, err := net.Dial("tcp", addr)
+		c, err := net.Dial("tcp", strings.TrimPrefix(held.URL, "http://"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		req := ts.signed(t, http.MethodPut, fmt.Sprintf("/slow/held%d", i), make([]byte, 1000), nil, "UNSIGNED-PAYLOAD", time.Now())
+		req := held.signed(t, http.MethodPut, fmt.Sprintf("/slow/held%d", i), make([]byte, 1000), nil, "UNSIGNED-PAYLOAD", time.Now())
 		var w bytes.Buffer
 		req.Write(&w)
 		c.Write(w.Bytes()[:w.Len()-500])
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, e, data := ts.do(t, ts.signed(t, http.MethodGet, "/slow?list-type=2", nil, nil, "", time.Now()))
+		resp, e, data := held.do(t, held.signed(t, http.MethodGet, "/slow?list-type=2", nil, nil, "", time.Now()))
 		if resp.StatusCode == 503 {
 			if e.Code != "SlowDown" || resp.Header.Get("Retry-After") == "" {
 				t.Fatalf("beyond --max-inflight: %d %s, Retry-After %q", resp.StatusCode, data, resp.Header.Get("Retry-After"))
