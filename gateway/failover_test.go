@@ -2,11 +2,7 @@ package gateway_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,52 +25,7 @@ func TestDatabaseFailover(t *testing.T) {
 	if _, err := ts.root().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("failover")}); err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	acked := map[string]string{}
-	var refused, ackedSincePromotion atomic.Int64
-	var promoted atomic.Bool
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := ts.root()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				key := fmt.Sprintf("w%d/%05d", w, i)
-				body := strings.Repeat(key, 1+i%100)
-				_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("failover"), Key: aws.String(key), Body: strings.NewReader(body)})
-				if err != nil {
-					if httpStatus(err) != http.StatusServiceUnavailable {
-						t.Errorf("a PUT refused during the failover: %v", err)
-						return
-					}
-					refused.Add(1)
-					time.Sleep(20 * time.Millisecond)
-					continue
-				}
-				mu.Lock()
-				acked[key] = body
-				mu.Unlock()
-				if promoted.Load() {
-					ackedSincePromotion.Add(1)
-				}
-			}
-		}()
-	}
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wg.Wait()
-	}()
+	load := startWriteLoad(t, ts, "failover", func(err error) bool { return httpStatus(err) == http.StatusServiceUnavailable })
 	time.Sleep(time.Second)
 	if err := primary.KillPostmaster(); err != nil {
 		t.Fatal(err)
@@ -82,19 +33,7 @@ func TestDatabaseFailover(t *testing.T) {
 	if err := standby.Promote(); err != nil {
 		t.Fatal(err)
 	}
-	promoted.Store(true)
-	for deadline := time.Now().Add(30 * time.Second); ackedSincePromotion.Load() < 8; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) || t.Failed() {
-			t.Fatalf("%d writes acknowledged in the 30 s after the standby's promotion", ackedSincePromotion.Load())
-		}
-	}
-	close(stop)
-	wg.Wait()
-	c := ts.root()
-	for key, want := range acked {
-		if got := string(mustGet(t, c, "failover", key)); got != want {
-			t.Fatalf("acknowledged %s reads back %d bytes, want %d", key, len(got), len(want))
-		}
-	}
-	t.Logf("%d writes acknowledged, %d refused with 503 during the failover", len(acked), refused.Load())
+	load.mark()
+	load.awaitRecovery(t, 30*time.Second, "the standby's promotion")
+	load.verify(t)
 }

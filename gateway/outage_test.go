@@ -3,11 +3,8 @@ package gateway_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,47 +90,13 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	var mu sync.Mutex
-	acked := map[string]string{}
-	var refused, ackedSinceReturn atomic.Int64
-	var returned atomic.Bool
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := ts.root()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				key := fmt.Sprintf("w%d/%05d", w, i)
-				_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("restart"), Key: aws.String(key), Body: strings.NewReader(key)})
-				if err != nil {
-					var re *awshttp.ResponseError
-					code := apiCode(err)
-					if httpStatus(err) != http.StatusServiceUnavailable || code != "ServiceUnavailable" && code != "SlowDown" ||
-						!errors.As(err, &re) || re.Response.Header.Get("Retry-After") == "" {
-						t.Errorf("a PUT refused during the restart: %v", err)
-						return
-					}
-					refused.Add(1)
-					time.Sleep(20 * time.Millisecond)
-					continue
-				}
-				mu.Lock()
-				acked[key] = key
-				mu.Unlock()
-				if returned.Load() {
-					ackedSinceReturn.Add(1)
-				}
-			}
-		}()
-	}
-	defer func() { close(stop); wg.Wait() }()
+	// Every refusal is a 503 ServiceUnavailable or SlowDown with Retry-After.
+	load := startWriteLoad(t, ts, "restart", func(err error) bool {
+		var re *awshttp.ResponseError
+		code := apiCode(err)
+		return httpStatus(err) == http.StatusServiceUnavailable && (code == "ServiceUnavailable" || code == "SlowDown") &&
+			errors.As(err, &re) && re.Response.Header.Get("Retry-After") != ""
+	})
 	time.Sleep(time.Second)
 	if err := db.Kill(); err != nil {
 		t.Fatal(err)
@@ -145,27 +108,15 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 	if err := db.Start(); err != nil {
 		t.Fatal(err)
 	}
-	returned.Store(true)
+	load.mark()
 	// 5 s of the database's return, and a little for a loaded machine to schedule the clients.
-	for deadline := time.Now().Add(5*time.Second + 500*time.Millisecond); ackedSinceReturn.Load() < 8; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d writes acknowledged in the 5 s after the database came back", ackedSinceReturn.Load())
-		}
-	}
-	close(stop)
-	wg.Wait()
-	stop = make(chan struct{})
-	if refused.Load() == 0 {
+	load.awaitRecovery(t, 5*time.Second+500*time.Millisecond, "the database came back")
+	load.halt()
+	if load.refused.Load() == 0 {
 		t.Fatal("no request was refused: the outage was not exercised")
 	}
 	if got := readyz(); got != http.StatusOK {
 		t.Fatalf("/readyz after the database came back: %d", got)
 	}
-	c := ts.root()
-	for key, want := range acked {
-		if got := string(mustGet(t, c, "restart", key)); got != want {
-			t.Fatalf("acknowledged %s reads back %q", key, got)
-		}
-	}
-	t.Logf("%d writes acknowledged, %d refused with 503 during the restart", len(acked), refused.Load())
+	load.verify(t)
 }
