@@ -92,36 +92,29 @@ var registerModel = porcupine.Model{
 // runRegisterHistory drives clients × opsPerClient random conditional operations on keys and
 // records each operation's call and return times. Client i talks through gateways[i % len].
 func runRegisterHistory(t *testing.T, gateways []*s3.Client, bucket, prefix string, clients, opsPerClient, keys int, seed int64) []porcupine.Operation {
-	start := time.Now()
-	var mu sync.Mutex
-	var history []porcupine.Operation
-	var wg sync.WaitGroup
-	for cl := 0; cl < clients; cl++ {
-		wg.Add(1)
-		go func(cl int) {
-			defer wg.Done()
-			c := gateways[cl%len(gateways)]
-			rng := rand.New(rand.NewSource(seed*100 + int64(cl)))
-			seen := map[string]string{} // last body this client read per key: the source of its If-Match
-			ctx := context.Background()
-			for i := 0; i < opsPerClient; i++ {
-				key := fmt.Sprintf("%sk%d", prefix, rng.Intn(keys))
-				in := regInput{key: key, body: fmt.Sprintf("c%d-%d", cl, i), etag: etagOf(seen[key])}
-				switch r := rng.Intn(100); {
-				case r < 30:
-					in.op = "get"
-				case r < 40:
-					in.op = "put"
-				case r < 65:
-					in.op = "put-if-match"
-				case r < 75:
-					in.op = "put-if-none-match"
-				case r < 90:
-					in.op = "delete-if-match"
-				default:
-					in.op = "delete"
-				}
-				call := time.Since(start).Nanoseconds()
+	return recordHistory(clients, opsPerClient, func(cl int) historyStep {
+		c := gateways[cl%len(gateways)]
+		rng := rand.New(rand.NewSource(seed*100 + int64(cl)))
+		seen := map[string]string{} // last body this client read per key: the source of its If-Match
+		ctx := context.Background()
+		return func(i int) (any, func() (any, bool)) {
+			key := fmt.Sprintf("%sk%d", prefix, rng.Intn(keys))
+			in := regInput{key: key, body: fmt.Sprintf("c%d-%d", cl, i), etag: etagOf(seen[key])}
+			switch r := rng.Intn(100); {
+			case r < 30:
+				in.op = "get"
+			case r < 40:
+				in.op = "put"
+			case r < 65:
+				in.op = "put-if-match"
+			case r < 75:
+				in.op = "put-if-none-match"
+			case r < 90:
+				in.op = "delete-if-match"
+			default:
+				in.op = "delete"
+			}
+			return in, func() (any, bool) {
 				var out regOutput
 				var err error
 				switch in.op {
@@ -149,19 +142,49 @@ func runRegisterHistory(t *testing.T, gateways []*s3.Client, bucket, prefix stri
 					_, err = c.DeleteObject(ctx, d)
 					out.status = 204
 				}
-				ret := time.Since(start).Nanoseconds()
 				if err != nil {
 					out = regOutput{status: httpStatus(err)}
 					if out.status != 404 && out.status != 412 {
 						t.Errorf("%s %s: %v", in.op, key, err)
-						return
+						return nil, false
 					}
+				}
+				return out, true
+			}
+		}
+	})
+}
+
+// historyStep is one client of a recorded history: step(i) returns its i-th operation's input
+// and the function that performs it, which returns the output (false: the client stops, having
+// reported why).
+type historyStep func(i int) (in any, perform func() (out any, ok bool))
+
+// recordHistory runs clients concurrent clients of opsPerClient operations each and records
+// every operation with the times just before and after it was performed, for porcupine.
+func recordHistory(clients, opsPerClient int, newClient func(cl int) historyStep) []porcupine.Operation {
+	start := time.Now()
+	var mu sync.Mutex
+	var history []porcupine.Operation
+	var wg sync.WaitGroup
+	for cl := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			step := newClient(cl)
+			for i := range opsPerClient {
+				in, perform := step(i)
+				call := time.Since(start).Nanoseconds()
+				out, ok := perform()
+				ret := time.Since(start).Nanoseconds()
+				if !ok {
+					return
 				}
 				mu.Lock()
 				history = append(history, porcupine.Operation{ClientId: cl, Input: in, Call: call, Output: out, Return: ret})
 				mu.Unlock()
 			}
-		}(cl)
+		}()
 	}
 	wg.Wait()
 	return history

@@ -215,59 +215,51 @@ var versionedModel = porcupine.Model{
 // runVersionedHistory drives clients × opsPerClient random operations on keys of a versioned
 // bucket, through raw signed requests (the answers' version headers are part of the output).
 func runVersionedHistory(t *testing.T, ts *testServer, bucket, prefix string, clients, opsPerClient, keys int, seed int64) []porcupine.Operation {
-	start := time.Now()
-	var mu sync.Mutex
-	var history []porcupine.Operation
-	var wg sync.WaitGroup
-	for cl := 0; cl < clients; cl++ {
-		wg.Add(1)
-		go func(cl int) {
-			defer wg.Done()
-			rng := rand.New(rand.NewSource(seed*100 + int64(cl)))
-			seen := map[string]string{}         // last body this client read per key: its If-Match
-			written := map[string][][2]string{} // versions this client wrote per key: id, body
-			for i := 0; i < opsPerClient; i++ {
-				key := fmt.Sprintf("%sk%d", prefix, rng.Intn(keys))
-				in := verInput{key: key, body: fmt.Sprintf("c%d-%d", cl, i), etag: etagOf(seen[key])}
-				switch r := rng.Intn(100); {
-				case r < 25:
-					in.op = "get"
-				case r < 33 && len(written[key]) > 0:
-					in.op = "get-version"
-					v := written[key][rng.Intn(len(written[key]))]
-					in.id, in.body = v[0], v[1]
-				case r < 40:
-					in.op = "put"
-				case r < 62:
-					in.op = "put-if-match"
-				case r < 75:
-					in.op = "put-if-none-match"
-				case r < 90:
-					in.op = "delete-if-match"
-				default:
-					in.op = "delete"
-				}
-				path := "/" + bucket + "/" + key
-				var req *http.Request
-				switch in.op {
-				case "get":
-					req = ts.signed(t, http.MethodGet, path, nil, nil, "", time.Now())
-				case "get-version":
-					req = ts.signed(t, http.MethodGet, path+"?versionId="+in.id, nil, nil, "", time.Now())
-				case "put":
-					req = ts.signed(t, http.MethodPut, path, []byte(in.body), nil, "", time.Now())
-				case "put-if-match":
-					req = ts.signed(t, http.MethodPut, path, []byte(in.body), map[string]string{"If-Match": in.etag}, "", time.Now())
-				case "put-if-none-match":
-					req = ts.signed(t, http.MethodPut, path, []byte(in.body), map[string]string{"If-None-Match": "*"}, "", time.Now())
-				case "delete":
-					req = ts.signed(t, http.MethodDelete, path, nil, nil, "", time.Now())
-				case "delete-if-match":
-					req = ts.signed(t, http.MethodDelete, path, nil, map[string]string{"If-Match": in.etag}, "", time.Now())
-				}
-				call := time.Since(start).Nanoseconds()
+	return recordHistory(clients, opsPerClient, func(cl int) historyStep {
+		rng := rand.New(rand.NewSource(seed*100 + int64(cl)))
+		seen := map[string]string{}         // last body this client read per key: its If-Match
+		written := map[string][][2]string{} // versions this client wrote per key: id, body
+		return func(i int) (any, func() (any, bool)) {
+			key := fmt.Sprintf("%sk%d", prefix, rng.Intn(keys))
+			in := verInput{key: key, body: fmt.Sprintf("c%d-%d", cl, i), etag: etagOf(seen[key])}
+			switch r := rng.Intn(100); {
+			case r < 25:
+				in.op = "get"
+			case r < 33 && len(written[key]) > 0:
+				in.op = "get-version"
+				v := written[key][rng.Intn(len(written[key]))]
+				in.id, in.body = v[0], v[1]
+			case r < 40:
+				in.op = "put"
+			case r < 62:
+				in.op = "put-if-match"
+			case r < 75:
+				in.op = "put-if-none-match"
+			case r < 90:
+				in.op = "delete-if-match"
+			default:
+				in.op = "delete"
+			}
+			path := "/" + bucket + "/" + key
+			var req *http.Request
+			switch in.op {
+			case "get":
+				req = ts.signed(t, http.MethodGet, path, nil, nil, "", time.Now())
+			case "get-version":
+				req = ts.signed(t, http.MethodGet, path+"?versionId="+in.id, nil, nil, "", time.Now())
+			case "put":
+				req = ts.signed(t, http.MethodPut, path, []byte(in.body), nil, "", time.Now())
+			case "put-if-match":
+				req = ts.signed(t, http.MethodPut, path, []byte(in.body), map[string]string{"If-Match": in.etag}, "", time.Now())
+			case "put-if-none-match":
+				req = ts.signed(t, http.MethodPut, path, []byte(in.body), map[string]string{"If-None-Match": "*"}, "", time.Now())
+			case "delete":
+				req = ts.signed(t, http.MethodDelete, path, nil, nil, "", time.Now())
+			case "delete-if-match":
+				req = ts.signed(t, http.MethodDelete, path, nil, map[string]string{"If-Match": in.etag}, "", time.Now())
+			}
+			return in, func() (any, bool) {
 				resp, _, data := ts.do(t, req)
-				ret := time.Since(start).Nanoseconds()
 				out := verOutput{status: resp.StatusCode, id: resp.Header.Get("x-amz-version-id"), marker: resp.Header.Get("x-amz-delete-marker") == "true"}
 				switch {
 				case resp.StatusCode == http.StatusOK && (in.op == "get" || in.op == "get-version"):
@@ -279,16 +271,12 @@ func runVersionedHistory(t *testing.T, ts *testServer, bucket, prefix string, cl
 					written[key] = append(written[key], [2]string{out.id, in.body})
 				case resp.StatusCode >= 500:
 					t.Errorf("%s %s: %d %s", in.op, key, resp.StatusCode, data)
-					return
+					return nil, false
 				}
-				mu.Lock()
-				history = append(history, porcupine.Operation{ClientId: cl, Input: in, Call: call, Output: out, Return: ret})
-				mu.Unlock()
+				return out, true
 			}
-		}(cl)
-	}
-	wg.Wait()
-	return history
+		}
+	})
 }
 
 // TestVersionedConditionalOpsLinearizable records 20 histories of 1,000 concurrent operations on
