@@ -311,32 +311,25 @@ func TestLeaseOpsLinearizable(t *testing.T) {
 		for _, k := range keys {
 			mustPut(t, c, "lease-linear", k, []byte("init"))
 		}
-		start := time.Now()
-		var mu sync.Mutex
-		var history []porcupine.Operation
-		var wg sync.WaitGroup
-		for cl := 0; cl < 8; cl++ {
-			wg.Add(1)
-			go func(cl int) {
-				defer wg.Done()
-				rng := rand.New(rand.NewSource(int64(h*100 + cl)))
-				id := fmt.Sprintf("%08d-0000-4000-8000-%012d", h, cl)
-				for i := 0; i < 125; i++ {
-					in := leaseInput{key: keys[rng.Intn(len(keys))], value: fmt.Sprintf("c%d-%d", cl, i)}
-					switch r := rng.Intn(100); {
-					case r < 30:
-						in.op, in.id = "acquire", id
-					case r < 50:
-						in.op, in.id = "release", id
-					case r < 70:
-						in.op, in.id = "write", id // as if it still held the lease
-					case r < 80:
-						in.op = "write" // no lease id
-					default:
-						in.op = "read"
-					}
-					path := "/lease-linear/" + in.key
-					call := time.Since(start).Nanoseconds()
+		history := recordHistory(8, 125, func(cl int) historyStep {
+			rng := rand.New(rand.NewSource(int64(h*100 + cl)))
+			id := fmt.Sprintf("%08d-0000-4000-8000-%012d", h, cl)
+			return func(i int) (any, func() (any, bool)) {
+				in := leaseInput{key: keys[rng.Intn(len(keys))], value: fmt.Sprintf("c%d-%d", cl, i)}
+				switch r := rng.Intn(100); {
+				case r < 30:
+					in.op, in.id = "acquire", id
+				case r < 50:
+					in.op, in.id = "release", id
+				case r < 70:
+					in.op, in.id = "write", id // as if it still held the lease
+				case r < 80:
+					in.op = "write" // no lease id
+				default:
+					in.op = "read"
+				}
+				path := "/lease-linear/" + in.key
+				return in, func() (any, bool) {
 					var out regOutput
 					switch in.op {
 					case "acquire":
@@ -352,14 +345,10 @@ func TestLeaseOpsLinearizable(t *testing.T) {
 						resp, _, body := ts.do(t, ts.signed(t, http.MethodGet, path, nil, nil, "", time.Now()))
 						out = regOutput{status: resp.StatusCode, body: string(body)}
 					}
-					ret := time.Since(start).Nanoseconds()
-					mu.Lock()
-					history = append(history, porcupine.Operation{ClientId: cl, Input: in, Call: call, Output: out, Return: ret})
-					mu.Unlock()
+					return out, true
 				}
-			}(cl)
-		}
-		wg.Wait()
+			}
+		})
 		if res := porcupine.CheckOperationsTimeout(leaseModel, history, 30*time.Second); res != porcupine.Ok {
 			t.Fatalf("lease history %d is not linearizable (%v)", h, res)
 		}
