@@ -425,3 +425,76 @@ console.log("js sdk session ok");
 	}
 	sameTree(t, "JavaScript SDK", src, out)
 }
+
+// TestBoto3Versioning is a boto3 session on a versioned bucket: versions kept on overwrite, a
+// delete marker hiding the key, reads of old versions, the answers S3 gives for a marker, a
+// deleted version and a malformed id, a restore by copying an old version back, a suspended
+// bucket writing the null version, and emptying the bucket version by version.
+func TestBoto3Versioning(t *testing.T) {
+	python := requireTool(t, "python3")
+	if err := exec.Command(python, "-c", "import boto3").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("boto3 is not installed; CI must provide it")
+		}
+		t.Skip("boto3 is not installed: skipping its versioning session")
+	}
+	endpoint := gatewaytest.Start(t, gatewaytest.Options{}).URL
+	script := `
+import sys, boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], config=Config(signature_version="s3v4"))
+
+def refused(call, code=None, status=None, **kw):
+    try:
+        call(**kw)
+    except ClientError as e:
+        got = (e.response["Error"].get("Code"), e.response["ResponseMetadata"]["HTTPStatusCode"])
+        assert (code is None or got[0] == code) and (status is None or got[1] == status), (kw, got)
+        return e.response
+    raise SystemExit("accepted: %r" % (kw,))
+
+s3.create_bucket(Bucket="vers")
+assert "Status" not in s3.get_bucket_versioning(Bucket="vers")
+s3.put_bucket_versioning(Bucket="vers", VersioningConfiguration={"Status": "Enabled"})
+assert s3.get_bucket_versioning(Bucket="vers")["Status"] == "Enabled"
+v1 = s3.put_object(Bucket="vers", Key="doc", Body=b"one")["VersionId"]
+v2 = s3.put_object(Bucket="vers", Key="doc", Body=b"two")["VersionId"]
+assert v1 != v2
+assert s3.get_object(Bucket="vers", Key="doc")["Body"].read() == b"two"
+assert s3.get_object(Bucket="vers", Key="doc", VersionId=v1)["Body"].read() == b"one"
+assert s3.head_object(Bucket="vers", Key="doc", VersionId=v1)["VersionId"] == v1
+
+d = s3.delete_object(Bucket="vers", Key="doc")
+assert d["DeleteMarker"] is True
+marker = d["VersionId"]
+r = refused(s3.get_object, "NoSuchKey", 404, Bucket="vers", Key="doc")
+assert r["ResponseMetadata"]["HTTPHeaders"].get("x-amz-delete-marker") == "true", r
+refused(s3.get_object, status=405, Bucket="vers", Key="doc", VersionId=marker)
+lv = s3.list_object_versions(Bucket="vers")
+assert [v["VersionId"] for v in lv["Versions"]] == [v2, v1], lv["Versions"]
+assert [m["VersionId"] for m in lv["DeleteMarkers"]] == [marker] and lv["DeleteMarkers"][0]["IsLatest"]
+
+# Restore: copy the first version back over the marker.
+s3.copy_object(Bucket="vers", Key="doc", CopySource={"Bucket": "vers", "Key": "doc", "VersionId": v1})
+assert s3.get_object(Bucket="vers", Key="doc")["Body"].read() == b"one"
+s3.delete_object(Bucket="vers", Key="doc", VersionId=v2)
+refused(s3.get_object, "NoSuchVersion", 404, Bucket="vers", Key="doc", VersionId=v2)
+refused(s3.get_object, "InvalidArgument", 400, Bucket="vers", Key="doc", VersionId="not-a-version")
+
+s3.put_bucket_versioning(Bucket="vers", VersioningConfiguration={"Status": "Suspended"})
+assert s3.put_object(Bucket="vers", Key="doc", Body=b"null").get("VersionId", "null") == "null"
+assert s3.get_object(Bucket="vers", Key="doc", VersionId="null")["Body"].read() == b"null"
+
+lv = s3.list_object_versions(Bucket="vers")
+every = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in lv.get("Versions", []) + lv.get("DeleteMarkers", [])]
+res = s3.delete_objects(Bucket="vers", Delete={"Objects": every})
+assert not res.get("Errors") and len(res["Deleted"]) == len(every), res
+s3.delete_bucket(Bucket="vers")
+print("boto3 versioning ok")
+`
+	got := run(t, clientEnv(t), python, "-c", script, endpoint)
+	if !strings.Contains(got, "boto3 versioning ok") {
+		t.Fatalf("boto3 versioning: %s", got)
+	}
+}
