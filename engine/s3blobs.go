@@ -1,13 +1,13 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,22 +15,27 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // s3Blobs keeps blobs as objects of another S3 server, one immutable object per data id under
-// a prefix of one bucket. A blob is spooled to a local file while it streams in, then stored
-// with one PUT that must succeed before finish returns: the commit that references it comes
-// after, so no version is visible before its bytes are stored.
+// a prefix of one bucket. A blob streams out as it comes in: up to one part it is held in memory
+// and stored with one PUT; beyond, it becomes a multipart upload whose parts are sent while the
+// next one fills. Either way the object exists only once finish returns, and the commit that
+// references it comes after, so no version is visible before its bytes are stored.
 type s3Blobs struct {
 	client *s3.Client
 	bucket string
 	prefix string
-	spool  string // directory of blobs being written
 }
+
+// s3PartSize is the part size of a blob's multipart upload, and so the most memory a blob being
+// written holds twice (the part being sent and the one filling): a blob no larger is one PUT.
+const s3PartSize = 8 << 20
 
 // openS3Blobs connects to the S3 server of an Options.Blobs URL and checks that its bucket is
 // there. The URL's credentials win over accessKey and secretKey.
-func openS3Blobs(ctx context.Context, raw, accessKey, secretKey, spoolDir string) (*s3Blobs, error) {
+func openS3Blobs(ctx context.Context, raw, accessKey, secretKey string) (*s3Blobs, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		// url.Parse's message quotes the URL, secret and all.
@@ -67,54 +72,134 @@ func openS3Blobs(ctx context.Context, raw, accessKey, secretKey, spoolDir string
 	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		return nil, fmt.Errorf("engine: blobs %s: bucket %s: %w", redactURL(raw), bucket, err)
 	}
-	if err := os.MkdirAll(spoolDir, 0o700); err != nil {
-		return nil, err
-	}
-	return &s3Blobs{client: client, bucket: bucket, prefix: prefix, spool: spoolDir}, nil
+	return &s3Blobs{client: client, bucket: bucket, prefix: prefix}, nil
 }
 
 func (s *s3Blobs) key(id uint64) string { return fmt.Sprintf("%s%016x", s.prefix, id) }
 
 func (s *s3Blobs) create(id uint64) (blobWriter, error) {
-	f, err := os.CreateTemp(s.spool, fmt.Sprintf("%016x-*", id))
-	if err != nil {
-		return nil, fmt.Errorf("engine: create blob: %w", err)
-	}
-	return &s3BlobWriter{s: s, id: id, f: f}, nil
+	return &s3BlobWriter{s: s, key: s.key(id)}, nil
 }
 
+// s3BlobWriter streams one blob to the S3 server.
 type s3BlobWriter struct {
-	s    *s3Blobs
-	id   uint64
-	f    *os.File
-	size int64
+	s   *s3Blobs
+	key string
+	// buf is the part filling; it grows with what arrives, up to s3PartSize.
+	buf []byte
+	// uploadID names the multipart upload, once the blob outgrew one part.
+	uploadID string
+	parts    []types.CompletedPart
+	// sending carries the outcome of the part being sent, if one is.
+	sending chan error
+	err     error
 }
 
 func (w *s3BlobWriter) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
-	w.size += int64(n)
-	return n, err
+	if w.err != nil {
+		return 0, w.err
+	}
+	n := 0
+	for len(p) > 0 {
+		k := min(len(p), s3PartSize-len(w.buf))
+		w.buf = append(w.buf, p[:k]...)
+		p, n = p[k:], n+k
+		if len(w.buf) == s3PartSize {
+			if w.err = w.sendPart(); w.err != nil {
+				return n, w.err
+			}
+		}
+	}
+	return n, nil
 }
 
-// finish stores the spooled body with one PUT; the server has it once that returns.
-func (w *s3BlobWriter) finish() error {
-	defer w.abort()
-	if _, err := w.f.Seek(0, io.SeekStart); err != nil {
+// sendPart starts sending the filled part, once the one before it is stored; the upload begins
+// with the first part.
+func (w *s3BlobWriter) sendPart() error {
+	ctx := context.Background()
+	if w.uploadID == "" {
+		out, err := w.s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(w.s.bucket), Key: aws.String(w.key)})
+		if err != nil {
+			return fmt.Errorf("%w: the S3 data backend: begin blob upload: %v", ErrUnavailable, err)
+		}
+		w.uploadID = aws.ToString(out.UploadId)
+	}
+	if err := w.waitPart(); err != nil {
 		return err
 	}
-	_, err := w.s.client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(w.s.bucket), Key: aws.String(w.s.key(w.id)),
-		Body: w.f, ContentLength: aws.Int64(w.size)})
-	if err != nil {
-		// Nothing references the blob yet: the write fails whole, and may be retried.
-		return fmt.Errorf("%w: the S3 data backend: store blob: %v", ErrUnavailable, err)
-	}
+	part, data := int32(len(w.parts)+1), w.buf
+	w.parts = append(w.parts, types.CompletedPart{PartNumber: aws.Int32(part)})
+	w.buf = nil
+	w.sending = make(chan error, 1)
+	go func(done chan<- error) {
+		out, err := w.s.client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(w.s.bucket), Key: aws.String(w.key),
+			UploadId: aws.String(w.uploadID), PartNumber: aws.Int32(part), Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data)))})
+		if err != nil {
+			done <- fmt.Errorf("%w: the S3 data backend: store blob part %d: %v", ErrUnavailable, part, err)
+			return
+		}
+		w.parts[part-1].ETag = out.ETag
+		done <- nil
+	}(w.sending)
 	return nil
 }
 
-// abort drops the spool file; nothing was stored yet.
+// waitPart waits for the part being sent, if one is.
+func (w *s3BlobWriter) waitPart() error {
+	if w.sending == nil {
+		return nil
+	}
+	err := <-w.sending
+	w.sending = nil
+	return err
+}
+
+// finish stores what is left and completes the object; the server has it once that returns.
+func (w *s3BlobWriter) finish() error {
+	if w.err != nil {
+		w.abort()
+		return w.err
+	}
+	ctx := context.Background()
+	if w.uploadID == "" {
+		_, err := w.s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(w.s.bucket), Key: aws.String(w.key),
+			Body: bytes.NewReader(w.buf), ContentLength: aws.Int64(int64(len(w.buf)))})
+		w.buf = nil
+		if err != nil {
+			// Nothing references the blob yet: the write fails whole, and may be retried.
+			return fmt.Errorf("%w: the S3 data backend: store blob: %v", ErrUnavailable, err)
+		}
+		return nil
+	}
+	if len(w.buf) > 0 {
+		if err := w.sendPart(); err != nil {
+			w.abort()
+			return err
+		}
+	}
+	if err := w.waitPart(); err != nil {
+		w.abort()
+		return err
+	}
+	_, err := w.s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(w.s.bucket), Key: aws.String(w.key),
+		UploadId: aws.String(w.uploadID), MultipartUpload: &types.CompletedMultipartUpload{Parts: w.parts}})
+	if err != nil {
+		w.abort()
+		return fmt.Errorf("%w: the S3 data backend: complete blob: %v", ErrUnavailable, err)
+	}
+	w.uploadID = ""
+	return nil
+}
+
+// abort drops what was sent: nothing references the blob yet.
 func (w *s3BlobWriter) abort() {
-	w.f.Close()
-	os.Remove(w.f.Name())
+	w.waitPart()
+	w.buf = nil
+	if w.uploadID != "" {
+		w.s.client.AbortMultipartUpload(context.Background(), &s3.AbortMultipartUploadInput{Bucket: aws.String(w.s.bucket),
+			Key: aws.String(w.key), UploadId: aws.String(w.uploadID)})
+		w.uploadID = ""
+	}
 }
 
 func (s *s3Blobs) open(id uint64) (blobReader, error) {
@@ -171,9 +256,27 @@ func (r *s3BlobReader) Close() error {
 	return nil
 }
 
+// remove deletes a blob, and the multipart upload of one whose writer died before completing
+// it (a gateway killed mid-upload: its pending blob is swept after the grace period).
 func (s *s3Blobs) remove(id uint64) error {
-	_, err := s.client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(id))})
-	return err
+	ctx := context.Background()
+	key := s.key(id)
+	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}); err != nil {
+		return err
+	}
+	out, err := s.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(s.bucket), Prefix: aws.String(key)})
+	if err != nil {
+		return err
+	}
+	for _, u := range out.Uploads {
+		if aws.ToString(u.Key) != key {
+			continue
+		}
+		if _, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(s.bucket), Key: u.Key, UploadId: u.UploadId}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *s3Blobs) walk(fn func(id uint64) error) error {

@@ -214,10 +214,12 @@ func openBlobs(opts Options, inline pieceStore, chunkSize int) (blobStore, error
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b, err := openS3Blobs(ctx, opts.Blobs, opts.BlobsAccessKey, opts.BlobsSecretKey, filepath.Join(opts.Dir, "spool"))
+	b, err := openS3Blobs(ctx, opts.Blobs, opts.BlobsAccessKey, opts.BlobsSecretKey)
 	if err != nil {
 		return nil, err
 	}
+	// Earlier weir spooled blobs for the S3 server here; what a crash left of them is garbage.
+	os.RemoveAll(filepath.Join(opts.Dir, "spool"))
 	return b, nil
 }
 
