@@ -269,6 +269,34 @@ func (r *reclaimer) release(ids []uint64) {
 	r.removeNow(ready)
 }
 
+// removeUnread removes the ids that no reader of this process may still read and returns
+// those it removed. The others (held by a reader, or not removable now) are left to the caller,
+// whose record of them must outlive this call: a sweep that forgot them on a crash would leak
+// them on the data store for good.
+func (r *reclaimer) removeUnread(ids []uint64) (removed []uint64) {
+	r.mu.Lock()
+	var free []uint64
+	// A pinned reader has a snapshot but has not said what it reads: it may read any of them.
+	if len(r.pins) == 0 {
+		for _, id := range ids {
+			if r.holds[id] == 0 {
+				free = append(free, id)
+			}
+		}
+	}
+	r.mu.Unlock()
+	for _, id := range free {
+		if err := r.blobs.remove(id); err != nil {
+			if r.onError != nil {
+				r.onError(err)
+			}
+			continue
+		}
+		removed = append(removed, id)
+	}
+	return removed
+}
+
 // takeReady moves the removals no pin predates on: to the caller if no reader holds them, else
 // to held. Called with mu held.
 func (r *reclaimer) takeReady() []uint64 {

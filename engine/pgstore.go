@@ -105,12 +105,11 @@ func (s *pgStore) sweep(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, pgUnavailable(err)
 	}
-	var ids, chunks []int64
+	var chunks []int64
 	var blobs []uint64
 	var id int64
 	var blob bool
 	_, err = pgx.ForEachRow(rows, []any{&id, &blob}, func() error {
-		ids = append(ids, id)
 		if blob {
 			blobs = append(blobs, uint64(id))
 		} else {
@@ -118,7 +117,7 @@ func (s *pgStore) sweep(ctx context.Context) (int, error) {
 		}
 		return nil
 	})
-	if err != nil || len(ids) == 0 {
+	if err != nil || len(chunks)+len(blobs) == 0 {
 		return 0, pgUnavailable(err)
 	}
 	if len(chunks) > 0 {
@@ -126,10 +125,15 @@ func (s *pgStore) sweep(ctx context.Context) (int, error) {
 			return 0, pgUnavailable(err)
 		}
 	}
-	// The reclaimer removes each blob now, or when the last reader of this process is done.
-	s.reclaim.release(blobs)
-	_, err = conn.Exec(ctx, `DELETE FROM weir_garbage WHERE id = ANY($1)`, ids)
-	return len(ids), pgUnavailable(err)
+	// A blob's row goes only once the blob is gone: one a reader of this process still reads,
+	// or that the data store would not remove now, is tried again by a later sweep, of this
+	// gateway or another, even if this one crashes meanwhile.
+	done := chunks
+	for _, id := range s.reclaim.removeUnread(blobs) {
+		done = append(done, int64(id))
+	}
+	_, err = conn.Exec(ctx, `DELETE FROM weir_garbage WHERE id = ANY($1)`, done)
+	return len(done), pgUnavailable(err)
 }
 
 // addPending records blob id as being written by this gateway, before any byte of it is stored.

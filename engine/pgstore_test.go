@@ -376,3 +376,41 @@ func TestPGOrphanOfADeadGateway(t *testing.T) {
 		t.Fatalf("the live gateway's blob is no longer pending")
 	}
 }
+
+// TestPGGarbageOutlivesItsReader: a replaced blob that a reader of the sweeping gateway still
+// reads past the grace period keeps its garbage row, so that a crash of that gateway cannot
+// leak it; once the reader is done, a sweep removes the blob and then the row.
+func TestPGGarbageOutlivesItsReader(t *testing.T) {
+	url := backendtest.PostgresDatabase(t, backendtest.Postgres(t))
+	const grace = time.Second
+	e := openTest(t, Options{Store: url, GarbageGrace: grace, ChunkSize: 1024})
+	mustBucket(t, e, "bkt")
+	if _, err := put(e, "bkt", "k", body(50_000, "old"), Guard{}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := e.OpenObject("bkt", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if _, err := put(e, "bkt", "k", body(60_000, "new"), Guard{}); err != nil {
+		t.Fatal(err)
+	}
+	store := e.meta.(*pgStore)
+	time.Sleep(grace + 100*time.Millisecond)
+	if _, err := store.sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, rows := countBlobFiles(t, e), pgCount(t, url, `SELECT count(*) FROM weir_garbage`); n != 2 || rows != 1 {
+		t.Fatalf("with a reader of the old blob: %d blobs and %d garbage rows, want 2 and 1", n, rows)
+	}
+	o.Close()
+	for deadline := time.Now().Add(30 * time.Second); countBlobFiles(t, e) != 1 || pgCount(t, url, `SELECT count(*) FROM weir_garbage`) != 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the reader: %d blobs, %d garbage rows", countBlobFiles(t, e), pgCount(t, url, `SELECT count(*) FROM weir_garbage`))
+		}
+		if _, err := store.sweep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
