@@ -58,7 +58,6 @@ var bucketConfigs = map[string]bucketConfig{
 	"website":           {name: "Website", notSet: errNoSuchWebsiteConfiguration, missing: "weir does not host websites"},
 	"replication":       {name: "Replication", notSet: errNoSuchReplicationConfig, missing: "weir does not replicate buckets"},
 	"publicAccessBlock": {name: "PublicAccessBlock", notSet: errNoSuchPublicAccessBlock, missing: "weir has no public access: every request must be signed"},
-	"object-lock":       {name: "ObjectLockConfiguration", notSet: errNoSuchObjectLockConfig, missing: "weir has no Object Lock yet"},
 	"ownershipControls": {name: "OwnershipControls",
 		emptyDoc: `<OwnershipControls xmlns="` + s3NS + `"><Rule><ObjectOwnership>BucketOwnerEnforced</ObjectOwnership></Rule></OwnershipControls>`,
 		missing:  "weir has no ACLs: the bucket owner owns every object (BucketOwnerEnforced)"},

@@ -66,6 +66,8 @@ var s3ErrorTable = []errorEntry{
 	{engine.ErrNoSuchKey, s3Error{"NoSuchKey", http.StatusNotFound}, "The specified key does not exist."},
 	{engine.ErrNoSuchVersion, s3Error{"NoSuchVersion", http.StatusNotFound}, "The specified version does not exist."},
 	{engine.ErrInvalidVersionID, s3Error{"InvalidArgument", http.StatusBadRequest}, "Invalid version id specified: a version id is one weir gave, or null."},
+	{engine.ErrInvalidBucketState, s3Error{"InvalidBucketState", http.StatusConflict}, "The request is not valid with the current state of the bucket: a bucket with Object Lock keeps versioning enabled, and Object Lock can be enabled only on a bucket whose versioning is enabled."},
+	{engine.ErrInvalidObjectLock, s3Error{"InvalidArgument", http.StatusBadRequest}, "The Object Lock configuration is not valid: a default retention has the mode GOVERNANCE or COMPLIANCE and a positive number of either days or years (at most 100 years)."},
 	{engine.ErrInvalidVersioning, s3Error{"IllegalVersioningConfigurationException", http.StatusBadRequest}, "The versioning configuration specified in the request is invalid: Status is Enabled or Suspended."},
 	{engine.ErrDeleteMarker, s3Error{"MethodNotAllowed", http.StatusMethodNotAllowed}, "The specified method is not allowed against this resource: the version is a delete marker."},
 	{engine.ErrBucketNotEmpty, s3Error{"BucketNotEmpty", http.StatusConflict}, "The bucket you tried to delete is not empty: it still holds objects or multipart uploads."},

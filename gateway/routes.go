@@ -118,6 +118,9 @@ func buildRoutes() []route {
 		{bucketScope, http.MethodGet, "versioning", plain, "GetBucketVersioning", (*Server).getBucketVersioning},
 		{bucketScope, http.MethodPut, "versioning", plain, "PutBucketVersioning", (*Server).putBucketVersioning},
 		refuse(bucketScope, "versioning"),
+		{bucketScope, http.MethodGet, "object-lock", plain, "GetBucketObjectLockConfiguration", (*Server).getObjectLockConfiguration},
+		{bucketScope, http.MethodPut, "object-lock", plain, "PutBucketObjectLockConfiguration", (*Server).putObjectLockConfiguration},
+		refuse(bucketScope, "object-lock"),
 		// weir's own sub-resources answer only their methods: DELETE /bucket?concurrency must not
 		// delete the bucket, nor DELETE /bucket/key?lease the object.
 		{bucketScope, http.MethodGet, "concurrency", plain, "GetBucketConcurrency", (*Server).getBucketConcurrency},
