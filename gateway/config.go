@@ -215,25 +215,3 @@ func (s *Server) putACL(action string, object bool) handler {
 		return nil
 	}
 }
-
-// getObjectLockState answers GetObjectRetention and GetObjectLegalHold: the object exists and
-// has no Object Lock configuration.
-func (s *Server) getObjectLockState(action string) handler {
-	return func(rq *request) error {
-		obj, _, err := s.decideRead(rq, action)
-		if err != nil {
-			return err
-		}
-		obj.Close()
-		return errorf(errNoSuchObjectLockOnObject, "%s/%s", rq.bucket, rq.key)
-	}
-}
-
-// refuseObjectLock refuses PutObjectRetention and PutObjectLegalHold, and Object Lock headers on
-// writes.
-func (s *Server) refuseObjectLock(rq *request) error {
-	if _, _, err := s.decide(rq, "s3:PutObjectRetention"); err != nil {
-		return err
-	}
-	return errorf(errNotImplemented, "Object Lock (retention, legal hold) is not implemented by weir yet")
-}

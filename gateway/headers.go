@@ -23,8 +23,6 @@ func refuseUnimplementedHeaders(h http.Header) error {
 		switch {
 		case strings.HasPrefix(lower, "x-amz-server-side-encryption-"), strings.HasPrefix(lower, "x-amz-copy-source-server-side-encryption-"):
 			return errorf(errNotImplemented, "%s is not implemented: weir has no server-side encryption (SSE-KMS, SSE-C)", name)
-		case strings.HasPrefix(lower, "x-amz-object-lock-"):
-			return errorf(errNotImplemented, "%s is not implemented: weir has no Object Lock yet", name)
 		case lower == "x-amz-website-redirect-location":
 			return errorf(errNotImplemented, "%s is not implemented: weir does not host websites", name)
 		}
