@@ -10,7 +10,7 @@ var errInvalidStorageClass = errors.New("the storage class you specified is not 
 
 // refuseUnimplementedHeaders refuses the headers of a write that ask for something weir does
 // not do: accepting and ignoring them would store an object other than the one the client
-// asked for (unencrypted, unlocked, readable by others, in another storage class).
+// asked for (unencrypted, readable by others, in another storage class).
 func refuseUnimplementedHeaders(h http.Header) error {
 	if err := checkACLHeaders(h); err != nil {
 		return err
