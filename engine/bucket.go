@@ -56,6 +56,9 @@ func (e *Engine) CreateBucket(ctx context.Context, b Bucket) (Bucket, error) {
 	if _, err := ParseStrategy(string(b.Strategy)); err != nil {
 		return Bucket{}, err
 	}
+	if err := prepareObjectLock(&b); err != nil {
+		return Bucket{}, err
+	}
 	created := b.Created
 	var existing *Bucket
 	err := e.meta.update(ctx, txScope{bucket: b.Name, exclusive: true}, func(tx metaTx) error {
@@ -97,6 +100,10 @@ func (e *Engine) GetBucket(name string) (Bucket, error) {
 // clone copies b so that a caller changing its tags or CORS rules changes nothing shared.
 func (b Bucket) clone() Bucket {
 	b.Tags = maps.Clone(b.Tags)
+	if b.ObjectLock != nil {
+		c := *b.ObjectLock
+		b.ObjectLock = &c
+	}
 	if b.CORS != nil {
 		rules := make([]CORSRule, len(b.CORS))
 		for i, r := range b.CORS {

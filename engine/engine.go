@@ -122,6 +122,9 @@ type Bucket struct {
 	// CORS are the bucket's cross-origin rules, in the order they were given: a browser's
 	// request is answered by the first rule that matches it. None: no cross-origin access.
 	CORS []CORSRule `json:",omitempty"`
+	// ObjectLock is the bucket's Object Lock configuration; nil: the bucket has no Object Lock
+	// (objectlock.go).
+	ObjectLock *ObjectLockConfig `json:",omitempty"`
 }
 
 // CORSRule is one rule of a bucket's CORS configuration, as S3's CORSRule describes it. The
@@ -164,6 +167,9 @@ type ObjectInfo struct {
 	// VersionID names this version (versions.go): its generation as 16 hex digits, or "null"
 	// for the version a bucket without versioning (or with versioning suspended) wrote.
 	VersionID string
+	// Retention and LegalHold are the version's Object Lock state (objectlock.go).
+	Retention Retention
+	LegalHold bool
 
 	leaseID string // the active lease's id, for CheckReadLease; never shown
 }
@@ -204,6 +210,10 @@ type Guard struct {
 	IfGenerationMatch *uint64
 	// LeaseID is the lease id the request carries (used by the lease strategy).
 	LeaseID string
+	// BypassGovernance: the request may remove or shorten a GOVERNANCE retention, and delete a
+	// version under one (objectlock.go). The caller sets it only when the requester asked to and
+	// was allowed to.
+	BypassGovernance bool
 }
 
 // PutOptions describe an object write.
@@ -223,6 +233,10 @@ type PutOptions struct {
 	Guard     Guard
 	// Tags are stored with the object (the caller checks S3's limits).
 	Tags map[string]string
+	// Retention and LegalHold lock the new version (objectlock.go); a bucket without Object
+	// Lock refuses them. Zero Retention: the bucket's default retention, if it has one.
+	Retention Retention
+	LegalHold bool
 }
 
 // DeleteResult describes a DeleteObject.
@@ -280,6 +294,9 @@ type Upload struct {
 	ChecksumType string `json:",omitempty"`
 	// Tags are given to the object at completion.
 	Tags map[string]string `json:",omitempty"`
+	// Retention and LegalHold lock the object at completion, as PutOptions' do.
+	Retention *Retention `json:",omitempty"`
+	LegalHold bool       `json:",omitempty"`
 }
 
 // PartInfo describes one uploaded part.

@@ -31,6 +31,16 @@ var (
 	ErrNoSuchVersion        = errors.New("no such version")
 	ErrInvalidVersionID     = errors.New("invalid version id")
 	ErrInvalidVersioning    = errors.New("invalid versioning state")
+	// ErrInvalidBucketState: the bucket's state does not allow the change (versioning off on a
+	// bucket with Object Lock; Object Lock on a bucket without versioning enabled).
+	ErrInvalidBucketState = errors.New("invalid bucket state")
+	ErrInvalidObjectLock  = errors.New("invalid object lock configuration")
+	// ErrNoObjectLock: a retention or legal hold asked of a bucket without Object Lock.
+	ErrNoObjectLock     = errors.New("the bucket has no object lock")
+	ErrInvalidRetention = errors.New("invalid retention")
+	// ErrObjectLocked: Object Lock protects the version from the change (a retention that has
+	// not expired, a legal hold).
+	ErrObjectLocked = errors.New("the version is locked")
 	// ErrDeleteMarker: the version asked for by its id is a delete marker, which has no data.
 	ErrDeleteMarker = errors.New("the version is a delete marker")
 	// ErrUnavailable: a store the engine depends on (the shared database, the S3 backend)

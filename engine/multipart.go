@@ -68,6 +68,11 @@ func (e *Engine) CreateMultipartUpload(ctx context.Context, u Upload) (Upload, e
 		if err := tx.bucketExists(u.Bucket); err != nil {
 			return err
 		}
+		if u.Retention != nil || u.LegalHold {
+			if err := checkLockRequest(tx, u.Bucket, u.Retention, tx.now()); err != nil {
+				return err
+			}
+		}
 		u.Initiated = tx.now().UTC()
 		return tx.putUpload(u)
 	})
@@ -200,7 +205,10 @@ func (e *Engine) completeIn(ctx context.Context, tx metaTx, bucket, key, uploadI
 	for i, n := range nums {
 		byNum[n] = &all[i]
 	}
-	m := &objectMeta{CT: u.ContentType, Meta: u.Metadata, Hdr: u.Headers, ChunkSize: e.chunkSize, Multipart: true, Tags: u.Tags, UploadID: uploadID}
+	m := &objectMeta{CT: u.ContentType, Meta: u.Metadata, Hdr: u.Headers, ChunkSize: e.chunkSize, Multipart: true, Tags: u.Tags, UploadID: uploadID, Hold: u.LegalHold}
+	if u.Retention != nil {
+		m.setRetention(*u.Retention)
+	}
 	used := make(map[uint64]bool, len(parts))
 	md5s := make([]byte, 0, 16*len(parts))
 	var sums []string

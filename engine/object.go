@@ -40,6 +40,11 @@ type objectMeta struct {
 	Ver bool `json:"v,omitempty"`
 	// DM: a delete marker (only ever a version record, never an object record).
 	DM bool `json:"dm,omitempty"`
+	// Object Lock (objectlock.go): the retention mode and its end (unix nanoseconds), and the
+	// legal hold.
+	LockMode  string `json:"lm,omitempty"`
+	LockUntil int64  `json:"lu,omitempty"`
+	Hold      bool   `json:"lh,omitempty"`
 }
 
 // dataRef names one object's (or part's) data: a simple object has one, a multipart object one
@@ -53,7 +58,8 @@ type dataRef struct {
 func (m *objectMeta) info(bucket, key string) ObjectInfo {
 	in := ObjectInfo{Bucket: bucket, Key: key, Size: m.Size, ETag: m.ETag, Generation: m.Gen,
 		ModTime: time.Unix(0, m.Mod).UTC(), ContentType: m.CT, Metadata: m.Meta, Headers: m.Hdr,
-		Checksums: m.Sums, ChecksumType: m.SumType, Tags: m.Tags, UploadID: m.UploadID, VersionID: m.versionID()}
+		Checksums: m.Sums, ChecksumType: m.SumType, Tags: m.Tags, UploadID: m.UploadID, VersionID: m.versionID(),
+		Retention: m.retention(), LegalHold: m.Hold}
 	if m.Multipart {
 		in.PartsCount = len(m.Data)
 		in.PartSizes = make([]int64, len(m.Data))
@@ -365,6 +371,11 @@ func (e *Engine) commitVersion(ctx context.Context, tx metaTx, bucket, key strin
 		return cur, nil, err
 	}
 	isDelete := m == nil
+	if m != nil {
+		if err := applyObjectLock(b, m, now); err != nil {
+			return cur, nil, err
+		}
+	}
 	if b.Versioning != "" {
 		if m, err = e.commitVersioned(tx, b.Versioning, bucket, key, cur, m, now); err != nil {
 			return cur, nil, err
@@ -427,13 +438,19 @@ func (e *Engine) PutObject(ctx context.Context, bucket, key string, body io.Read
 	if err := e.meta.reader().bucketExists(bucket); err != nil {
 		return ObjectInfo{}, err
 	}
+	if !opts.Retention.IsZero() || opts.LegalHold {
+		if err := checkLockRequest(e.meta.reader(), bucket, &opts.Retention, e.meta.now()); err != nil {
+			return ObjectInfo{}, err
+		}
+	}
 	s, err := e.stage(ctx, body, &opts)
 	if err != nil {
 		return ObjectInfo{}, err
 	}
 	defer e.release(s)
 	m := &objectMeta{Size: s.size, ETag: quoteETag(s.md5), CT: opts.ContentType, Meta: opts.Metadata, Hdr: opts.Headers,
-		ChunkSize: e.chunkSize, Data: []dataRef{s.ref()}, Tags: opts.Tags}
+		ChunkSize: e.chunkSize, Data: []dataRef{s.ref()}, Tags: opts.Tags, Hold: opts.LegalHold}
+	m.setRetention(opts.Retention)
 	if opts.Checksums != nil {
 		sums, err := opts.Checksums()
 		if err != nil {

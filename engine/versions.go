@@ -74,6 +74,9 @@ func (e *Engine) SetBucketVersioning(ctx context.Context, bucket, state string) 
 		return Bucket{}, wrapf(ErrInvalidVersioning, "the versioning status must be %s or %s, got %q", VersioningEnabled, VersioningSuspended, state)
 	}
 	return e.UpdateBucket(ctx, bucket, func(b *Bucket) error {
+		if err := checkVersioningChange(b, state); err != nil {
+			return err
+		}
 		b.Versioning = state
 		return nil
 	})
@@ -257,6 +260,9 @@ func (e *Engine) DeleteObjectVersion(ctx context.Context, bucket, key, versionID
 		}
 		target, err := lookupVersion(tx, bucket, key, gen, null)
 		if err != nil || target == nil {
+			return err
+		}
+		if err := checkDeletable(target, now, guard.BypassGovernance); err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {

@@ -108,8 +108,12 @@ func (s *Server) createBucket(rq *request) error {
 	if err := checkACLHeaders(rq.r.Header); err != nil {
 		return err
 	}
-	if v := rq.r.Header.Get("x-amz-bucket-object-lock-enabled"); strings.EqualFold(v, "true") {
-		return errorf(errNotImplemented, "x-amz-bucket-object-lock-enabled is not implemented: weir has no Object Lock yet")
+	var lock *engine.ObjectLockConfig
+	switch v := rq.r.Header.Get("x-amz-bucket-object-lock-enabled"); {
+	case strings.EqualFold(v, "true"):
+		lock = &engine.ObjectLockConfig{}
+	case v != "" && !strings.EqualFold(v, "false"):
+		return errorf(errInvalidArgument, "x-amz-bucket-object-lock-enabled must be true or false, got %q", v)
 	}
 	if v := rq.r.Header.Get("x-amz-object-ownership"); v != "" && v != "BucketOwnerEnforced" {
 		return errorf(errNotImplemented, "x-amz-object-ownership %q is not implemented: weir has no ACLs, the bucket owner owns every object (BucketOwnerEnforced)", v)
@@ -136,7 +140,7 @@ func (s *Server) createBucket(rq *request) error {
 		}
 		strategy = st
 	}
-	existing, err := s.eng.CreateBucket(rq.r.Context(), engine.Bucket{Name: rq.bucket, Owner: rq.user.AccessKey, Strategy: strategy})
+	existing, err := s.eng.CreateBucket(rq.r.Context(), engine.Bucket{Name: rq.bucket, Owner: rq.user.AccessKey, Strategy: strategy, ObjectLock: lock})
 	if errors.Is(err, engine.ErrBucketExists) {
 		if existing.Owner == rq.user.AccessKey {
 			return errorf(errBucketOwnedByYou, "bucket %s", rq.bucket)

@@ -58,7 +58,6 @@ var bucketConfigs = map[string]bucketConfig{
 	"website":           {name: "Website", notSet: errNoSuchWebsiteConfiguration, missing: "weir does not host websites"},
 	"replication":       {name: "Replication", notSet: errNoSuchReplicationConfig, missing: "weir does not replicate buckets"},
 	"publicAccessBlock": {name: "PublicAccessBlock", notSet: errNoSuchPublicAccessBlock, missing: "weir has no public access: every request must be signed"},
-	"object-lock":       {name: "ObjectLockConfiguration", notSet: errNoSuchObjectLockConfig, missing: "weir has no Object Lock yet"},
 	"ownershipControls": {name: "OwnershipControls",
 		emptyDoc: `<OwnershipControls xmlns="` + s3NS + `"><Rule><ObjectOwnership>BucketOwnerEnforced</ObjectOwnership></Rule></OwnershipControls>`,
 		missing:  "weir has no ACLs: the bucket owner owns every object (BucketOwnerEnforced)"},
@@ -215,26 +214,4 @@ func (s *Server) putACL(action string, object bool) handler {
 		rq.w.WriteHeader(http.StatusOK)
 		return nil
 	}
-}
-
-// getObjectLockState answers GetObjectRetention and GetObjectLegalHold: the object exists and
-// has no Object Lock configuration.
-func (s *Server) getObjectLockState(action string) handler {
-	return func(rq *request) error {
-		obj, _, err := s.decideRead(rq, action)
-		if err != nil {
-			return err
-		}
-		obj.Close()
-		return errorf(errNoSuchObjectLockOnObject, "%s/%s", rq.bucket, rq.key)
-	}
-}
-
-// refuseObjectLock refuses PutObjectRetention and PutObjectLegalHold, and Object Lock headers on
-// writes.
-func (s *Server) refuseObjectLock(rq *request) error {
-	if _, _, err := s.decide(rq, "s3:PutObjectRetention"); err != nil {
-		return err
-	}
-	return errorf(errNotImplemented, "Object Lock (retention, legal hold) is not implemented by weir yet")
 }

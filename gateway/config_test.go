@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -206,10 +205,6 @@ func TestBucketConfigurationReadsAnswerNotConfigured(t *testing.T) {
 				Rules: []types.ServerSideEncryptionRule{{ApplyServerSideEncryptionByDefault: &types.ServerSideEncryptionByDefault{SSEAlgorithm: types.ServerSideEncryptionAes256}}}}})
 			return err
 		}, "does not encrypt"},
-		{"PutObjectRetention", func() error {
-			_, err := alice.PutObjectRetention(ctx, &s3.PutObjectRetentionInput{Bucket: b, Key: aws.String("b"), Retention: &types.ObjectLockRetention{Mode: types.ObjectLockRetentionModeGovernance, RetainUntilDate: aws.Time(time.Now().Add(time.Hour))}})
-			return err
-		}, "Object Lock"},
 	}
 	for _, r := range refused {
 		err := r.call()

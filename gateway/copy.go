@@ -106,7 +106,12 @@ func (s *Server) copyObject(rq *request) error {
 	if info.Size > MaxPutSize {
 		return errorf(errInvalidRequest, "CopyObject is limited to %d bytes; use UploadPartCopy", int64(MaxPutSize))
 	}
+	// The copy is a new version: it takes the lock the request asks for (or the bucket's
+	// default), never the source's, as in S3.
 	opts := engine.PutOptions{Size: info.Size, Guard: g}
+	if opts.Retention, opts.LegalHold, err = s.objectLockHeaders(rq); err != nil {
+		return err
+	}
 	switch directive := rq.r.Header.Get("x-amz-tagging-directive"); directive {
 	case "", "COPY":
 		if rq.r.Header.Get(taggingHeader) != "" {
@@ -227,6 +232,9 @@ func (s *Server) deleteOne(rq *request, b *engine.Bucket, o deleteObject) (delet
 		return entry, d, err
 	}
 	g := engine.Guard{Strategy: d.Strategy, LeaseID: rq.r.Header.Get("x-weir-lease-id"), IfMatch: o.ETag}
+	if g.BypassGovernance, err = s.bypassGovernance(rq, o.Key); err != nil {
+		return entry, d, err
+	}
 	res, err := s.eng.DeleteObjectVersion(rq.r.Context(), rq.bucket, o.Key, o.VersionID, g)
 	if err == nil && res.DeleteMarker {
 		entry.DeleteMarker = true

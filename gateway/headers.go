@@ -10,7 +10,7 @@ var errInvalidStorageClass = errors.New("the storage class you specified is not 
 
 // refuseUnimplementedHeaders refuses the headers of a write that ask for something weir does
 // not do: accepting and ignoring them would store an object other than the one the client
-// asked for (unencrypted, unlocked, readable by others, in another storage class).
+// asked for (unencrypted, readable by others, in another storage class).
 func refuseUnimplementedHeaders(h http.Header) error {
 	if err := checkACLHeaders(h); err != nil {
 		return err
@@ -23,8 +23,6 @@ func refuseUnimplementedHeaders(h http.Header) error {
 		switch {
 		case strings.HasPrefix(lower, "x-amz-server-side-encryption-"), strings.HasPrefix(lower, "x-amz-copy-source-server-side-encryption-"):
 			return errorf(errNotImplemented, "%s is not implemented: weir has no server-side encryption (SSE-KMS, SSE-C)", name)
-		case strings.HasPrefix(lower, "x-amz-object-lock-"):
-			return errorf(errNotImplemented, "%s is not implemented: weir has no Object Lock yet", name)
 		case lower == "x-amz-website-redirect-location":
 			return errorf(errNotImplemented, "%s is not implemented: weir does not host websites", name)
 		}

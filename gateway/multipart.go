@@ -39,11 +39,19 @@ func (s *Server) createMultipartUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
+	ret, hold, err := s.objectLockHeaders(rq)
+	if err != nil {
+		return err
+	}
 	ct, meta, hdrs := objectAttrs(rq.r.Header)
-	u, err := s.eng.CreateMultipartUpload(rq.r.Context(), engine.Upload{
+	up := engine.Upload{
 		Bucket: rq.bucket, Key: rq.key, Owner: rq.user.AccessKey, ContentType: ct, Metadata: meta, Headers: hdrs, Tags: tags,
-		ChecksumAlgorithm: alg, ChecksumType: sumType,
-	})
+		ChecksumAlgorithm: alg, ChecksumType: sumType, LegalHold: hold,
+	}
+	if !ret.IsZero() {
+		up.Retention = &ret
+	}
+	u, err := s.eng.CreateMultipartUpload(rq.r.Context(), up)
 	if err != nil {
 		return err
 	}
@@ -127,6 +135,9 @@ func (s *Server) uploadPart(rq *request) error {
 	if err := refuseUnimplementedHeaders(rq.r.Header); err != nil {
 		return err
 	}
+	if err := refuseObjectLockHeaders(rq.r.Header); err != nil {
+		return err
+	}
 	n, err := partNumber(rq)
 	if err != nil {
 		return err
@@ -168,6 +179,9 @@ func (s *Server) uploadPartCopy(rq *request) error {
 		return err
 	}
 	if err := refuseUnimplementedHeaders(rq.r.Header); err != nil {
+		return err
+	}
+	if err := refuseObjectLockHeaders(rq.r.Header); err != nil {
 		return err
 	}
 	n, err := partNumber(rq)

@@ -137,10 +137,15 @@ func (s *Server) storeObject(rq *request, d decide.Decision, g engine.Guard, bod
 	if err != nil {
 		return engine.ObjectInfo{}, err
 	}
+	ret, hold, err := s.objectLockHeaders(rq)
+	if err != nil {
+		announce(rq, d)
+		return engine.ObjectInfo{}, err
+	}
 	ct, meta, hdrs := objectAttrs(rq.r.Header)
 	info, err := s.eng.PutObject(rq.r.Context(), rq.bucket, rq.key, body, engine.PutOptions{
 		Size: size, ContentType: ct, Metadata: meta, Headers: hdrs, ContentMD5: md5,
-		Checksums: checksums, Guard: g, Tags: tags,
+		Checksums: checksums, Guard: g, Tags: tags, Retention: ret, LegalHold: hold,
 	})
 	announce(rq, d)
 	if err != nil {
@@ -182,6 +187,7 @@ func writeObjectHeaders(rq *request, info engine.ObjectInfo) {
 		h.Set("x-amz-mp-parts-count", strconv.Itoa(info.PartsCount))
 	}
 	writeTaggingCount(h, info)
+	writeObjectLockHeaders(h, info)
 	// response-* query parameters override stored headers (S3 allows them on signed requests).
 	for param, header := range responseOverrides {
 		if v := rq.query.Get(param); v != "" {
@@ -398,6 +404,10 @@ func (s *Server) deleteObject(rq *request) error {
 	}
 	d, g, err := s.decideWrite(rq, "s3:DeleteObject")
 	if err != nil {
+		return err
+	}
+	if g.BypassGovernance, err = s.bypassGovernance(rq, rq.key); err != nil {
+		announce(rq, d)
 		return err
 	}
 	res, err := s.eng.DeleteObjectVersion(rq.r.Context(), rq.bucket, rq.key, versionID, g)
