@@ -122,6 +122,9 @@ type Bucket struct {
 	// CORS are the bucket's cross-origin rules, in the order they were given: a browser's
 	// request is answered by the first rule that matches it. None: no cross-origin access.
 	CORS []CORSRule `json:",omitempty"`
+	// Lifecycle are the bucket's lifecycle rules (lifecycle.go), applied by the background
+	// sweep; none: nothing expires.
+	Lifecycle []LifecycleRule `json:",omitempty"`
 }
 
 // CORSRule is one rule of a bucket's CORS configuration, as S3's CORSRule describes it. The

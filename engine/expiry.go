@@ -72,12 +72,9 @@ func (e *Engine) ExpireUploads(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// expireUploadsInBackground runs ExpireUploads a little after Open and then every
-// expiryInterval, until Close.
+// expireUploadsInBackground runs ExpireUploads and ApplyLifecycle a little after Open and then
+// every expiryInterval, until Close.
 func (e *Engine) expireUploadsInBackground() {
-	if e.uploadExpiry < 0 {
-		return
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stopExpiry = cancel
 	e.expiring.Add(1)
@@ -97,6 +94,14 @@ func (e *Engine) expireUploadsInBackground() {
 			}
 			if err != nil && ctx.Err() == nil {
 				e.log.Error("engine: expire multipart uploads", "err", err)
+			}
+			res, err := e.ApplyLifecycle(ctx)
+			if res != (LifecycleResult{}) {
+				e.log.Info("engine: applied lifecycle rules", "expired", res.ObjectsExpired, "noncurrent_removed", res.NoncurrentRemoved,
+					"delete_markers_removed", res.DeleteMarkersRemove, "uploads_aborted", res.UploadsAborted, "skipped", res.Skipped)
+			}
+			if err != nil && ctx.Err() == nil {
+				e.log.Error("engine: apply lifecycle rules", "err", err)
 			}
 			t.Reset(expiryInterval)
 		}
