@@ -57,6 +57,7 @@ func (e *Engine) ExpireUploads(ctx context.Context) (int, error) {
 				switch {
 				case err == nil:
 					n++
+					e.uploadsExpired.Add(1)
 				case errors.Is(err, ErrNoSuchUpload), errors.Is(err, ErrNoSuchBucket):
 					// Completed, aborted or its bucket deleted since the listing.
 				default:
@@ -71,6 +72,9 @@ func (e *Engine) ExpireUploads(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// UploadsExpiredTotal is how many uploads ExpireUploads aborted since Open, for metrics.
+func (e *Engine) UploadsExpiredTotal() int64 { return e.uploadsExpired.Load() }
 
 // expireUploadsInBackground runs ExpireUploads and ApplyLifecycle a little after Open and then
 // every expiryInterval, until Close.

@@ -46,6 +46,8 @@ type Engine struct {
 	expiring sync.WaitGroup
 	// lifecycleTotals is what every lifecycle sweep since Open did (LifecycleTotals).
 	lifecycleTotals lifecycleCounters
+	// uploadsExpired counts the uploads ExpireUploads aborted since Open.
+	uploadsExpired atomic.Int64
 }
 
 // blockCacheSize holds the metadata and hot small objects; large objects stream past it. With
