@@ -102,7 +102,7 @@ func (e *Engine) expireUploadsInBackground() {
 			res, err := e.ApplyLifecycle(ctx)
 			if res != (LifecycleResult{}) {
 				e.log.Info("engine: applied lifecycle rules", "expired", res.ObjectsExpired, "noncurrent_removed", res.NoncurrentRemoved,
-					"delete_markers_removed", res.DeleteMarkersRemove, "uploads_aborted", res.UploadsAborted, "skipped", res.Skipped)
+					"delete_markers_removed", res.DeleteMarkersRemoved, "uploads_aborted", res.UploadsAborted, "skipped", res.Skipped)
 			}
 			if err != nil && ctx.Err() == nil {
 				e.log.Error("engine: apply lifecycle rules", "err", err)

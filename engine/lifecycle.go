@@ -51,7 +51,7 @@ type LifecycleFilter struct {
 	SizeLessThan    int64 `json:",omitempty"`
 }
 
-// matchesKey reports whether a version of key with these tags and size is selected. A delete
+// matches reports whether a version of key with these tags and size is selected. A delete
 // marker has neither tags nor size: it is selected by the prefix alone.
 func (f LifecycleFilter) matches(key string, tags map[string]string, size int64, deleteMarker bool) bool {
 	if len(key) < len(f.Prefix) || key[:len(f.Prefix)] != f.Prefix {
@@ -78,7 +78,7 @@ func (f LifecycleFilter) matches(key string, tags map[string]string, size int64,
 type LifecycleResult struct {
 	ObjectsExpired      int // current versions deleted or hidden behind a delete marker
 	NoncurrentRemoved   int // noncurrent versions (and noncurrent delete markers) removed
-	DeleteMarkersRemove int // expired object delete markers removed
+	DeleteMarkersRemoved int // expired object delete markers removed
 	UploadsAborted      int // incomplete multipart uploads aborted
 	// Skipped counts versions due that a guard kept: a lease, a write in between, a lock.
 	Skipped int
@@ -91,7 +91,7 @@ type lifecycleCounters struct {
 func (c *lifecycleCounters) add(r LifecycleResult) {
 	c.objectsExpired.Add(int64(r.ObjectsExpired))
 	c.noncurrentRemoved.Add(int64(r.NoncurrentRemoved))
-	c.deleteMarkersRemoved.Add(int64(r.DeleteMarkersRemove))
+	c.deleteMarkersRemoved.Add(int64(r.DeleteMarkersRemoved))
 	c.uploadsAborted.Add(int64(r.UploadsAborted))
 	c.skipped.Add(int64(r.Skipped))
 }
@@ -100,7 +100,7 @@ func (c *lifecycleCounters) add(r LifecycleResult) {
 func (e *Engine) LifecycleTotals() LifecycleResult {
 	c := &e.lifecycleTotals
 	return LifecycleResult{ObjectsExpired: int(c.objectsExpired.Load()), NoncurrentRemoved: int(c.noncurrentRemoved.Load()),
-		DeleteMarkersRemove: int(c.deleteMarkersRemoved.Load()), UploadsAborted: int(c.uploadsAborted.Load()), Skipped: int(c.skipped.Load())}
+		DeleteMarkersRemoved: int(c.deleteMarkersRemoved.Load()), UploadsAborted: int(c.uploadsAborted.Load()), Skipped: int(c.skipped.Load())}
 }
 
 // guardRefusals are the errors with which a delete path keeps a version the sweep found due:
@@ -272,7 +272,7 @@ func (s *lifecycleSweep) key(ctx context.Context, b Bucket, rules []LifecycleRul
 			// the listing keeps its marker as the noncurrent version it now is.
 			none := uint64(0)
 			_, err := s.e.DeleteObjectVersion(ctx, b.Name, cur.Key, cur.VersionID, Guard{IfGenerationMatch: &none})
-			return s.outcome(ctx, err, &s.res.DeleteMarkersRemove)
+			return s.outcome(ctx, err, &s.res.DeleteMarkersRemoved)
 		}
 	}
 	return nil

@@ -135,7 +135,7 @@ var lifecycleCases = []conformanceCase{
 		keep3 := mustPut(t, e, "keep/k", "keep3", 1500)
 		// dm/gone's delete marker is all the key has left: it goes. dm/k's still hides a
 		// version, and the leased key is due but kept; nothing else is due yet.
-		if res := applyLifecycle(t, e); res != (LifecycleResult{DeleteMarkersRemove: 1, Skipped: 1}) {
+		if res := applyLifecycle(t, e); res != (LifecycleResult{DeleteMarkersRemoved: 1, Skipped: 1}) {
 			t.Fatalf("on day 2 the sweep did %+v, want one delete marker removed, one skipped", res)
 		}
 		if got := keyVersions(t, e, "dm/gone"); len(got) != 0 {
@@ -148,7 +148,7 @@ var lifecycleCases = []conformanceCase{
 		clock.Advance(2*day + 12*time.Hour)
 		before := liveData(t, e)
 		res := applyLifecycle(t, e)
-		want := LifecycleResult{ObjectsExpired: 1, NoncurrentRemoved: 3, DeleteMarkersRemove: 1, UploadsAborted: 1, Skipped: 1}
+		want := LifecycleResult{ObjectsExpired: 1, NoncurrentRemoved: 3, DeleteMarkersRemoved: 1, UploadsAborted: 1, Skipped: 1}
 		if res != want {
 			t.Fatalf("on day 4.5 the sweep did %+v, want %+v", res, want)
 		}
@@ -191,7 +191,7 @@ var lifecycleCases = []conformanceCase{
 		if res := applyLifecycle(t, e); res != (LifecycleResult{Skipped: 1}) {
 			t.Fatalf("a second sweep did %+v", res)
 		}
-		if tot := e.LifecycleTotals(); tot != (LifecycleResult{ObjectsExpired: 1, NoncurrentRemoved: 3, DeleteMarkersRemove: 2, UploadsAborted: 1, Skipped: 3}) {
+		if tot := e.LifecycleTotals(); tot != (LifecycleResult{ObjectsExpired: 1, NoncurrentRemoved: 3, DeleteMarkersRemoved: 2, UploadsAborted: 1, Skipped: 3}) {
 			t.Fatalf("totals %+v", tot)
 		}
 	}},

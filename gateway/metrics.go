@@ -189,7 +189,7 @@ func (c *sweepCollector) Collect(ch chan<- prometheus.Metric) {
 		n    int
 	}{
 		{"objects_expired", t.ObjectsExpired}, {"noncurrent_versions_removed", t.NoncurrentRemoved},
-		{"delete_markers_removed", t.DeleteMarkersRemove}, {"uploads_aborted", t.UploadsAborted}, {"skipped", t.Skipped},
+		{"delete_markers_removed", t.DeleteMarkersRemoved}, {"uploads_aborted", t.UploadsAborted}, {"skipped", t.Skipped},
 	} {
 		ch <- prometheus.MustNewConstMetric(c.lifecycle, prometheus.CounterValue, float64(a.n), a.name)
 	}
