@@ -76,10 +76,10 @@ func (f LifecycleFilter) matches(key string, tags map[string]string, size int64,
 
 // LifecycleResult counts what one lifecycle sweep did.
 type LifecycleResult struct {
-	ObjectsExpired      int // current versions deleted or hidden behind a delete marker
-	NoncurrentRemoved   int // noncurrent versions (and noncurrent delete markers) removed
+	ObjectsExpired       int // current versions deleted or hidden behind a delete marker
+	NoncurrentRemoved    int // noncurrent versions (and noncurrent delete markers) removed
 	DeleteMarkersRemoved int // expired object delete markers removed
-	UploadsAborted      int // incomplete multipart uploads aborted
+	UploadsAborted       int // incomplete multipart uploads aborted
 	// Skipped counts versions due that a guard kept: a lease, a write in between, a lock.
 	Skipped int
 }
