@@ -119,6 +119,18 @@ func (b Bucket) clone() Bucket {
 		}
 		b.CORS = rules
 	}
+	if b.Lifecycle != nil {
+		rules := make([]LifecycleRule, len(b.Lifecycle))
+		for i, r := range b.Lifecycle {
+			r.Filter.Tags = maps.Clone(r.Filter.Tags)
+			if r.ExpirationDate != nil {
+				d := *r.ExpirationDate
+				r.ExpirationDate = &d
+			}
+			rules[i] = r
+		}
+		b.Lifecycle = rules
+	}
 	return b
 }
 

@@ -125,6 +125,9 @@ type Bucket struct {
 	// ObjectLock is the bucket's Object Lock configuration; nil: the bucket has no Object Lock
 	// (objectlock.go).
 	ObjectLock *ObjectLockConfig `json:",omitempty"`
+	// Lifecycle are the bucket's lifecycle rules (lifecycle.go), applied by the background
+	// sweep; none: nothing expires.
+	Lifecycle []LifecycleRule `json:",omitempty"`
 }
 
 // CORSRule is one rule of a bucket's CORS configuration, as S3's CORSRule describes it. The

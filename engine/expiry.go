@@ -57,6 +57,7 @@ func (e *Engine) ExpireUploads(ctx context.Context) (int, error) {
 				switch {
 				case err == nil:
 					n++
+					e.uploadsExpired.Add(1)
 				case errors.Is(err, ErrNoSuchUpload), errors.Is(err, ErrNoSuchBucket):
 					// Completed, aborted or its bucket deleted since the listing.
 				default:
@@ -72,12 +73,12 @@ func (e *Engine) ExpireUploads(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// expireUploadsInBackground runs ExpireUploads a little after Open and then every
-// expiryInterval, until Close.
+// UploadsExpiredTotal is how many uploads ExpireUploads aborted since Open, for metrics.
+func (e *Engine) UploadsExpiredTotal() int64 { return e.uploadsExpired.Load() }
+
+// expireUploadsInBackground runs ExpireUploads and ApplyLifecycle a little after Open and then
+// every expiryInterval, until Close.
 func (e *Engine) expireUploadsInBackground() {
-	if e.uploadExpiry < 0 {
-		return
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stopExpiry = cancel
 	e.expiring.Add(1)
@@ -97,6 +98,14 @@ func (e *Engine) expireUploadsInBackground() {
 			}
 			if err != nil && ctx.Err() == nil {
 				e.log.Error("engine: expire multipart uploads", "err", err)
+			}
+			res, err := e.ApplyLifecycle(ctx)
+			if res != (LifecycleResult{}) {
+				e.log.Info("engine: applied lifecycle rules", "expired", res.ObjectsExpired, "noncurrent_removed", res.NoncurrentRemoved,
+					"delete_markers_removed", res.DeleteMarkersRemoved, "uploads_aborted", res.UploadsAborted, "skipped", res.Skipped)
+			}
+			if err != nil && ctx.Err() == nil {
+				e.log.Error("engine: apply lifecycle rules", "err", err)
 			}
 			t.Reset(expiryInterval)
 		}

@@ -44,6 +44,10 @@ type Engine struct {
 	// expiring is the background expiry, apart from sweep: that one ends by itself after Open,
 	// this one only at Close.
 	expiring sync.WaitGroup
+	// lifecycleTotals is what every lifecycle sweep since Open did (LifecycleTotals).
+	lifecycleTotals lifecycleCounters
+	// uploadsExpired counts the uploads ExpireUploads aborted since Open.
+	uploadsExpired atomic.Int64
 }
 
 // blockCacheSize holds the metadata and hot small objects; large objects stream past it. With

@@ -41,7 +41,7 @@ type bucketConfig struct {
 
 // deletableConfigs are the configurations S3 has a Delete operation for.
 var deletableConfigs = map[string]bool{
-	"policy": true, "lifecycle": true, "encryption": true, "website": true, "replication": true,
+	"policy": true, "encryption": true, "website": true, "replication": true,
 	"publicAccessBlock": true, "ownershipControls": true, "analytics": true,
 	"inventory": true, "metrics": true, "intelligent-tiering": true,
 }
@@ -52,7 +52,6 @@ const xmlDecl = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
 var bucketConfigs = map[string]bucketConfig{
 	"policy":       {name: "Policy", notSet: errNoSuchBucketPolicy, missing: "weir has no bucket policies; access is decided by its Rego policy and plugins (docs/policies.md)"},
 	"policyStatus": {name: "PolicyStatus", notSet: errNoSuchBucketPolicy, missing: "weir has no bucket policies"},
-	"lifecycle":    {name: "Lifecycle", notSet: errNoSuchLifecycleConfiguration, missing: "weir has no lifecycle rules yet"},
 	"encryption": {name: "Encryption", notSet: errNoSuchEncryptionConfig,
 		missing: "weir does not encrypt objects at rest itself; use an encrypted filesystem under its data directory"},
 	"website":           {name: "Website", notSet: errNoSuchWebsiteConfiguration, missing: "weir does not host websites"},

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/weirproject/weir/engine"
 	"github.com/weirproject/weir/policies"
 )
 
@@ -158,5 +159,38 @@ func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.faults, prometheus.CounterValue, float64(st.Faults), st.Name)
 		ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(st.Calls), st.Name)
 		ch <- prometheus.MustNewConstMetric(c.callTime, prometheus.CounterValue, st.CallTime.Seconds(), st.Name)
+	}
+}
+
+// sweepCollector reports, at scrape time, what the engine's background sweeps did: the upload
+// expiry and the lifecycle rules.
+type sweepCollector struct {
+	eng                       *engine.Engine
+	uploadsExpired, lifecycle *prometheus.Desc
+}
+
+func newSweepCollector(eng *engine.Engine) *sweepCollector {
+	return &sweepCollector{eng: eng,
+		uploadsExpired: prometheus.NewDesc("weir_uploads_expired_total", "Multipart uploads aborted by --upload-expiry.", nil, nil),
+		lifecycle: prometheus.NewDesc("weir_lifecycle_actions_total", "What the lifecycle sweep did, by action: objects_expired, noncurrent_versions_removed, delete_markers_removed, uploads_aborted, and skipped (due, but kept by a lease, a lock or a write in between).",
+			[]string{"action"}, nil)}
+}
+
+func (c *sweepCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.uploadsExpired
+	ch <- c.lifecycle
+}
+
+func (c *sweepCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(c.uploadsExpired, prometheus.CounterValue, float64(c.eng.UploadsExpiredTotal()))
+	t := c.eng.LifecycleTotals()
+	for _, a := range []struct {
+		name string
+		n    int
+	}{
+		{"objects_expired", t.ObjectsExpired}, {"noncurrent_versions_removed", t.NoncurrentRemoved},
+		{"delete_markers_removed", t.DeleteMarkersRemoved}, {"uploads_aborted", t.UploadsAborted}, {"skipped", t.Skipped},
+	} {
+		ch <- prometheus.MustNewConstMetric(c.lifecycle, prometheus.CounterValue, float64(a.n), a.name)
 	}
 }

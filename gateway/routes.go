@@ -109,6 +109,10 @@ func buildRoutes() []route {
 		{bucketScope, http.MethodPut, "cors", plain, "PutBucketCors", (*Server).putBucketCors},
 		{bucketScope, http.MethodDelete, "cors", plain, "DeleteBucketCors", (*Server).deleteBucketCors},
 		refuse(bucketScope, "cors"),
+		{bucketScope, http.MethodGet, "lifecycle", plain, "GetBucketLifecycleConfiguration", (*Server).getBucketLifecycle},
+		{bucketScope, http.MethodPut, "lifecycle", plain, "PutBucketLifecycleConfiguration", (*Server).putBucketLifecycle},
+		{bucketScope, http.MethodDelete, "lifecycle", plain, "DeleteBucketLifecycle", (*Server).deleteBucketLifecycle},
+		refuse(bucketScope, "lifecycle"),
 
 		{bucketScope, http.MethodGet, "acl", plain, "GetBucketAcl", (*Server).getBucketACL},
 		{bucketScope, http.MethodPut, "acl", plain, "PutBucketAcl", func(s *Server, rq *request) error { return s.putACL("s3:PutBucketAcl", false)(rq) }},

@@ -176,6 +176,7 @@ func New(cfg Config) (*Server, error) {
 	_, _ = rand.Read(b[:])
 	s.reqBase = strings.ToUpper(hex.EncodeToString(b[:]))
 	s.metrics = newMetrics()
+	s.metrics.reg.MustRegister(newSweepCollector(cfg.Engine))
 	if cfg.Plugins != nil {
 		s.metrics.reg.MustRegister(newPluginCollector(cfg.Plugins))
 	}
