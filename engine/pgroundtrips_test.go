@@ -137,7 +137,7 @@ func TestPGRoundTripsOfGetAndPut(t *testing.T) {
 	}
 	sent, _ := log.take()
 	var begins, commits int
-	var outside []string
+	var outside, inside []string
 	for _, s := range sent {
 		switch lower := strings.ToLower(s.sql); {
 		case strings.HasPrefix(lower, "begin"):
@@ -146,13 +146,41 @@ func TestPGRoundTripsOfGetAndPut(t *testing.T) {
 			commits++
 		case !s.inTx:
 			outside = append(outside, s.sql)
+		default:
+			inside = append(inside, s.sql)
 		}
 	}
 	if begins != 1 || commits != 1 {
 		t.Fatalf("a PUT of 4 KiB ran %d BEGINs and %d COMMITs, want one transaction: %+v", begins, commits, sent)
 	}
-	if len(outside) != 2 || !strings.Contains(outside[0], "weir_buckets") || !strings.Contains(outside[1], "nextval") {
-		t.Fatalf("a PUT of 4 KiB sent outside its transaction %q; want the bucket check and the data id", outside)
+	// Before the transaction: the bucket check, and once in pgIDBlock PUTs a block of data ids.
+	if len(outside) == 0 || len(outside) > 2 || !strings.Contains(outside[0], "weir_buckets") ||
+		len(outside) == 2 && !strings.Contains(outside[1], "nextval") {
+		t.Fatalf("a PUT of 4 KiB sent outside its transaction %q; want the bucket check (and at most a block of data ids)", outside)
 	}
-	t.Logf("a PUT of 4 KiB: %d round trips (%d inside its transaction): %+v", len(sent), len(sent)-len(outside), sent)
+	// Inside: the key's records read at once, then every write in one batch.
+	if len(inside) != 2 || inside[1] != "batch" {
+		t.Fatalf("a PUT of 4 KiB sent inside its transaction %q; want one read and one batch of writes", inside)
+	}
+	t.Logf("a PUT of 4 KiB: %d round trips: %+v", len(sent), sent)
+
+	// Ids come in blocks: pgIDBlock PUTs spend one nextval round trip between them.
+	nextvals := 0
+	for i := 0; i < pgIDBlock; i++ {
+		if _, err := put(e, "bkt", "new", small, Guard{}); err != nil {
+			t.Fatal(err)
+		}
+		sent, _ := log.take()
+		for _, s := range sent {
+			if strings.Contains(s.sql, "nextval") {
+				nextvals++
+			}
+		}
+	}
+	if nextvals != 1 {
+		t.Fatalf("%d PUTs allocated ids with %d statements, want 1", pgIDBlock, nextvals)
+	}
+	if v, err := e.StatObject("bkt", "new"); err != nil || v.Generation != pgIDBlock+1 {
+		t.Fatalf("after %d writes of a key: generation %d, %v", pgIDBlock+1, v.Generation, err)
+	}
 }

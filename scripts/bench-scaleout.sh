@@ -54,6 +54,7 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$OUT" "$work/pg" "$work/versitygw"
+chmod 755 "$work" # the postgres user reaches its cluster through it
 [ "$(id -u)" = 0 ] && chown postgres "$work/pg"
 
 echo "building weir" >&2
