@@ -536,8 +536,8 @@ func (e *Engine) OpenObjectVersion(bucket, key, versionID string) (ObjectReader,
 
 // OpenBucketObject is GetBucket and OpenObjectVersion in one: the bucket's record (also when
 // the open fails for want of the key or version; zero when the bucket itself could not be
-// read) and the version opened for reading. A store
-// that can (PostgreSQL) reads both, the lease, and a small object's body, in one round trip.
+// read) and the version opened for reading. A store that can (PostgreSQL) reads both, the
+// lease, and a small object's body, in one round trip.
 func (e *Engine) OpenBucketObject(bucket, key, versionID string) (Bucket, ObjectReader, error) {
 	return e.openObject(bucket, key, versionID, true)
 }
