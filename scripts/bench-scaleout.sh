@@ -95,7 +95,8 @@ wait_up() { # name url log
 }
 wait_up versitygw http://127.0.0.1:19203/health "$work/versitygw.log"
 for b in data1 data2; do # the data backend's buckets
-	curl -sf -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AK:$SK" "http://127.0.0.1:19203/$b" -o /dev/null ||
+	curl -sf -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AK:$SK" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+		"http://127.0.0.1:19203/$b" -o /dev/null ||
 		{ echo "could not create bucket $b on versitygw" >&2; exit 1; }
 done
 
