@@ -485,11 +485,16 @@ func (e *Engine) withLease(r metaReader, info ObjectInfo) (ObjectInfo, error) {
 	if err != nil {
 		return info, err
 	}
-	info.Lease = l.info(e.meta.now())
+	addLease(&info, l, e.meta.now())
+	return info, nil
+}
+
+// addLease sets info's lease from l (nil: none) as it stands at now.
+func addLease(info *ObjectInfo, l *leaseRecord, now time.Time) {
+	info.Lease = l.info(now)
 	if info.Lease.State.Locked() {
 		info.leaseID = l.ID
 	}
-	return info, nil
 }
 
 // missing is the error for a key without a current version: NoSuchBucket, or NoSuchKey (a
@@ -542,9 +547,87 @@ func (e *Engine) OpenObject(bucket, key string) (ObjectReader, error) {
 // for reading from a snapshot. A version that is a delete marker fails with a
 // *DeleteMarkerError; an id that names no version with ErrNoSuchVersion.
 func (e *Engine) OpenObjectVersion(bucket, key, versionID string) (ObjectReader, error) {
+	_, o, err := e.openObject(bucket, key, versionID, false)
+	return o, err
+}
+
+// OpenBucketObject is GetBucket and OpenObjectVersion in one: the bucket's record (also when
+// the open fails for want of the key or version; zero when the bucket itself could not be
+// read) and the version opened for reading. A store that can (PostgreSQL) reads both, the
+// lease, and a small object's body, in one round trip.
+func (e *Engine) OpenBucketObject(bucket, key, versionID string) (Bucket, ObjectReader, error) {
+	return e.openObject(bucket, key, versionID, true)
+}
+
+// currentReader is a store that reads at once what a GET of a key's current version needs
+// (pgStore.readCurrent); a GET over it costs one round trip instead of one per record. The
+// embedded store has no round trips to save and reads from a snapshot instead.
+type currentReader interface {
+	readCurrent(bucket, key string) (currentRead, error)
+}
+
+func (e *Engine) openObject(bucket, key, versionID string, withBucket bool) (Bucket, ObjectReader, error) {
 	if err := e.check(); err != nil {
-		return nil, err
+		return Bucket{}, nil, err
 	}
+	if cr, ok := e.meta.(currentReader); ok && versionID == "" {
+		b, o, done, err := e.openCurrent(cr, bucket, key)
+		if done {
+			return b, o, err
+		}
+	}
+	var b Bucket
+	if withBucket {
+		var err error
+		if b, err = e.GetBucket(bucket); err != nil {
+			return b, nil, err
+		}
+	}
+	o, err := e.openVersion(bucket, key, versionID)
+	return b, o, err
+}
+
+// openCurrent opens the key's current version from one readCurrent. done is false when that
+// read cannot settle the answer (no object record, and a newest version that is not a delete
+// marker: a write came in between the two) and the caller must read again the general way.
+func (e *Engine) openCurrent(cr currentReader, bucket, key string) (b Bucket, o ObjectReader, done bool, err error) {
+	// Pinned before the read, as openVersion does: the version's blobs stay until Close.
+	pin := e.reclaim.pin()
+	got, err := cr.readCurrent(bucket, key)
+	switch {
+	case err != nil:
+	case got.bucket == nil:
+		err = wrapf(ErrNoSuchBucket, "bucket %s does not exist", bucket)
+	case got.object == nil && got.newest == nil:
+		b, err = *got.bucket, wrapf(ErrNoSuchKey, "the specified key does not exist")
+	case got.object == nil && got.newest.DM:
+		b, err = *got.bucket, &DeleteMarkerError{VersionID: got.newest.versionID(), err: wrapf(ErrNoSuchKey, "the key's current version is a delete marker")}
+	case got.object == nil:
+		e.reclaim.unpin(pin)
+		return Bucket{}, nil, false, nil
+	}
+	if err != nil {
+		e.reclaim.unpin(pin)
+		return b, nil, true, err
+	}
+	m := got.object
+	info := m.info(bucket, key)
+	addLease(&info, got.lease, got.now)
+	r := &objectReader{e: e, meta: m, info: info}
+	if got.body != nil {
+		r.inlineID, r.inline = m.Data[0].ID, got.body
+	}
+	for _, d := range m.Data {
+		if d.Blob {
+			r.held = append(r.held, d.ID)
+		}
+	}
+	e.reclaim.hold(pin, r.held)
+	return *got.bucket, r, true, nil
+}
+
+// openVersion opens the version of the key that versionID names ("": the current one).
+func (e *Engine) openVersion(bucket, key, versionID string) (ObjectReader, error) {
 	// Pin before the snapshot, hold the version's blobs before the pin ends: no blob the
 	// snapshot can see is removed between the two, and the version's blobs stay until Close.
 	pin := e.reclaim.pin()
@@ -581,12 +664,16 @@ func (e *Engine) OpenObjectVersion(bucket, key, versionID string) (ObjectReader,
 }
 
 type objectReader struct {
-	e     *Engine
-	held  []uint64 // the version's blobs, held against removal until Close
-	snap  *pebble.Snapshot
-	meta  *objectMeta
-	info  ObjectInfo
-	iters []*pebble.Iterator
+	e    *Engine
+	held []uint64 // the version's blobs, held against removal until Close
+	snap *pebble.Snapshot
+	// inline is the body of data id inlineID, read with the record (a small object over a
+	// shared store): the reader needs no further read of the store.
+	inlineID uint64
+	inline   []byte
+	meta     *objectMeta
+	info     ObjectInfo
+	iters    []*pebble.Iterator
 	// readers hold at most one open blob each (the part they are in), so a GET of an object of
 	// 10,000 parts does not hold 10,000 files open.
 	readers []*rangeReader
@@ -783,6 +870,13 @@ func (r *rangeReader) load() error {
 	d := m.Data[r.part]
 	within := r.off - r.partOff
 	if r.o.snap == nil {
+		if r.o.inline != nil && d.ID == r.o.inlineID {
+			if within >= int64(len(r.o.inline)) {
+				return errCorrupt
+			}
+			r.cur = r.o.inline[within:]
+			return nil
+		}
 		return r.loadShared(d, within)
 	}
 	idx := uint32(within / cs)

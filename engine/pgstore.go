@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +49,9 @@ type pgStore struct {
 	// pending are the blobs this gateway is writing or committing (see pendingBlobs).
 	pendingMu sync.Mutex
 	pending   map[uint64]struct{}
+	// ids are data ids taken from the sequence and not handed out yet (see nextID).
+	idsMu sync.Mutex
+	ids   []int64
 }
 
 // pgSweepLock is the advisory lock key of the garbage sweep ("weir" and 2): one gateway at a
@@ -247,12 +251,28 @@ var pgSchema = []string{
 	`CREATE TABLE IF NOT EXISTS weir_pending (id BIGINT PRIMARY KEY, seen TIMESTAMPTZ NOT NULL)`,
 	// The noncurrent versions and delete markers of versioned buckets.
 	`CREATE TABLE IF NOT EXISTS weir_versions (bucket BYTEA NOT NULL, key BYTEA NOT NULL, gen BIGINT NOT NULL, rec BYTEA NOT NULL, PRIMARY KEY (bucket, key, gen))`,
+	// The data id of a small body kept in weir_chunks, so that a GET reads the record and the
+	// body in one statement (readCurrent). Not a schema version of its own: a gateway that does
+	// not know the column leaves it stale or NULL, and the reader only trusts a chunk whose id
+	// is the one the record names.
+	`ALTER TABLE weir_objects ADD COLUMN IF NOT EXISTS inline_id BIGINT`,
 }
+
+// pgConfigure, when set (by tests that count the statements a request sends), adjusts the
+// connection pool's configuration before it connects.
+var pgConfigure func(*pgxpool.Config)
 
 // openPGStore connects to url and applies the schema. Two gateways starting at once take turns
 // under an advisory lock: CREATE ... IF NOT EXISTS alone races in PostgreSQL's catalogs.
 func openPGStore(ctx context.Context, url string, clock, local func() time.Time) (*pgStore, error) {
-	pool, err := pgxpool.New(ctx, url)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("engine: store %s: %w", redactURL(url), err)
+	}
+	if pgConfigure != nil {
+		pgConfigure(cfg)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("engine: store %s: %w", redactURL(url), err)
 	}
@@ -341,11 +361,26 @@ func (s *pgStore) reader() metaReader {
 	return pgReader{ctx: context.Background(), q: s.pool}
 }
 
+// pgIDBlock is how many data ids a gateway takes from the sequence at once: a PUT then seldom
+// spends a round trip on its id. Ids stay unique and, within a gateway, increasing; the ones a
+// gateway took and did not use before it stopped are never used.
+const pgIDBlock = 32
+
 func (s *pgStore) nextID() (uint64, error) {
-	var id int64
-	if err := s.pool.QueryRow(context.Background(), `SELECT nextval('weir_ids')`).Scan(&id); err != nil {
-		return 0, fmt.Errorf("engine: allocate id: %w", pgUnavailable(err))
+	s.idsMu.Lock()
+	defer s.idsMu.Unlock()
+	if len(s.ids) == 0 {
+		rows, err := s.pool.Query(context.Background(), `SELECT nextval('weir_ids') FROM generate_series(1, $1)`, pgIDBlock)
+		if err == nil {
+			s.ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		}
+		if err != nil || len(s.ids) == 0 {
+			return 0, fmt.Errorf("engine: allocate id: %w", pgUnavailable(err))
+		}
+		slices.Sort(s.ids)
 	}
+	id := s.ids[0]
+	s.ids = s.ids[1:]
 	return uint64(id), nil
 }
 
@@ -370,7 +405,7 @@ const pgMaxAttempts = 20
 // transaction's reads are guaranteed to be serializable, and the refusal rests on them.
 func (s *pgStore) update(ctx context.Context, sc txScope, fn func(tx metaTx) error) error {
 	for attempt := 1; ; attempt++ {
-		t, err := s.attempt(ctx, fn)
+		t, err := s.attempt(ctx, sc, fn)
 		if t != nil && err == nil {
 			for _, f := range t.after {
 				f()
@@ -388,13 +423,13 @@ func (s *pgStore) update(ctx context.Context, sc txScope, fn func(tx metaTx) err
 	}
 }
 
-func (s *pgStore) attempt(ctx context.Context, fn func(tx metaTx) error) (*pgTx, error) {
+func (s *pgStore) attempt(ctx context.Context, sc txScope, fn func(tx metaTx) error) (*pgTx, error) {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback(context.Background())
-	t := &pgTx{pgReader: pgReader{ctx: ctx, q: tx}, s: s}
+	t := &pgTx{pgReader: pgReader{ctx: ctx, q: tx}, s: s, scope: sc}
 	refused := fn(t)
 	if retryable(refused) {
 		return nil, refused
@@ -681,6 +716,96 @@ type pgTx struct {
 	batch pgx.Batch
 	when  time.Time
 	after []func()
+	// scope is what the transaction is about; the records of its key are read together, at
+	// their first use (see keyRecords).
+	scope txScope
+	key   *keyRecords
+}
+
+// keyRecords are the records a write of one key reads (its bucket, version, lease and
+// generation) and the transaction's time, read in one statement: a PUT's transaction then
+// costs that statement and its batch of writes, not one round trip per record.
+type keyRecords struct {
+	bucket, object, lease []byte // the records as stored (nil: none)
+	gen                   int64
+	now                   time.Time
+	err                   error
+}
+
+// decode reads rec into v, a fresh copy for each caller; found is false when there is none.
+func (k *keyRecords) decode(rec []byte, v any) (found bool, err error) {
+	if k.err != nil || rec == nil {
+		return false, k.err
+	}
+	if err := json.Unmarshal(rec, v); err != nil {
+		return false, fmt.Errorf("engine: corrupt record: %w", err)
+	}
+	return true, nil
+}
+
+// records returns the scope key's records when bucket/key is the scope's key ("" key: only
+// the bucket must match), else nil: the caller reads the general way.
+func (t *pgTx) records(bucket, key string, anyKey bool) *keyRecords {
+	if t.scope.key == "" || bucket != t.scope.bucket || (!anyKey && key != t.scope.key) {
+		return nil
+	}
+	if t.key != nil {
+		return t.key
+	}
+	k := &keyRecords{}
+	t.key = k
+	var gen *int64
+	err := t.q.QueryRow(t.ctx, `SELECT b.rec, o.rec, l.rec, g.gen, now()
+		FROM (SELECT 1) AS one
+		LEFT JOIN weir_buckets b ON b.name = $1
+		LEFT JOIN weir_objects o ON o.bucket = $1 AND o.key = $2
+		LEFT JOIN weir_leases l ON l.bucket = $1 AND l.key = $2
+		LEFT JOIN weir_generations g ON g.bucket = $1 AND g.key = $2`, []byte(t.scope.bucket), []byte(t.scope.key)).
+		Scan(&k.bucket, &k.object, &k.lease, &gen, &k.now)
+	if err != nil {
+		k.err = pgUnavailable(err)
+	} else if gen != nil {
+		k.gen = *gen
+	}
+	return k
+}
+
+// The reads of the scope key's records come from keyRecords, decoded for each caller as a read
+// of the database would be.
+func (t *pgTx) bucket(name string) (*Bucket, error) {
+	k := t.records(name, "", true)
+	if k == nil {
+		return t.pgReader.bucket(name)
+	}
+	var b Bucket
+	if found, err := k.decode(k.bucket, &b); !found {
+		return nil, err
+	}
+	return &b, nil
+}
+
+func (t *pgTx) object(bucket, key string) (*objectMeta, error) {
+	k := t.records(bucket, key, false)
+	if k == nil {
+		return t.pgReader.object(bucket, key)
+	}
+	var m objectMeta
+	if found, err := k.decode(k.object, &m); !found {
+		return nil, err
+	}
+	return &m, nil
+}
+
+func (t *pgTx) lease(lk leaseKey) (*leaseRecord, error) {
+	k := t.records(lk.bucket, lk.key, false)
+	if k == nil || lk.key == "" {
+		return t.pgReader.lease(lk)
+	}
+	var l leaseRecord
+	if found, err := k.decode(k.lease, &l); !found {
+		return nil, err
+	}
+	return &l, nil
 }
 
 // now is the transaction's time: the database's now() (the start of the transaction, the same
@@ -693,6 +818,10 @@ func (t *pgTx) now() time.Time {
 		t.when = t.s.clock()
 		return t.when
 	}
+	if k := t.records(t.scope.bucket, t.scope.key, false); k != nil && k.err == nil {
+		t.when = k.now
+		return t.when
+	}
 	if err := t.q.QueryRow(t.ctx, `SELECT now()`).Scan(&t.when); err != nil {
 		// A failed query aborts the transaction: its commit reports the error.
 		t.when = t.s.local()
@@ -701,6 +830,17 @@ func (t *pgTx) now() time.Time {
 }
 
 func (t *pgTx) newGeneration(bucket, key string) (uint64, error) {
+	if k := t.records(bucket, key, false); k != nil {
+		// The generation read with the records, one up, written with the commit: a writer
+		// that read the same one conflicts with this transaction, and one of them runs again.
+		if k.err != nil {
+			return 0, k.err
+		}
+		k.gen++
+		t.batch.Queue(`INSERT INTO weir_generations (bucket, key, gen) VALUES ($1, $2, $3)
+			ON CONFLICT (bucket, key) DO UPDATE SET gen = excluded.gen`, []byte(bucket), []byte(key), k.gen)
+		return uint64(k.gen), nil
+	}
 	var gen int64
 	err := t.q.QueryRow(t.ctx, `INSERT INTO weir_generations (bucket, key, gen) VALUES ($1, $2, 1)
 		ON CONFLICT (bucket, key) DO UPDATE SET gen = weir_generations.gen + 1 RETURNING gen`, []byte(bucket), []byte(key)).Scan(&gen)
@@ -717,8 +857,69 @@ func (t *pgTx) queueJSON(sql string, v any, args ...any) error {
 }
 
 func (t *pgTx) putObject(bucket, key string, m *objectMeta) error {
-	return t.queueJSON(`INSERT INTO weir_objects (bucket, key, rec) VALUES ($1, $2, $3)
-		ON CONFLICT (bucket, key) DO UPDATE SET rec = excluded.rec`, m, []byte(bucket), []byte(key))
+	return t.queueJSON(`INSERT INTO weir_objects (bucket, key, inline_id, rec) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (bucket, key) DO UPDATE SET rec = excluded.rec, inline_id = excluded.inline_id`, m, []byte(bucket), []byte(key), inlineID(m))
+}
+
+// inlineID is the data id of m's body when it is one chunk that its commit wrote into
+// weir_chunks (at offset 0), else nil.
+func inlineID(m *objectMeta) any {
+	if len(m.Data) != 1 || m.Data[0].Blob || m.Multipart {
+		return nil
+	}
+	return int64(m.Data[0].ID)
+}
+
+// currentRead is what a GET of a key's current version needs, read at one moment.
+type currentRead struct {
+	bucket *Bucket
+	object *objectMeta
+	lease  *leaseRecord
+	// newest is the key's newest version record, read only when there is no object record: a
+	// delete marker there makes the GET's answer a delete marker's.
+	newest *objectMeta
+	now    time.Time
+	// body is the data of a small object, read with its record (nil: not read).
+	body []byte
+}
+
+// readCurrent reads the bucket, the key's object record and lease, the database's time and a
+// small body in one statement: one round trip, and one snapshot, so the record and the body
+// belong together. (A body's chunk is never rewritten under its id, so joining it is safe.)
+func (s *pgStore) readCurrent(bucket, key string) (currentRead, error) {
+	var got currentRead
+	var brec, orec, lrec, vrec, body []byte
+	var bodyID *int64
+	err := s.pool.QueryRow(context.Background(), `SELECT b.rec, o.rec, l.rec, now(), c.id, c.data,
+		CASE WHEN o.rec IS NULL THEN (SELECT v.rec FROM weir_versions v WHERE v.bucket = $1 AND v.key = $2 ORDER BY v.gen DESC LIMIT 1) END
+		FROM (SELECT 1) AS one
+		LEFT JOIN weir_buckets b ON b.name = $1
+		LEFT JOIN weir_objects o ON o.bucket = $1 AND o.key = $2
+		LEFT JOIN weir_leases l ON l.bucket = $1 AND l.key = $2
+		LEFT JOIN weir_chunks c ON c.id = o.inline_id AND c.off = 0`, []byte(bucket), []byte(key)).
+		Scan(&brec, &orec, &lrec, &got.now, &bodyID, &body, &vrec)
+	if err != nil {
+		return got, fmt.Errorf("engine: read %s/%s: %w", bucket, key, pgUnavailable(err))
+	}
+	if s.clock != nil {
+		got.now = s.clock()
+	}
+	for _, r := range []struct {
+		rec []byte
+		v   any
+	}{{brec, &got.bucket}, {orec, &got.object}, {lrec, &got.lease}, {vrec, &got.newest}} {
+		if r.rec == nil {
+			continue
+		}
+		if err := json.Unmarshal(r.rec, r.v); err != nil {
+			return got, fmt.Errorf("engine: corrupt record of %s/%s: %w", bucket, key, err)
+		}
+	}
+	if m := got.object; m != nil && bodyID != nil && len(m.Data) == 1 && !m.Data[0].Blob && !m.Multipart &&
+		uint64(*bodyID) == m.Data[0].ID && int64(len(body)) == m.Data[0].Size {
+		got.body = body
+	}
+	return got, nil
 }
 
 func (t *pgTx) deleteObject(bucket, key string) {

@@ -91,12 +91,13 @@ func (s *Server) decideRead(rq *request, action string) (engine.ObjectReader, de
 // decideReadOf is decideRead of another object than the request's own (a copy source), and of
 // the version versionID names ("": the current one). It returns the object's bucket too.
 func (s *Server) decideReadOf(rq *request, action, bucket, key, versionID string) (engine.ObjectReader, engine.Bucket, decide.Decision, error) {
-	b, err := s.eng.GetBucket(bucket)
-	if err != nil {
-		return nil, b, decide.Decision{}, err
+	// One engine call: over PostgreSQL the bucket, the version and a small body come in one
+	// round trip. A zero bucket says that the bucket itself could not be read.
+	b, obj, openErr := s.eng.OpenBucketObject(bucket, key, versionID)
+	if b.Name == "" {
+		return nil, b, decide.Decision{}, openErr
 	}
 	in := s.decisionInput(rq, action, &b, key)
-	obj, openErr := s.eng.OpenObjectVersion(bucket, key, versionID)
 	switch {
 	case openErr == nil:
 		info := obj.Info()

@@ -43,7 +43,11 @@ ops/s of each round, and the ratio of the first endpoint's ops/s to this one's
 ("weir/minio 3.60×": the first endpoint did 3.6 times the operations).
   -compare weir=http://127.0.0.1:9000,minio=http://127.0.0.1:9001@minioadmin:minioadmin
 An endpoint is NAME=URL or NAME=URL@ACCESS_KEY:SECRET_KEY (without @..., -access-key and
--secret-key apply). The flag may be repeated. Credentials can also come from a JSON file,
+-secret-key apply). The flag may be repeated.
+
+Several gateways of one store: -endpoint http://a:9000,http://b:9000 (or, with -compare,
+NAME=http://a:9000+http://b:9000) spreads the workers over them round-robin, worker w on the
+(w mod n)-th, as a load balancer would; they count as one endpoint in the table. Credentials can also come from a JSON file,
 -compare-file FILE: [{"name":"weir","endpoint":"http://...","access_key":"...","secret_key":"..."}].
 
 Examples:
@@ -63,7 +67,8 @@ type Endpoint struct {
 }
 
 // ParseEndpoint reads NAME=URL or NAME=URL@ACCESS_KEY:SECRET_KEY. The URL carries no
-// credentials of its own, so the first @ starts them (a secret key may hold @ and :).
+// credentials of its own, so the first @ starts them (a secret key may hold @ and :). URL may
+// be several gateways of one store joined by +, over which the workers are spread.
 func ParseEndpoint(s string) (Endpoint, error) {
 	name, rest, ok := strings.Cut(strings.TrimSpace(s), "=")
 	if !ok || name == "" || rest == "" {
@@ -77,10 +82,14 @@ func ParseEndpoint(s string) (Endpoint, error) {
 		}
 		e.URL, e.AccessKey, e.SecretKey = u, ak, sk
 	}
-	if !strings.HasPrefix(e.URL, "http://") && !strings.HasPrefix(e.URL, "https://") {
-		return Endpoint{}, fmt.Errorf("endpoint %q: URL %q must start with http:// or https://", name, e.URL)
+	var urls []string
+	for _, u := range strings.Split(e.URL, "+") {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return Endpoint{}, fmt.Errorf("endpoint %q: URL %q must start with http:// or https://", name, u)
+		}
+		urls = append(urls, strings.TrimRight(u, "/"))
 	}
-	e.URL = strings.TrimRight(e.URL, "/")
+	e.URL = strings.Join(urls, ",")
 	return e, nil
 }
 
@@ -293,7 +302,7 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 		pprofURLs                = urlFlag{}
 		pprofDir, pprofWorkloads string
 	)
-	fs.StringVar(&cfg.Endpoint, "endpoint", "http://127.0.0.1:8080", "S3 endpoint (without -compare)")
+	fs.StringVar(&cfg.Endpoint, "endpoint", "http://127.0.0.1:8080", "S3 endpoint (without -compare); several gateways of one store comma-separated, over which the workers are spread round-robin")
 	fs.StringVar(&cfg.AccessKey, "access-key", "", "access key (default $AWS_ACCESS_KEY_ID)")
 	fs.StringVar(&cfg.SecretKey, "secret-key", "", "secret key (default $AWS_SECRET_ACCESS_KEY)")
 	fs.StringVar(&cfg.Region, "region", "us-east-1", "region requests are signed for")
@@ -306,7 +315,7 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.BoolVar(&asJSON, "json", false, "print the results as JSON (every run and the summary) instead of a table")
 	fs.StringVar(&jsonFile, "json-file", "", "also write the JSON results to this file")
 	fs.StringVar(&plotFile, "plot", "", "write a chart of ops/s and of p50/p99 latency to this .svg file")
-	fs.Var(&compare, "compare", "endpoints to compare, NAME=URL[@ACCESS_KEY:SECRET_KEY], comma-separated or repeated; the first is the reference of the ratio column")
+	fs.Var(&compare, "compare", "endpoints to compare, NAME=URL[@ACCESS_KEY:SECRET_KEY], comma-separated or repeated; the first is the reference of the ratio column; URL may be several gateways joined by + (NAME=URL1+URL2)")
 	fs.StringVar(&compareFile, "compare-file", "", `JSON file of endpoints to compare: [{"name":..,"endpoint":..,"access_key":..,"secret_key":..}] (appended to -compare)`)
 	fs.IntVar(&rounds, "rounds", 0, "rounds over the endpoints, A B A B (default 2 with -compare, else 1); the table shows medians")
 	fs.Var(pprofURLs, "pprof", "NAME=URL: fetch a CPU profile from URL/debug/pprof/profile while endpoint NAME runs the -pprof-workload workloads")

@@ -29,7 +29,10 @@ import (
 
 // Config describes one load run.
 type Config struct {
-	Endpoint  string // http://127.0.0.1:8080
+	// Endpoint is the S3 endpoint (http://127.0.0.1:8080), or several gateways of one store,
+	// comma-separated: the workers are spread over them round-robin (worker w talks to the
+	// w mod n-th), as a load balancer in front of them would.
+	Endpoint  string
 	AccessKey string
 	SecretKey string
 	Bucket    string // created if missing
@@ -133,7 +136,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Objects < 1 {
 		cfg.Objects = 256
 	}
-	c := NewClient(cfg)
+	endpoints := Endpoints(cfg.Endpoint)
+	clients := make([]*s3.Client, len(endpoints))
+	for i, u := range endpoints {
+		one := cfg
+		one.Endpoint = u
+		clients[i] = NewClient(one)
+	}
+	c := clients[0]
 	res := Result{Workload: cfg.Workload, ObjectSize: cfg.ObjectSize}
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(cfg.Bucket)}); err != nil && !strings.Contains(err.Error(), "BucketAlreadyOwnedByYou") {
 		return res, fmt.Errorf("create bucket %s: %w", cfg.Bucket, err)
@@ -142,16 +152,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	rand.New(rand.NewSource(1)).Read(payload)
 	prefix := fmt.Sprintf("%s-%d-%d/", cfg.Workload, cfg.ObjectSize, time.Now().UnixNano())
 	if cfg.Workload == "get" || cfg.Workload == "mixed" || cfg.Workload == "list" {
-		if err := prefill(ctx, c, cfg, prefix, payload); err != nil {
+		if err := prefill(ctx, clients, cfg, prefix, payload); err != nil {
 			return res, err
 		}
 	}
-	rn := &runner{c: c, cfg: cfg, prefix: prefix, payload: payload, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency * 2}},
+	rn := &runner{clients: clients, endpoints: endpoints, cfg: cfg, prefix: prefix, payload: payload, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency * 2}},
 		signer: v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })}
 	rn.etags = make([]*string, cfg.Concurrency)
 	if cfg.Workload == "hot-key" || cfg.Workload == "conditional-put" || cfg.Workload == "lease-cycle" {
 		for w := 0; w < cfg.Concurrency; w++ {
-			if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(cfg.Bucket), Key: aws.String(rn.ownKey(w)), Body: bytes.NewReader(payload), ContentLength: aws.Int64(int64(len(payload)))}); err != nil {
+			if _, err := rn.client(w).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(cfg.Bucket), Key: aws.String(rn.ownKey(w)), Body: bytes.NewReader(payload), ContentLength: aws.Int64(int64(len(payload)))}); err != nil {
 				return res, fmt.Errorf("prefill: %w", err)
 			}
 		}
@@ -231,7 +241,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-func prefill(ctx context.Context, c *s3.Client, cfg Config, prefix string, payload []byte) error {
+func prefill(ctx context.Context, clients []*s3.Client, cfg Config, prefix string, payload []byte) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, cfg.Objects)
 	sem := make(chan struct{}, cfg.Concurrency)
@@ -241,7 +251,7 @@ func prefill(ctx context.Context, c *s3.Client, cfg Config, prefix string, paylo
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(cfg.Bucket), Key: aws.String(fmt.Sprintf("%sobj-%06d", prefix, i)), Body: bytes.NewReader(payload), ContentLength: aws.Int64(int64(len(payload)))})
+			_, err := clients[i%len(clients)].PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(cfg.Bucket), Key: aws.String(fmt.Sprintf("%sobj-%06d", prefix, i)), Body: bytes.NewReader(payload), ContentLength: aws.Int64(int64(len(payload)))})
 			if err != nil {
 				errc <- err
 			}
@@ -257,7 +267,8 @@ func prefill(ctx context.Context, c *s3.Client, cfg Config, prefix string, paylo
 
 // runner holds what every worker of a run shares.
 type runner struct {
-	c            *s3.Client
+	clients      []*s3.Client // one per endpoint
+	endpoints    []string
 	http         *http.Client
 	signer       *v4.Signer
 	cfg          Config
@@ -266,6 +277,24 @@ type runner struct {
 	wins, losses atomic.Int64
 	// etags[w] is the ETag worker w's last conditional-put returned (each worker owns its key).
 	etags []*string
+}
+
+// client is worker w's client, and endpoint its endpoint: round-robin over the endpoints.
+func (r *runner) client(w int) *s3.Client { return r.clients[w%len(r.clients)] }
+func (r *runner) endpoint(w int) string   { return r.endpoints[w%len(r.endpoints)] }
+
+// Endpoints splits a comma-separated list of endpoints.
+func Endpoints(list string) []string {
+	var out []string
+	for _, u := range strings.Split(list, ",") {
+		if u = strings.TrimRight(strings.TrimSpace(u), "/"); u != "" {
+			out = append(out, u)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{""}
+	}
+	return out
 }
 
 // ownKey is worker w's key for the per-worker workloads; hot-key shares one.
@@ -277,7 +306,7 @@ func (r *runner) ownKey(w int) string {
 }
 
 func (r *runner) oneOp(ctx context.Context, w int, buf []byte, rng *rand.Rand, seq *atomic.Int64) error {
-	c, cfg, prefix, payload := r.c, r.cfg, r.prefix, r.payload
+	c, cfg, prefix, payload := r.client(w), r.cfg, r.prefix, r.payload
 	op := cfg.Workload
 	if op == "mixed" {
 		switch r := rng.Intn(100); {
@@ -347,7 +376,7 @@ func (r *runner) oneOp(ctx context.Context, w int, buf []byte, rng *rand.Rand, s
 		return err
 	case "lease-cycle":
 		key := r.ownKey(w)
-		id, err := r.lease(ctx, key, map[string]string{"x-weir-lease-action": "acquire", "x-weir-lease-duration": "15"}, http.StatusCreated)
+		id, err := r.lease(ctx, w, key, map[string]string{"x-weir-lease-action": "acquire", "x-weir-lease-duration": "15"}, http.StatusCreated)
 		if err != nil {
 			return err
 		}
@@ -355,15 +384,15 @@ func (r *runner) oneOp(ctx context.Context, w int, buf []byte, rng *rand.Rand, s
 			withHeader("x-weir-lease-id", id)); err != nil {
 			return err
 		}
-		_, err = r.lease(ctx, key, map[string]string{"x-weir-lease-action": "release", "x-weir-lease-id": id}, http.StatusOK)
+		_, err = r.lease(ctx, w, key, map[string]string{"x-weir-lease-action": "release", "x-weir-lease-id": id}, http.StatusOK)
 		return err
 	}
 	return fmt.Errorf("unknown workload %q (put, get, mixed, list, conditional-put, hot-key, lease-cycle)", cfg.Workload)
 }
 
 // lease sends a signed PUT ?lease (weir's lease API, which the SDK has no call for).
-func (r *runner) lease(ctx context.Context, key string, hdr map[string]string, want int) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, r.cfg.Endpoint+"/"+r.cfg.Bucket+"/"+key+"?lease", nil)
+func (r *runner) lease(ctx context.Context, w int, key string, hdr map[string]string, want int) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, r.endpoint(w)+"/"+r.cfg.Bucket+"/"+key+"?lease", nil)
 	if err != nil {
 		return "", err
 	}

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/weirproject/weir/gateway/gatewaytest"
 )
 
@@ -58,5 +61,46 @@ func TestBenchAgainstWeir(t *testing.T) {
 	var rep Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || len(rep.Runs) != 1 || len(rep.Summary) != 1 || rep.Runs[0].OpsPerSec <= 0 || rep.Summary[0].WinShare <= 0 {
 		t.Fatalf("-json: %v %s", err, out.String())
+	}
+}
+
+// TestBenchSpreadsOverGateways: -endpoint A,B puts half the workers on each endpoint. The two
+// servers here keep separate stores, so what each one holds shows who was sent what.
+func TestBenchSpreadsOverGateways(t *testing.T) {
+	a, b := startWeir(t), startWeir(t)
+	ctx := context.Background()
+	for _, ep := range []string{a, b} {
+		if _, err := NewClient(Config{Endpoint: ep, AccessKey: testAK, SecretKey: testSK}).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("spread")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	if err := Main(ctx, []string{"-endpoint", a + "," + b, "-access-key", testAK, "-secret-key", testSK, "-bucket", "spread",
+		"-workload", "put", "-size", "1KiB", "-duration", "300ms", "-concurrency", "4", "-json"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || len(rep.Runs) != 1 {
+		t.Fatalf("-json: %v %s", err, out.String())
+	}
+	var total int64
+	for _, ep := range []string{a, b} {
+		var n int64
+		pages := s3.NewListObjectsV2Paginator(NewClient(Config{Endpoint: ep, AccessKey: testAK, SecretKey: testSK}), &s3.ListObjectsV2Input{Bucket: aws.String("spread")})
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += int64(len(page.Contents))
+		}
+		if n == 0 {
+			t.Fatalf("%s was sent no PUT of the run over %s,%s", ep, a, b)
+		}
+		total += n
+	}
+	// An operation cut off by the end of the run may have been stored without being counted.
+	if ops := rep.Runs[0].Ops; total < ops || total > ops+4 {
+		t.Fatalf("the two servers hold %d objects; the run counted %d PUTs", total, ops)
 	}
 }

@@ -1,0 +1,186 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/weirproject/weir/internal/backendtest"
+)
+
+// sentStatement is one statement a store's pool sent: its SQL ("batch" for a pipelined batch,
+// which is one round trip) and whether a transaction was open on its connection.
+type sentStatement struct {
+	sql  string
+	inTx bool
+}
+
+// statementLog records every statement, batch and prepare a pool sends.
+type statementLog struct {
+	mu       sync.Mutex
+	sent     []sentStatement
+	prepares int
+}
+
+func (l *statementLog) add(conn *pgx.Conn, sql string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sent = append(l.sent, sentStatement{sql: strings.Join(strings.Fields(sql), " "), inTx: conn.PgConn().TxStatus() != 'I'})
+}
+
+func (l *statementLog) TraceQueryStart(ctx context.Context, conn *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	l.add(conn, d.SQL)
+	return ctx
+}
+func (l *statementLog) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (l *statementLog) TraceBatchStart(ctx context.Context, conn *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	l.add(conn, "batch")
+	return ctx
+}
+func (l *statementLog) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (l *statementLog) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+func (l *statementLog) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	l.mu.Lock()
+	l.prepares++
+	l.mu.Unlock()
+	return ctx
+}
+func (l *statementLog) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
+
+// take returns what was sent since the last take, and how many statements were prepared.
+func (l *statementLog) take() ([]sentStatement, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	sent, prepares := l.sent, l.prepares
+	l.sent, l.prepares = nil, 0
+	return sent, prepares
+}
+
+// openCounted opens an engine over url whose statements log records.
+func openCounted(t *testing.T, url string, log *statementLog) *Engine {
+	pgConfigure = func(c *pgxpool.Config) { c.ConnConfig.Tracer = log }
+	defer func() { pgConfigure = nil }()
+	// A long grace period: no sweep runs during the test and adds its statements.
+	return openTest(t, Options{Store: url, GarbageGrace: time.Hour})
+}
+
+// TestPGRoundTripsOfGetAndPut: over PostgreSQL, a GET of a small object (its bucket, version,
+// lease and body) is one statement, one round trip; so is the metadata of a GET of a large one;
+// a PUT of a small object is one transaction, with only the bucket check and the data id
+// allocation before it. Statements a connection sends for the first time are prepared once
+// (one more round trip per connection and statement), so the counts are taken warm.
+func TestPGRoundTripsOfGetAndPut(t *testing.T) {
+	url := backendtest.PostgresDatabase(t, backendtest.Postgres(t))
+	log := &statementLog{}
+	e := openCounted(t, url, log)
+	ctx := context.Background()
+	mustBucket(t, e, "bkt")
+	small, large := body(4096, "small"), body(1<<20, "large")
+	for i := 0; i < 3; i++ { // warm: every connection has prepared what it sends
+		if _, err := put(e, "bkt", "small", small, Guard{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := put(e, "bkt", "large", large, Guard{}); err != nil {
+			t.Fatal(err)
+		}
+		read(t, e, "bkt", "small")
+		read(t, e, "bkt", "large")
+	}
+	if _, err := e.LeaseObject(ctx, "bkt", "small", LeaseRequest{Action: LeaseAcquire, ProposedID: "7c3f8a52-0c54-4c8e-9d1e-3a4f5b6c7d8e", Duration: 60}); err != nil {
+		t.Fatal(err)
+	}
+	log.take()
+
+	for _, c := range []struct {
+		key  string
+		want []byte
+	}{{"small", small}, {"large", large}} {
+		b, o, err := e.OpenBucketObject("bkt", c.key, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := readRange(t, o, Range{0, int64(len(c.want))})
+		info := o.Info()
+		o.Close()
+		if err != nil || !bytes.Equal(got, c.want) || b.Name != "bkt" {
+			t.Fatalf("GET %s: %d bytes, bucket %q, %v", c.key, len(got), b.Name, err)
+		}
+		if c.key == "small" && !info.Lease.State.Locked() {
+			t.Fatalf("GET small: the lease taken on it reads as %q", info.Lease.State)
+		}
+		sent, prepares := log.take()
+		if len(sent) != 1 || sent[0].inTx {
+			t.Fatalf("GET of %s (%d bytes) sent %d statements (%d prepared), want 1: %+v", c.key, len(c.want), len(sent), prepares, sent)
+		}
+	}
+
+	// A missing key and a missing bucket are answered by the same one statement.
+	if _, _, err := e.OpenBucketObject("bkt", "nothing", ""); !errors.Is(err, ErrNoSuchKey) {
+		t.Fatalf("GET of a missing key: %v", err)
+	}
+	if _, _, err := e.OpenBucketObject("nobucket", "k", ""); !errors.Is(err, ErrNoSuchBucket) {
+		t.Fatalf("GET in a missing bucket: %v", err)
+	}
+	if sent, _ := log.take(); len(sent) != 2 {
+		t.Fatalf("two GETs that find nothing sent %d statements, want 2: %+v", len(sent), sent)
+	}
+
+	if _, err := put(e, "bkt", "new", small, Guard{}); err != nil {
+		t.Fatal(err)
+	}
+	sent, _ := log.take()
+	var begins, commits int
+	var outside, inside []string
+	for _, s := range sent {
+		switch lower := strings.ToLower(s.sql); {
+		case strings.HasPrefix(lower, "begin"):
+			begins++
+		case strings.HasPrefix(lower, "commit"):
+			commits++
+		case !s.inTx:
+			outside = append(outside, s.sql)
+		default:
+			inside = append(inside, s.sql)
+		}
+	}
+	if begins != 1 || commits != 1 {
+		t.Fatalf("a PUT of 4 KiB ran %d BEGINs and %d COMMITs, want one transaction: %+v", begins, commits, sent)
+	}
+	// Before the transaction: the bucket check, and once in pgIDBlock PUTs a block of data ids.
+	if len(outside) == 0 || len(outside) > 2 || !strings.Contains(outside[0], "weir_buckets") ||
+		len(outside) == 2 && !strings.Contains(outside[1], "nextval") {
+		t.Fatalf("a PUT of 4 KiB sent outside its transaction %q; want the bucket check (and at most a block of data ids)", outside)
+	}
+	// Inside: the key's records read at once, then every write in one batch.
+	if len(inside) != 2 || inside[1] != "batch" {
+		t.Fatalf("a PUT of 4 KiB sent inside its transaction %q; want one read and one batch of writes", inside)
+	}
+	t.Logf("a PUT of 4 KiB: %d round trips: %+v", len(sent), sent)
+
+	// Ids come in blocks: pgIDBlock PUTs spend one nextval round trip between them.
+	nextvals := 0
+	for i := 0; i < pgIDBlock; i++ {
+		if _, err := put(e, "bkt", "new", small, Guard{}); err != nil {
+			t.Fatal(err)
+		}
+		sent, _ := log.take()
+		for _, s := range sent {
+			if strings.Contains(s.sql, "nextval") {
+				nextvals++
+			}
+		}
+	}
+	if nextvals != 1 {
+		t.Fatalf("%d PUTs allocated ids with %d statements, want 1", pgIDBlock, nextvals)
+	}
+	if v, err := e.StatObject("bkt", "new"); err != nil || v.Generation != pgIDBlock+1 {
+		t.Fatalf("after %d writes of a key: generation %d, %v", pgIDBlock+1, v.Generation, err)
+	}
+}
