@@ -106,7 +106,7 @@ func (e *Engine) LifecycleTotals() LifecycleResult {
 // guardRefusals are the errors with which a delete path keeps a version the sweep found due:
 // the sweep skips it and goes on. Any other error is the store's, reported after the sweep.
 var guardRefusals = []error{ErrPreconditionFailed, ErrPreconditionRequired, ErrLeaseIDMissing, ErrLeaseIDMismatchWithObjectOperation,
-	ErrNoSuchKey, ErrNoSuchVersion, ErrNoSuchUpload, ErrNoSuchBucket}
+	ErrObjectLocked, ErrNoSuchKey, ErrNoSuchVersion, ErrNoSuchUpload, ErrNoSuchBucket}
 
 func isGuardRefusal(err error) bool {
 	for _, r := range guardRefusals {

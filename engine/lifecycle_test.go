@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"reflect"
@@ -242,4 +243,76 @@ var lifecycleCases = []conformanceCase{
 			t.Fatalf("left: %v, want size/small and tag/b", keys)
 		}
 	}},
+}
+
+func init() {
+	conformanceCases = append(conformanceCases, conformanceCase{"lifecycle keeps locked versions", func(t *testing.T, e *Engine, clock *fakeclock.Clock) {
+		ctx := context.Background()
+		if _, err := e.CreateBucket(ctx, Bucket{Name: "locked", ObjectLock: &ObjectLockConfig{}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.UpdateBucket(ctx, "locked", func(b *Bucket) error {
+			b.Lifecycle = []LifecycleRule{{ID: "nc", Enabled: true, NoncurrentDays: 1}}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		now := clock.Now()
+		write := func(key, tag string, opts PutOptions) ObjectInfo {
+			t.Helper()
+			data := body(1500, tag)
+			opts.Size = int64(len(data))
+			info, err := e.PutObject(ctx, "locked", key, bytes.NewReader(data), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return info
+		}
+		readable := func(key, id string) bool {
+			t.Helper()
+			o, err := e.OpenObjectVersion("locked", key, id)
+			if err != nil {
+				if errors.Is(err, ErrNoSuchVersion) {
+					return false
+				}
+				t.Fatal(err)
+			}
+			o.Close()
+			return true
+		}
+		comp := write("comp", "c1", PutOptions{Retention: Retention{Mode: RetentionCompliance, Until: now.Add(5 * day)}})
+		gov := write("gov", "g1", PutOptions{Retention: Retention{Mode: RetentionGovernance, Until: now.Add(5 * day)}})
+		hold := write("hold", "h1", PutOptions{LegalHold: true})
+		free := write("free", "f1", PutOptions{})
+		for _, k := range []string{"comp", "gov", "hold", "free"} {
+			write(k, k+"2", PutOptions{})
+		}
+		// Two days on, every first version has been noncurrent past the rule's day: only the
+		// unlocked one goes (the sweep has no bypass, so GOVERNANCE holds too).
+		clock.Advance(2 * day)
+		before := liveData(t, e)
+		if res := applyLifecycle(t, e); res != (LifecycleResult{NoncurrentRemoved: 1, Skipped: 3}) {
+			t.Fatalf("with three locked versions the sweep did %+v, want 1 removed and 3 kept", res)
+		}
+		if readable("free", free.VersionID) || !readable("comp", comp.VersionID) || !readable("gov", gov.VersionID) || !readable("hold", hold.VersionID) {
+			t.Fatal("the sweep removed a locked version, or kept the unlocked one")
+		}
+		if n := liveData(t, e); n != before-1 {
+			t.Fatalf("%d data after the sweep, want %d", n, before-1)
+		}
+		// The hold lifted and the retentions past: they go, and their space with them.
+		if _, err := e.SetObjectLegalHold(ctx, "locked", "hold", hold.VersionID, false, Guard{}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(4 * day)
+		if res := applyLifecycle(t, e); res != (LifecycleResult{NoncurrentRemoved: 3}) {
+			t.Fatalf("once the locks ended the sweep did %+v, want 3 removed", res)
+		}
+		if readable("comp", comp.VersionID) || readable("gov", gov.VersionID) || readable("hold", hold.VersionID) {
+			t.Fatal("a version whose lock ended was kept")
+		}
+		if n := liveData(t, e); n != before-4 {
+			t.Fatalf("%d data after the second sweep, want %d", n, before-4)
+		}
+	}})
 }
