@@ -176,7 +176,9 @@ func Start(t testing.TB, o Options) *Server {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		ts.HTTP = &http.Client{Transport: tr}
 		ts.transports = append(ts.transports, tr)
-		go func() { done <- srv.Serve(ctx, l, 5*time.Second) }()
+		// A generous grace: on a loaded machine a request of the test's last moments may take
+		// seconds to finish, and cutting it would fail the test for the machine's sake.
+		go func() { done <- srv.Serve(ctx, l, 30*time.Second) }()
 	}
 	t.Cleanup(func() {
 		ts.mu.Lock()
