@@ -498,3 +498,81 @@ print("boto3 versioning ok")
 		t.Fatalf("boto3 versioning: %s", got)
 	}
 }
+
+// TestBoto3ObjectLockAndLifecycle is a boto3 session with Object Lock (a bucket created locked,
+// its default retention, COMPLIANCE and GOVERNANCE versions, a legal hold, the refusals S3 gives
+// and the bypass the built-in policy allows root) and lifecycle rules (round trip, a transition
+// refused, delete).
+func TestBoto3ObjectLockAndLifecycle(t *testing.T) {
+	python := requireTool(t, "python3")
+	if err := exec.Command(python, "-c", "import boto3").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("boto3 is not installed; CI must provide it")
+		}
+		t.Skip("boto3 is not installed: skipping its Object Lock and lifecycle session")
+	}
+	endpoint := gatewaytest.Start(t, gatewaytest.Options{}).URL
+	script := `
+import sys, datetime, boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], config=Config(signature_version="s3v4"))
+
+def refused(call, code=None, status=None, **kw):
+    try:
+        call(**kw)
+    except ClientError as e:
+        got = (e.response["Error"].get("Code"), e.response["ResponseMetadata"]["HTTPStatusCode"])
+        assert (code is None or got[0] == code) and (status is None or got[1] == status), (kw, got)
+        return e.response
+    raise SystemExit("accepted: %r" % (kw,))
+
+s3.create_bucket(Bucket="locked", ObjectLockEnabledForBucket=True)
+assert s3.get_bucket_versioning(Bucket="locked")["Status"] == "Enabled"
+refused(s3.put_bucket_versioning, "InvalidBucketState", 409, Bucket="locked", VersioningConfiguration={"Status": "Suspended"})
+s3.put_object_lock_configuration(Bucket="locked", ObjectLockConfiguration={"ObjectLockEnabled": "Enabled",
+    "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+conf = s3.get_object_lock_configuration(Bucket="locked")["ObjectLockConfiguration"]
+assert conf["Rule"]["DefaultRetention"] == {"Mode": "GOVERNANCE", "Days": 1}, conf
+
+until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)
+v = s3.put_object(Bucket="locked", Key="k", Body=b"kept", ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until)["VersionId"]
+assert s3.get_object_retention(Bucket="locked", Key="k", VersionId=v)["Retention"]["Mode"] == "COMPLIANCE"
+refused(s3.delete_object, "AccessDenied", 403, Bucket="locked", Key="k", VersionId=v)
+refused(s3.delete_object, "AccessDenied", 403, Bucket="locked", Key="k", VersionId=v, BypassGovernanceRetention=True)
+refused(s3.put_object_retention, "AccessDenied", 403, Bucket="locked", Key="k", VersionId=v,
+    Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until - datetime.timedelta(days=1)}, BypassGovernanceRetention=True)
+s3.put_object_legal_hold(Bucket="locked", Key="k", VersionId=v, LegalHold={"Status": "ON"})
+assert s3.get_object_legal_hold(Bucket="locked", Key="k", VersionId=v)["LegalHold"]["Status"] == "ON"
+h = s3.head_object(Bucket="locked", Key="k", VersionId=v)
+assert h["ObjectLockMode"] == "COMPLIANCE" and h["ObjectLockLegalHoldStatus"] == "ON", h
+# A DELETE without a version id hides the key behind a marker; the locked version stays.
+assert s3.delete_object(Bucket="locked", Key="k")["DeleteMarker"] is True
+assert s3.get_object(Bucket="locked", Key="k", VersionId=v)["Body"].read() == b"kept"
+
+# The bucket's default retention (GOVERNANCE) locks a plain PUT; root may bypass it.
+g = s3.put_object(Bucket="locked", Key="g", Body=b"gov")["VersionId"]
+assert s3.get_object_retention(Bucket="locked", Key="g", VersionId=g)["Retention"]["Mode"] == "GOVERNANCE"
+refused(s3.delete_object, "AccessDenied", 403, Bucket="locked", Key="g", VersionId=g)
+s3.delete_object(Bucket="locked", Key="g", VersionId=g, BypassGovernanceRetention=True)
+refused(s3.get_object, "NoSuchVersion", 404, Bucket="locked", Key="g", VersionId=g)
+
+s3.create_bucket(Bucket="rules")
+refused(s3.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration", 404, Bucket="rules")
+s3.put_bucket_lifecycle_configuration(Bucket="rules", LifecycleConfiguration={"Rules": [{"ID": "logs", "Status": "Enabled",
+    "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": 30}, "NoncurrentVersionExpiration": {"NoncurrentDays": 7},
+    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 3}}]})
+rule = s3.get_bucket_lifecycle_configuration(Bucket="rules")["Rules"][0]
+assert rule["ID"] == "logs" and rule["Expiration"]["Days"] == 30 and rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 7, rule
+assert rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 3 and rule["Filter"]["Prefix"] == "logs/", rule
+refused(s3.put_bucket_lifecycle_configuration, "NotImplemented", 501, Bucket="rules", LifecycleConfiguration={"Rules": [{"ID": "cold",
+    "Status": "Enabled", "Filter": {"Prefix": ""}, "Transitions": [{"Days": 30, "StorageClass": "GLACIER"}]}]})
+s3.delete_bucket_lifecycle(Bucket="rules")
+refused(s3.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration", 404, Bucket="rules")
+print("boto3 object lock and lifecycle ok")
+`
+	got := run(t, clientEnv(t), python, "-c", script, endpoint)
+	if !strings.Contains(got, "boto3 object lock and lifecycle ok") {
+		t.Fatalf("boto3 object lock and lifecycle: %s", got)
+	}
+}
