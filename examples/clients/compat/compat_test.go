@@ -431,29 +431,7 @@ console.log("js sdk session ok");
 // deleted version and a malformed id, a restore by copying an old version back, a suspended
 // bucket writing the null version, and emptying the bucket version by version.
 func TestBoto3Versioning(t *testing.T) {
-	python := requireTool(t, "python3")
-	if err := exec.Command(python, "-c", "import boto3").Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("boto3 is not installed; CI must provide it")
-		}
-		t.Skip("boto3 is not installed: skipping its versioning session")
-	}
-	endpoint := gatewaytest.Start(t, gatewaytest.Options{}).URL
-	script := `
-import sys, boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
-s3 = boto3.client("s3", endpoint_url=sys.argv[1], config=Config(signature_version="s3v4"))
-
-def refused(call, code=None, status=None, **kw):
-    try:
-        call(**kw)
-    except ClientError as e:
-        got = (e.response["Error"].get("Code"), e.response["ResponseMetadata"]["HTTPStatusCode"])
-        assert (code is None or got[0] == code) and (status is None or got[1] == status), (kw, got)
-        return e.response
-    raise SystemExit("accepted: %r" % (kw,))
-
+	boto3Session(t, "versioning", `
 s3.create_bucket(Bucket="vers")
 assert "Status" not in s3.get_bucket_versioning(Bucket="vers")
 s3.put_bucket_versioning(Bucket="vers", VersioningConfiguration={"Status": "Enabled"})
@@ -491,12 +469,7 @@ every = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in lv.get("Version
 res = s3.delete_objects(Bucket="vers", Delete={"Objects": every})
 assert not res.get("Errors") and len(res["Deleted"]) == len(every), res
 s3.delete_bucket(Bucket="vers")
-print("boto3 versioning ok")
-`
-	got := run(t, clientEnv(t), python, "-c", script, endpoint)
-	if !strings.Contains(got, "boto3 versioning ok") {
-		t.Fatalf("boto3 versioning: %s", got)
-	}
+`)
 }
 
 // TestBoto3ObjectLockAndLifecycle is a boto3 session with Object Lock (a bucket created locked,
@@ -504,29 +477,8 @@ print("boto3 versioning ok")
 // and the bypass the built-in policy allows root) and lifecycle rules (round trip, a transition
 // refused, delete).
 func TestBoto3ObjectLockAndLifecycle(t *testing.T) {
-	python := requireTool(t, "python3")
-	if err := exec.Command(python, "-c", "import boto3").Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("boto3 is not installed; CI must provide it")
-		}
-		t.Skip("boto3 is not installed: skipping its Object Lock and lifecycle session")
-	}
-	endpoint := gatewaytest.Start(t, gatewaytest.Options{}).URL
-	script := `
-import sys, datetime, boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
-s3 = boto3.client("s3", endpoint_url=sys.argv[1], config=Config(signature_version="s3v4"))
-
-def refused(call, code=None, status=None, **kw):
-    try:
-        call(**kw)
-    except ClientError as e:
-        got = (e.response["Error"].get("Code"), e.response["ResponseMetadata"]["HTTPStatusCode"])
-        assert (code is None or got[0] == code) and (status is None or got[1] == status), (kw, got)
-        return e.response
-    raise SystemExit("accepted: %r" % (kw,))
-
+	boto3Session(t, "object lock and lifecycle", `
+import datetime
 s3.create_bucket(Bucket="locked", ObjectLockEnabledForBucket=True)
 assert s3.get_bucket_versioning(Bucket="locked")["Status"] == "Enabled"
 refused(s3.put_bucket_versioning, "InvalidBucketState", 409, Bucket="locked", VersioningConfiguration={"Status": "Suspended"})
@@ -569,10 +521,39 @@ refused(s3.put_bucket_lifecycle_configuration, "NotImplemented", 501, Bucket="ru
     "Status": "Enabled", "Filter": {"Prefix": ""}, "Transitions": [{"Days": 30, "StorageClass": "GLACIER"}]}]})
 s3.delete_bucket_lifecycle(Bucket="rules")
 refused(s3.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration", 404, Bucket="rules")
-print("boto3 object lock and lifecycle ok")
+`)
+}
+
+// boto3Session runs script with boto3 against a fresh weir. The script finds a client in s3 and
+// a refused(call, code, status, **kw) that asserts S3's error answer; any failed assertion fails
+// the test with the script's output.
+func boto3Session(t *testing.T, what, script string) {
+	t.Helper()
+	python := requireTool(t, "python3")
+	if err := exec.Command(python, "-c", "import boto3").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("boto3 is not installed; CI must provide it")
+		}
+		t.Skip("boto3 is not installed: skipping its " + what + " session")
+	}
+	endpoint := gatewaytest.Start(t, gatewaytest.Options{}).URL
+	const preamble = `
+import sys, boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], config=Config(signature_version="s3v4"))
+
+def refused(call, code=None, status=None, **kw):
+    try:
+        call(**kw)
+    except ClientError as e:
+        got = (e.response["Error"].get("Code"), e.response["ResponseMetadata"]["HTTPStatusCode"])
+        assert (code is None or got[0] == code) and (status is None or got[1] == status), (kw, got)
+        return e.response
+    raise SystemExit("accepted: %r" % (kw,))
 `
-	got := run(t, clientEnv(t), python, "-c", script, endpoint)
-	if !strings.Contains(got, "boto3 object lock and lifecycle ok") {
-		t.Fatalf("boto3 object lock and lifecycle: %s", got)
+	got := run(t, clientEnv(t), python, "-c", preamble+script+"\nprint(\"boto3 session ok\")\n", endpoint)
+	if !strings.Contains(got, "boto3 session ok") {
+		t.Fatalf("boto3 %s: %s", what, got)
 	}
 }
