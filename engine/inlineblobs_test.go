@@ -49,20 +49,7 @@ func TestInlineBlobsInPebble(t *testing.T) {
 		t.Fatalf("%d inline blobs after an overwrite: the replaced one stayed", n)
 	}
 	// A write that stores its data and dies before its commit.
-	id, err := e.meta.nextID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := e.blobs.create(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(body(5000, "lost")); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.finish(); err != nil {
-		t.Fatal(err)
-	}
+	storeUncommitted(t, e, body(5000, "lost"))
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -340,21 +340,7 @@ func TestPGOrphanOfADeadGateway(t *testing.T) {
 	t.Cleanup(func() { dead.Close() })
 	// Each gateway stores a blob and has not committed it yet.
 	write := func(e *Engine) uint64 {
-		id, err := e.meta.nextID()
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := e.blobs.create(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(body(3000, "orphan")); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.finish(); err != nil {
-			t.Fatal(err)
-		}
-		return id
+		return storeUncommitted(t, e, body(3000, "orphan"))
 	}
 	write(dead)
 	inFlight := write(live)
@@ -413,4 +399,25 @@ func TestPGGarbageOutlivesItsReader(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// storeUncommitted stores data as a blob that no commit references, as a write that dies
+// between storing its data and its commit leaves it, and returns its id.
+func storeUncommitted(t *testing.T, e *Engine, data []byte) uint64 {
+	t.Helper()
+	id, err := e.meta.nextID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := e.blobs.create(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.finish(); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
