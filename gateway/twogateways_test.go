@@ -111,31 +111,7 @@ func TestTwoGatewaysCounter(t *testing.T) {
 // and a release through the other frees it.
 func TestTwoGatewaysLease(t *testing.T) {
 	a, b := twoGateways(t)
-	mustCreateBucket(t, a.root(), "leased")
-	mustPut(t, a.root(), "leased", "k", []byte("v1"))
-	resp, e := a.lease(t, "/leased/k", map[string]string{"x-weir-lease-action": "acquire", "x-weir-lease-duration": "60"})
-	if resp.StatusCode != 201 {
-		t.Fatalf("acquire through a: %d %s", resp.StatusCode, e.Code)
-	}
-	id := resp.Header.Get("x-weir-lease-id")
-	if resp, e := b.putWithLease(t, "/leased/k", "", []byte("v2")); resp.StatusCode != 412 || e.Code != "LeaseIdMissing" {
-		t.Fatalf("a write through b without a's lease: %d %s", resp.StatusCode, e.Code)
-	}
-	if resp, e := b.lease(t, "/leased/k", map[string]string{"x-weir-lease-action": "acquire", "x-weir-lease-duration": "60"}); resp.StatusCode != 409 || e.Code != "LeaseAlreadyPresent" {
-		t.Fatalf("an acquire through b of a's lease: %d %s", resp.StatusCode, e.Code)
-	}
-	if resp, e := b.putWithLease(t, "/leased/k", id, []byte("v2")); resp.StatusCode != 200 {
-		t.Fatalf("a write through b with a's lease: %d %s", resp.StatusCode, e.Code)
-	}
-	if resp, e := b.lease(t, "/leased/k", map[string]string{"x-weir-lease-action": "release", "x-weir-lease-id": id}); resp.StatusCode != 200 {
-		t.Fatalf("release through b: %d %s", resp.StatusCode, e.Code)
-	}
-	if resp, e := a.putWithLease(t, "/leased/k", "", []byte("v3")); resp.StatusCode != 200 {
-		t.Fatalf("a write through a after the release through b: %d %s", resp.StatusCode, e.Code)
-	}
-	if got := string(mustGet(t, b.root(), "leased", "k")); got != "v3" {
-		t.Fatalf("b reads %q", got)
-	}
+	leaseAcrossGateways(t, a, b, "leased", "60")
 }
 
 // TestTwoGatewaysLeaseWithSkewedClock: b's machine clock is 30 s ahead of a's. A 15-second lease
@@ -144,23 +120,41 @@ func TestTwoGatewaysLease(t *testing.T) {
 // its own clock would let b's write through.)
 func TestTwoGatewaysLeaseWithSkewedClock(t *testing.T) {
 	a, b := twoGatewaysSkewed(t, 30*time.Second)
-	mustCreateBucket(t, a.root(), "skewed")
-	mustPut(t, a.root(), "skewed", "k", []byte("v1"))
-	resp, e := a.lease(t, "/skewed/k", map[string]string{"x-weir-lease-action": "acquire", "x-weir-lease-duration": "15"})
+	leaseAcrossGateways(t, a, b, "skewed", "15")
+}
+
+// leaseAcrossGateways takes a lease of duration seconds through a and checks that it guards
+// writes and acquires through b, that its id lets b write, and that b's release frees the key
+// for a.
+func leaseAcrossGateways(t *testing.T, a, b *testServer, bucket, duration string) {
+	t.Helper()
+	path := "/" + bucket + "/k"
+	mustCreateBucket(t, a.root(), bucket)
+	mustPut(t, a.root(), bucket, "k", []byte("v1"))
+	resp, e := a.lease(t, path, map[string]string{"x-weir-lease-action": "acquire", "x-weir-lease-duration": duration})
 	if resp.StatusCode != 201 {
 		t.Fatalf("acquire through a: %d %s", resp.StatusCode, e.Code)
 	}
 	id := resp.Header.Get("x-weir-lease-id")
-	if resp, e := b.putWithLease(t, "/skewed/k", "", []byte("v2")); resp.StatusCode != 412 || e.Code != "LeaseIdMissing" {
-		t.Fatalf("a write through b, whose clock is 30 s ahead, without a's 15 s lease: %d %s", resp.StatusCode, e.Code)
+	if resp, e := b.putWithLease(t, path, "", []byte("v2")); resp.StatusCode != 412 || e.Code != "LeaseIdMissing" {
+		t.Fatalf("a write through b without a's %s s lease: %d %s", duration, resp.StatusCode, e.Code)
 	}
-	if resp, e := b.lease(t, "/skewed/k", map[string]string{"x-weir-lease-action": "acquire", "x-weir-lease-duration": "15"}); resp.StatusCode != 409 || e.Code != "LeaseAlreadyPresent" {
+	if resp, e := b.lease(t, path, map[string]string{"x-weir-lease-action": "acquire", "x-weir-lease-duration": duration}); resp.StatusCode != 409 || e.Code != "LeaseAlreadyPresent" {
 		t.Fatalf("an acquire through b of a's lease: %d %s", resp.StatusCode, e.Code)
 	}
-	if resp, e := b.putWithLease(t, "/skewed/k", id, []byte("v2")); resp.StatusCode != 200 {
+	if resp, e := b.putWithLease(t, path, id, []byte("v2")); resp.StatusCode != 200 {
 		t.Fatalf("a write through b with a's lease: %d %s", resp.StatusCode, e.Code)
 	}
-	if got := string(mustGet(t, a.root(), "skewed", "k")); got != "v2" {
+	if got := string(mustGet(t, a.root(), bucket, "k")); got != "v2" {
 		t.Fatalf("a reads %q", got)
+	}
+	if resp, e := b.lease(t, path, map[string]string{"x-weir-lease-action": "release", "x-weir-lease-id": id}); resp.StatusCode != 200 {
+		t.Fatalf("release through b: %d %s", resp.StatusCode, e.Code)
+	}
+	if resp, e := a.putWithLease(t, path, "", []byte("v3")); resp.StatusCode != 200 {
+		t.Fatalf("a write through a after the release through b: %d %s", resp.StatusCode, e.Code)
+	}
+	if got := string(mustGet(t, b.root(), bucket, "k")); got != "v3" {
+		t.Fatalf("b reads %q", got)
 	}
 }
