@@ -16,6 +16,7 @@
 #   DURATION=2s ROUNDS=1 OUT=/tmp/smoke ./scripts/bench-peers.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 DURATION=${DURATION:-10s}
 CONC=${CONC:-16}
 ROUNDS=${ROUNDS:-2}
@@ -72,15 +73,6 @@ if wanted versitygw; then
 	pids+=($!)
 fi
 
-wait_up() { # name url log
-	for _ in $(seq 150); do
-		curl -sf -o /dev/null "$2" && return 0
-		sleep 0.2
-	done
-	echo "$1 did not come up ($2); its log:" >&2
-	cat "$3" >&2
-	exit 1
-}
 wait_up weir http://127.0.0.1:19000/healthz "$work/weir.log"
 compare=weir=http://127.0.0.1:19000
 if wanted minio; then

@@ -22,6 +22,7 @@
 #   DURATION=5s ROUNDS=1 OUT=/tmp/smoke ./scripts/bench-scaleout.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 DURATION=${DURATION:-10s}
 CONC=${CONC:-16}
 ROUNDS=${ROUNDS:-2}
@@ -84,15 +85,6 @@ else
 	pids+=($!)
 fi
 
-wait_up() { # name url log
-	for _ in $(seq 150); do
-		curl -sf -o /dev/null "$2" && return 0
-		sleep 0.2
-	done
-	echo "$1 did not come up ($2); its log:" >&2
-	cat "$3" >&2
-	exit 1
-}
 wait_up versitygw http://127.0.0.1:19203/health "$work/versitygw.log"
 for b in data1 data2; do # the data backend's buckets
 	curl -sf -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AK:$SK" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
