@@ -61,6 +61,14 @@ var conformanceStores = []conformanceStore{
 			return openTest(t, Options{Store: backendtest.PostgresDatabase(t, server), Clock: clock, MinPartSize: 1024})
 		}
 	}},
+	// The transactions a database other than PostgreSQL gets (CockroachDB, YugabyteDB):
+	// SERIALIZABLE, no advisory locks.
+	{"postgres+serializable", func(t *testing.T) func(testing.TB, func() time.Time) *Engine {
+		server := backendtest.Postgres(t)
+		return func(t testing.TB, clock func() time.Time) *Engine {
+			return openTest(t, Options{Store: backendtest.PostgresDatabase(t, server), Clock: clock, MinPartSize: 1024, serializable: true})
+		}
+	}},
 	// Large data on another S3 server (versitygw), each engine under a prefix of its own.
 	{"pebble+s3", func(t *testing.T) func(testing.TB, func() time.Time) *Engine {
 		blobs := backendtest.S3(t)

@@ -91,6 +91,9 @@ type Options struct {
 	// ones (ExpireUploads, run in the background), so that abandoned parts' space comes back.
 	// Zero means DefaultUploadExpiry; a negative value disables expiry.
 	UploadExpiry time.Duration
+	// serializable runs a shared store's transactions SERIALIZABLE, as on a server that is
+	// not PostgreSQL itself (tests of that path on PostgreSQL).
+	serializable bool
 }
 
 // BlobsInline is the Options.Blobs value that keeps all object data in the metadata store.

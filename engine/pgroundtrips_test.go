@@ -15,11 +15,12 @@ import (
 	"github.com/weirproject/weir/internal/backendtest"
 )
 
-// sentStatement is one statement a store's pool sent: its SQL ("batch" for a pipelined batch,
-// which is one round trip) and whether a transaction was open on its connection.
+// sentStatement is one round trip a store's pool made: a statement's SQL, or "batch" and the
+// statements of a pipelined batch, and whether a transaction was open on its connection.
 type sentStatement struct {
-	sql  string
-	inTx bool
+	sql   string
+	batch []string
+	inTx  bool
 }
 
 // statementLog records every statement, batch and prepare a pool sends.
@@ -44,8 +45,13 @@ func (l *statementLog) TraceBatchStart(ctx context.Context, conn *pgx.Conn, _ pg
 	l.add(conn, "batch")
 	return ctx
 }
-func (l *statementLog) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-func (l *statementLog) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+func (l *statementLog) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	last := &l.sent[len(l.sent)-1]
+	last.batch = append(last.batch, strings.Join(strings.Fields(d.SQL), " "))
+}
+func (l *statementLog) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 func (l *statementLog) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
 	l.mu.Lock()
 	l.prepares++
@@ -136,31 +142,32 @@ func TestPGRoundTripsOfGetAndPut(t *testing.T) {
 		t.Fatal(err)
 	}
 	sent, _ := log.take()
-	var begins, commits int
-	var outside, inside []string
+	var outside []string
+	var inside []sentStatement
 	for _, s := range sent {
-		switch lower := strings.ToLower(s.sql); {
-		case strings.HasPrefix(lower, "begin"):
-			begins++
-		case strings.HasPrefix(lower, "commit"):
-			commits++
-		case !s.inTx:
+		if s.sql == "batch" || s.inTx {
+			inside = append(inside, s)
+		} else {
 			outside = append(outside, s.sql)
-		default:
-			inside = append(inside, s.sql)
 		}
-	}
-	if begins != 1 || commits != 1 {
-		t.Fatalf("a PUT of 4 KiB ran %d BEGINs and %d COMMITs, want one transaction: %+v", begins, commits, sent)
 	}
 	// Before the transaction: the bucket check, and once in pgIDBlock PUTs a block of data ids.
 	if len(outside) == 0 || len(outside) > 2 || !strings.Contains(outside[0], "weir_buckets") ||
 		len(outside) == 2 && !strings.Contains(outside[1], "nextval") {
 		t.Fatalf("a PUT of 4 KiB sent outside its transaction %q; want the bucket check (and at most a block of data ids)", outside)
 	}
-	// Inside: the key's records read at once, then every write in one batch.
-	if len(inside) != 2 || inside[1] != "batch" {
-		t.Fatalf("a PUT of 4 KiB sent inside its transaction %q; want one read and one batch of writes", inside)
+	// The transaction: two round trips. BEGIN, the locks and the key's records in one
+	// pipelined batch; every write and COMMIT in another.
+	if len(inside) != 2 || inside[0].sql != "batch" || inside[1].sql != "batch" {
+		t.Fatalf("a PUT of 4 KiB made %d round trips for its transaction, want 2 batches: %+v", len(inside), inside)
+	}
+	open, writes := inside[0].batch, inside[1].batch
+	if len(open) < 3 || !strings.HasPrefix(open[0], "BEGIN ISOLATION LEVEL READ COMMITTED") ||
+		!strings.Contains(open[len(open)-2], "pg_advisory_xact_lock(") || !strings.Contains(open[len(open)-1], "weir_generations") {
+		t.Fatalf("a PUT's transaction opened with %q; want BEGIN, its locks (the key's last), the key's records", open)
+	}
+	if len(writes) < 2 || writes[len(writes)-1] != "COMMIT" || inside[1].inTx != true {
+		t.Fatalf("a PUT's transaction ended with %q; want its writes and COMMIT", writes)
 	}
 	t.Logf("a PUT of 4 KiB: %d round trips: %+v", len(sent), sent)
 

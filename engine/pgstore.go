@@ -6,13 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,15 +27,21 @@ import (
 
 // pgStore is the metaStore over PostgreSQL, or a database that speaks its wire and SQL
 // (CockroachDB, YugabyteDB), shared by every gateway that names it. A transaction is one
-// SERIALIZABLE database transaction: two gateways that read the same version and both try to
-// replace it cannot both commit, so the loser runs again and sees the winner. Records are the
+// database transaction that holds the scope's locks (PostgreSQL) or runs SERIALIZABLE
+// (elsewhere): two gateways can never both replace the version they read (see update). Records are the
 // same JSON the embedded store keeps, in BYTEA columns keyed by byte strings, so that every
 // listing is in S3's byte order whatever the database's collation.
 //
-// The SQL is deliberately plain: no stored procedures, no server-side JSON, no correctness that
-// rests on advisory locks (they only keep two gateways from applying the schema at once).
+// The SQL is deliberately plain: no stored procedures, no server-side JSON; advisory locks only
+// where the server is PostgreSQL itself.
 type pgStore struct {
 	pool *pgxpool.Pool
+	// serializable says that transactions run SERIALIZABLE, without advisory locks: on a
+	// server that is not PostgreSQL itself, whose advisory locks may be missing or, in older
+	// CockroachDB, functions that return at once without locking anything.
+	serializable bool
+	// retries counts the transactions run again after a serialization failure or deadlock.
+	retries atomic.Int64
 	// clock, when set, replaces the database's now() (tests); otherwise lease expiry and
 	// modification times come from the database, so gateways whose clocks disagree agree.
 	clock func() time.Time
@@ -264,7 +273,7 @@ var pgConfigure func(*pgxpool.Config)
 
 // openPGStore connects to url and applies the schema. Two gateways starting at once take turns
 // under an advisory lock: CREATE ... IF NOT EXISTS alone races in PostgreSQL's catalogs.
-func openPGStore(ctx context.Context, url string, clock, local func() time.Time) (*pgStore, error) {
+func openPGStore(ctx context.Context, url string, clock, local func() time.Time, serializable bool) (*pgStore, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("engine: store %s: %w", redactURL(url), err)
@@ -276,12 +285,26 @@ func openPGStore(ctx context.Context, url string, clock, local func() time.Time)
 	if err != nil {
 		return nil, fmt.Errorf("engine: store %s: %w", redactURL(url), err)
 	}
-	s := &pgStore{pool: pool, clock: clock, local: local, pending: map[uint64]struct{}{}}
+	s := &pgStore{pool: pool, clock: clock, local: local, pending: map[uint64]struct{}{}, serializable: serializable}
+	var version string
+	if err := pool.QueryRow(ctx, `SELECT version()`).Scan(&version); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("engine: store %s: %w", redactURL(url), err)
+	}
+	if !isPostgreSQL(version) {
+		s.serializable = true
+	}
 	if err := s.applySchema(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("engine: store %s: %w", redactURL(url), err)
 	}
 	return s, nil
+}
+
+// isPostgreSQL reports whether version() names PostgreSQL itself: CockroachDB's starts with
+// "CockroachDB", YugabyteDB's is PostgreSQL's with "-YB-" in it.
+func isPostgreSQL(version string) bool {
+	return strings.HasPrefix(version, "PostgreSQL ") && !strings.Contains(version, "-YB-")
 }
 
 func (s *pgStore) applySchema(ctx context.Context) error {
@@ -399,9 +422,20 @@ func (s *pgStore) now() time.Time {
 // pgMaxAttempts bounds the retries of a transaction that keeps losing conflicts.
 const pgMaxAttempts = 20
 
-// update runs fn in a SERIALIZABLE transaction and commits it, and runs the whole transaction
-// again when the database reports a serialization failure (40001) or a deadlock (40P01). A
-// transaction whose fn refused the write is committed too (it wrote nothing): only a committed
+// update runs fn in one database transaction and commits it, and runs the whole transaction
+// again when the database reports a serialization failure (40001) or a deadlock (40P01).
+//
+// On PostgreSQL the transaction is READ COMMITTED and first takes the scope's locks, as
+// transaction-scoped advisory locks, in the embedded store's order: the writers of one key
+// take turns, and each reads what the one before committed. That is the embedded store's
+// per-key critical section, held by the database for every gateway. (SERIALIZABLE there
+// refuses far more than real conflicts: its predicate locks cover whole index pages, so two
+// PUTs of different new keys that land on one page fail each other. RATIONALE.md.)
+//
+// On a database whose advisory locks weir cannot trust (CockroachDB, YugabyteDB: see
+// pgStore.serializable) the transaction is SERIALIZABLE and takes no lock: two that read the
+// same version cannot both commit, and the loser runs again and sees the winner. A transaction
+// whose fn refused the write is committed there (it wrote nothing): only a committed
 // transaction's reads are guaranteed to be serializable, and the refusal rests on them.
 func (s *pgStore) update(ctx context.Context, sc txScope, fn func(tx metaTx) error) error {
 	for attempt := 1; ; attempt++ {
@@ -411,9 +445,13 @@ func (s *pgStore) update(ctx context.Context, sc txScope, fn func(tx metaTx) err
 				f()
 			}
 		}
-		if !retryable(err) || attempt == pgMaxAttempts {
+		if !retryable(err) {
 			return pgUnavailable(err)
 		}
+		if attempt == pgMaxAttempts {
+			return fmt.Errorf("%w: the metadata database refused this write %d times as conflicting with others: %v", ErrUnavailable, attempt, err)
+		}
+		s.retries.Add(1)
 		// A short random pause keeps the losers of one conflict from meeting again at once.
 		select {
 		case <-time.After(time.Duration(rand.IntN(attempt*2000)+100) * time.Microsecond):
@@ -423,29 +461,105 @@ func (s *pgStore) update(ctx context.Context, sc txScope, fn func(tx metaTx) err
 	}
 }
 
-func (s *pgStore) attempt(ctx context.Context, sc txScope, fn func(tx metaTx) error) (*pgTx, error) {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+// attempt runs the transaction once, in two round trips when fn only reads its scope key's
+// records: BEGIN, the locks and those records go in one, fn's writes and COMMIT in another.
+func (s *pgStore) attempt(ctx context.Context, sc txScope, fn func(tx metaTx) error) (_ *pgTx, err error) {
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback(context.Background())
-	t := &pgTx{pgReader: pgReader{ctx: ctx, q: tx}, s: s, scope: sc}
+	defer func() {
+		// Whatever is left open (a failed statement, a refusal, a lost context) is rolled
+		// back before the connection goes back to the pool.
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			if _, rerr := conn.Exec(context.Background(), `ROLLBACK`); rerr != nil && err == nil {
+				err = rerr
+			}
+		}
+		conn.Release()
+	}()
+	t := &pgTx{pgReader: pgReader{ctx: ctx, q: conn}, s: s, scope: sc}
+	var open pgx.Batch
+	if s.serializable {
+		open.Queue(`BEGIN ISOLATION LEVEL SERIALIZABLE`)
+	} else {
+		open.Queue(`BEGIN ISOLATION LEVEL READ COMMITTED`)
+		for _, l := range sc.advisoryLocks() {
+			open.Queue(l.sql, l.key)
+		}
+	}
+	if sc.key != "" {
+		t.key = t.queueRecords(&open)
+	}
+	if err := conn.SendBatch(ctx, &open).Close(); err != nil {
+		return nil, err
+	}
 	refused := fn(t)
 	if retryable(refused) {
 		return nil, refused
 	}
-	if refused == nil && t.batch.Len() > 0 {
-		if err := tx.SendBatch(ctx, &t.batch).Close(); err != nil {
-			return nil, err
-		}
+	switch {
+	case refused == nil && t.batch.Len() > 0:
+		t.batch.Queue(`COMMIT`)
+		err = conn.SendBatch(ctx, &t.batch).Close()
+	case refused == nil || s.serializable:
+		_, err = conn.Exec(ctx, `COMMIT`)
+	default:
+		// Under the locks the refusal's reads were the latest committed: nothing to commit.
+		return t, refused
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err != nil {
 		if retryable(err) || refused == nil {
 			return nil, err
 		}
 		return nil, refused // the transaction failed on its own: say why
 	}
 	return t, refused
+}
+
+// pgLock is one advisory lock statement of a transaction and its key.
+type pgLock struct {
+	sql string
+	key int64
+}
+
+// advisoryLocks are the locks of the scope in the embedded store's order (upload, bucket, key,
+// part), so that two transactions never wait on each other in a circle. A lock's key is a
+// 64-bit hash of what it names; two names that share one only take turns needlessly.
+func (sc txScope) advisoryLocks() []pgLock {
+	const exclusive, shared = `SELECT pg_advisory_xact_lock($1)`, `SELECT pg_advisory_xact_lock_shared($1)`
+	mode := func(excl bool) string {
+		if excl {
+			return exclusive
+		}
+		return shared
+	}
+	var locks []pgLock
+	if sc.upload != "" {
+		locks = append(locks, pgLock{mode(sc.uploadExclusive), pgLockKey('u', sc.upload)})
+	}
+	if sc.bucket != "" {
+		locks = append(locks, pgLock{mode(sc.exclusive), pgLockKey('b', sc.bucket)})
+	}
+	if sc.key != "" {
+		locks = append(locks, pgLock{exclusive, pgLockKey('k', sc.bucket, sc.key)})
+	}
+	if sc.part != 0 {
+		locks = append(locks, pgLock{exclusive, pgLockKey('p', sc.upload, strconv.Itoa(sc.part))})
+	}
+	return locks
+}
+
+// pgLockKey is FNV-1a over kind and the names, each ended by a zero byte: the same on every
+// gateway, unlike a seeded hash.
+func pgLockKey(kind byte, names ...string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte{kind})
+	for _, n := range names {
+		h.Write([]byte(n))
+		h.Write([]byte{0})
+	}
+	return int64(h.Sum64())
 }
 
 func retryable(err error) bool {
@@ -716,8 +830,8 @@ type pgTx struct {
 	batch pgx.Batch
 	when  time.Time
 	after []func()
-	// scope is what the transaction is about; the records of its key are read together, at
-	// their first use (see keyRecords).
+	// scope is what the transaction is about; the records of its key are read together, with
+	// its BEGIN (see keyRecords).
 	scope txScope
 	key   *keyRecords
 }
@@ -729,13 +843,12 @@ type keyRecords struct {
 	bucket, object, lease []byte // the records as stored (nil: none)
 	gen                   int64
 	now                   time.Time
-	err                   error
 }
 
 // decode reads rec into v, a fresh copy for each caller; found is false when there is none.
 func (k *keyRecords) decode(rec []byte, v any) (found bool, err error) {
-	if k.err != nil || rec == nil {
-		return false, k.err
+	if rec == nil {
+		return false, nil
 	}
 	if err := json.Unmarshal(rec, v); err != nil {
 		return false, fmt.Errorf("engine: corrupt record: %w", err)
@@ -746,27 +859,33 @@ func (k *keyRecords) decode(rec []byte, v any) (found bool, err error) {
 // records returns the scope key's records when bucket/key is the scope's key ("" key: only
 // the bucket must match), else nil: the caller reads the general way.
 func (t *pgTx) records(bucket, key string, anyKey bool) *keyRecords {
-	if t.scope.key == "" || bucket != t.scope.bucket || (!anyKey && key != t.scope.key) {
+	if t.key == nil || bucket != t.scope.bucket || (!anyKey && key != t.scope.key) {
 		return nil
 	}
-	if t.key != nil {
-		return t.key
-	}
+	return t.key
+}
+
+// queueRecords queues the read of the scope key's records on b, behind the transaction's
+// locks: its clock_timestamp() is read once they are held, so a lease's time never runs
+// backwards from one holder of a key's lock to the next.
+func (t *pgTx) queueRecords(b *pgx.Batch) *keyRecords {
 	k := &keyRecords{}
-	t.key = k
-	var gen *int64
-	err := t.q.QueryRow(t.ctx, `SELECT b.rec, o.rec, l.rec, g.gen, now()
+	b.Queue(`SELECT b.rec, o.rec, l.rec, g.gen, clock_timestamp()
 		FROM (SELECT 1) AS one
 		LEFT JOIN weir_buckets b ON b.name = $1
 		LEFT JOIN weir_objects o ON o.bucket = $1 AND o.key = $2
 		LEFT JOIN weir_leases l ON l.bucket = $1 AND l.key = $2
 		LEFT JOIN weir_generations g ON g.bucket = $1 AND g.key = $2`, []byte(t.scope.bucket), []byte(t.scope.key)).
-		Scan(&k.bucket, &k.object, &k.lease, &gen, &k.now)
-	if err != nil {
-		k.err = pgUnavailable(err)
-	} else if gen != nil {
-		k.gen = *gen
-	}
+		QueryRow(func(row pgx.Row) error {
+			var gen *int64
+			if err := row.Scan(&k.bucket, &k.object, &k.lease, &gen, &k.now); err != nil {
+				return err
+			}
+			if gen != nil {
+				k.gen = *gen
+			}
+			return nil
+		})
 	return k
 }
 
@@ -808,7 +927,7 @@ func (t *pgTx) lease(lk leaseKey) (*leaseRecord, error) {
 	return &l, nil
 }
 
-// now is the transaction's time: the database's now() (the start of the transaction, the same
+// now is the transaction's time: the database's clock, read once its locks are held (the same
 // for every read of it) unless the store has a test clock.
 func (t *pgTx) now() time.Time {
 	if !t.when.IsZero() {
@@ -818,11 +937,11 @@ func (t *pgTx) now() time.Time {
 		t.when = t.s.clock()
 		return t.when
 	}
-	if k := t.records(t.scope.bucket, t.scope.key, false); k != nil && k.err == nil {
+	if k := t.records(t.scope.bucket, t.scope.key, false); k != nil {
 		t.when = k.now
 		return t.when
 	}
-	if err := t.q.QueryRow(t.ctx, `SELECT now()`).Scan(&t.when); err != nil {
+	if err := t.q.QueryRow(t.ctx, `SELECT clock_timestamp()`).Scan(&t.when); err != nil {
 		// A failed query aborts the transaction: its commit reports the error.
 		t.when = t.s.local()
 	}
@@ -833,9 +952,6 @@ func (t *pgTx) newGeneration(bucket, key string) (uint64, error) {
 	if k := t.records(bucket, key, false); k != nil {
 		// The generation read with the records, one up, written with the commit: a writer
 		// that read the same one conflicts with this transaction, and one of them runs again.
-		if k.err != nil {
-			return 0, k.err
-		}
 		k.gen++
 		t.batch.Queue(`INSERT INTO weir_generations (bucket, key, gen) VALUES ($1, $2, $3)
 			ON CONFLICT (bucket, key) DO UPDATE SET gen = excluded.gen`, []byte(bucket), []byte(key), k.gen)

@@ -182,7 +182,7 @@ func (e *Engine) openShared(opts Options) (*Engine, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	meta, err := openPGStore(ctx, opts.Store, opts.Clock, opts.localClock())
+	meta, err := openPGStore(ctx, opts.Store, opts.Clock, opts.localClock(), opts.serializable)
 	if err != nil {
 		return nil, err
 	}
