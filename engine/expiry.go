@@ -76,6 +76,16 @@ func (e *Engine) ExpireUploads(ctx context.Context) (int, error) {
 // UploadsExpiredTotal is how many uploads ExpireUploads aborted since Open, for metrics.
 func (e *Engine) UploadsExpiredTotal() int64 { return e.uploadsExpired.Load() }
 
+// StoreRetriesTotal is how many transactions a shared store ran again since Open because the
+// database failed them with a serialization failure or a deadlock (always 0 for the embedded
+// store), for metrics: a rate that climbs means writers conflicting far more than usual.
+func (e *Engine) StoreRetriesTotal() int64 {
+	if s, ok := e.meta.(*pgStore); ok {
+		return s.retries.Load()
+	}
+	return 0
+}
+
 // expireUploadsInBackground runs ExpireUploads and ApplyLifecycle a little after Open and then
 // every expiryInterval, until Close.
 func (e *Engine) expireUploadsInBackground() {

@@ -419,6 +419,10 @@ func (s *pgStore) now() time.Time {
 	return t
 }
 
+// pgRollbackTimeout bounds the wait for a ROLLBACK: a database that does not answer it has
+// its connection closed instead (the pool then drops it), which ends the transaction too.
+const pgRollbackTimeout = 5 * time.Second
+
 // pgMaxAttempts bounds the retries of a transaction that keeps losing conflicts.
 const pgMaxAttempts = 20
 
@@ -472,9 +476,11 @@ func (s *pgStore) attempt(ctx context.Context, sc txScope, fn func(tx metaTx) er
 		// Whatever is left open (a failed statement, a refusal, a lost context) is rolled
 		// back before the connection goes back to the pool.
 		if conn.Conn().PgConn().TxStatus() != 'I' {
-			if _, rerr := conn.Exec(context.Background(), `ROLLBACK`); rerr != nil && err == nil {
+			rctx, cancel := context.WithTimeout(context.Background(), pgRollbackTimeout)
+			if _, rerr := conn.Exec(rctx, `ROLLBACK`); rerr != nil && err == nil {
 				err = rerr
 			}
+			cancel()
 		}
 		conn.Release()
 	}()

@@ -169,7 +169,7 @@ func TestPGWritersOfDistinctKeysNeverConflict(t *testing.T) {
 	}
 	wg.Wait()
 	for i, e := range engines {
-		if n := e.meta.(*pgStore).retries.Load(); n != 0 {
+		if n := e.StoreRetriesTotal(); n != 0 {
 			t.Errorf("engine %d ran %d transactions again for 160 PUTs of distinct new keys; want 0", i, n)
 		}
 	}

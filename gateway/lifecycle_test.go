@@ -188,6 +188,7 @@ func TestLifecycleSweep(t *testing.T) {
 		`weir_lifecycle_actions_total{action="uploads_aborted"}`:             1,
 		`weir_lifecycle_actions_total{action="delete_markers_removed"}`:      0,
 		`weir_uploads_expired_total`:                                         0,
+		`weir_store_retries_total`:                                           0,
 	} {
 		if got := ts.metric(t, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)

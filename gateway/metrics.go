@@ -165,24 +165,27 @@ func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
 // sweepCollector reports, at scrape time, what the engine's background sweeps did: the upload
 // expiry and the lifecycle rules.
 type sweepCollector struct {
-	eng                       *engine.Engine
-	uploadsExpired, lifecycle *prometheus.Desc
+	eng                                     *engine.Engine
+	uploadsExpired, lifecycle, storeRetries *prometheus.Desc
 }
 
 func newSweepCollector(eng *engine.Engine) *sweepCollector {
 	return &sweepCollector{eng: eng,
 		uploadsExpired: prometheus.NewDesc("weir_uploads_expired_total", "Multipart uploads aborted by --upload-expiry.", nil, nil),
 		lifecycle: prometheus.NewDesc("weir_lifecycle_actions_total", "What the lifecycle sweep did, by action: objects_expired, noncurrent_versions_removed, delete_markers_removed, uploads_aborted, and skipped (due, but kept by a lease, a lock or a write in between).",
-			[]string{"action"}, nil)}
+			[]string{"action"}, nil),
+		storeRetries: prometheus.NewDesc("weir_store_retries_total", "Metadata transactions run again because the shared database (--store) failed them with a serialization failure or a deadlock; always 0 on the embedded store.", nil, nil)}
 }
 
 func (c *sweepCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.uploadsExpired
 	ch <- c.lifecycle
+	ch <- c.storeRetries
 }
 
 func (c *sweepCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.uploadsExpired, prometheus.CounterValue, float64(c.eng.UploadsExpiredTotal()))
+	ch <- prometheus.MustNewConstMetric(c.storeRetries, prometheus.CounterValue, float64(c.eng.StoreRetriesTotal()))
 	t := c.eng.LifecycleTotals()
 	for _, a := range []struct {
 		name string
