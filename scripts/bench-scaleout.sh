@@ -7,8 +7,8 @@
 #          $(go env GOPATH)/bin)
 #   weir   single-node weir on its embedded pebble store
 # One `weir bench -compare` invocation measures them in turn (ROUNDS rounds): PUT and GET of
-# 4KiB and 1MiB, CONC workers, DURATION per run. pg2 comes first, so the ratio column reads
-# "pg2/minio": the two gateways' ops/s over MinIO's.
+# SIZES (default 4KiB,1MiB), CONC workers, DURATION per run. pg2 comes first, so the ratio
+# column reads "pg2/minio": the two gateways' ops/s over MinIO's.
 #
 # PostgreSQL is a cluster of its own, made with initdb in a temporary directory (as the
 # postgres user when run as root: initdb refuses root) on a free loopback port, with its
@@ -20,12 +20,14 @@
 #
 #   task bench:scaleout                          # DURATION=10s ROUNDS=2 CONC=16
 #   DURATION=5s ROUNDS=1 OUT=/tmp/smoke ./scripts/bench-scaleout.sh
+#   SIZES=4KiB ROUNDS=5 OUT=/tmp/small ./scripts/bench-scaleout.sh   # the 4 KiB targets, more rounds
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
 DURATION=${DURATION:-10s}
 CONC=${CONC:-16}
 ROUNDS=${ROUNDS:-2}
+SIZES=${SIZES:-4KiB,1MiB}
 OUT=${OUT:-docs/bench}
 export CGO_ENABLED=0
 GOBIN_DIR=$(go env GOPATH)/bin
@@ -111,7 +113,7 @@ fi
 compare+=,weir=http://127.0.0.1:19200
 
 cmd=(bench -access-key "$AK" -secret-key "$SK" -compare "$compare"
-	-workload put,get -size 4KiB,1MiB -concurrency "$CONC" -duration "$DURATION" -rounds "$ROUNDS"
+	-workload put,get -size "$SIZES" -concurrency "$CONC" -duration "$DURATION" -rounds "$ROUNDS"
 	-json-file "$OUT/scaleout.json")
 {
 	echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u '+%F %H:%M UTC'), $(go version | cut -d' ' -f3)"
