@@ -267,6 +267,11 @@ var pgSchema = []string{
 	`ALTER TABLE weir_objects ADD COLUMN IF NOT EXISTS inline_id BIGINT`,
 }
 
+// pgIdleInTransaction is the default idle_in_transaction_session_timeout of weir's sessions:
+// far longer than any transaction of weir waits between its statements (microseconds), short
+// enough that a key whose lock holder died is writable again in seconds.
+const pgIdleInTransaction = "10s"
+
 // pgConfigure, when set (by tests that count the statements a request sends), adjusts the
 // connection pool's configuration before it connects.
 var pgConfigure func(*pgxpool.Config)
@@ -277,6 +282,12 @@ func openPGStore(ctx context.Context, url string, clock, local func() time.Time,
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("engine: store %s: %w", redactURL(url), err)
+	}
+	// A transaction holds its key's lock between its two round trips: if its gateway hangs or
+	// its machine vanishes there, the database ends the session after this long, and the
+	// lock with it, rather than when TCP at last notices (hours). Set in the URL to change.
+	if _, set := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = pgIdleInTransaction
 	}
 	if pgConfigure != nil {
 		pgConfigure(cfg)
@@ -365,8 +376,9 @@ func pgUnavailable(err error) error {
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		// Class 08: connection exception; 57P01-57P03: shutdown, crash, cannot connect now.
-		if strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" {
+		// Class 08: connection exception; 57P01-57P03: shutdown, crash, cannot connect now;
+		// 25P03: the session sat in a transaction past idle_in_transaction_session_timeout.
+		if strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" || pe.Code == "25P03" {
 			return fmt.Errorf("%w: the metadata database: %s", ErrUnavailable, pe.Message)
 		}
 		return err

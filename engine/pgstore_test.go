@@ -523,3 +523,42 @@ func TestPGConflictsThatNeverEndAre503(t *testing.T) {
 		t.Fatalf("the write that never committed: %v", err)
 	}
 }
+
+// TestPGStuckLockHolderIsCutOff: a gateway that hangs while its transaction holds a key's lock
+// (here: between the transaction's two round trips) blocks that key only until the database
+// ends its session (idle_in_transaction_session_timeout, 1 s here), not until TCP notices. The
+// other gateway's write of the key then goes through, and the hung one's never commits.
+func TestPGStuckLockHolderIsCutOff(t *testing.T) {
+	url := backendtest.PostgresDatabase(t, backendtest.Postgres(t))
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	hung := openTest(t, Options{Store: url + sep + "idle_in_transaction_session_timeout=1s"})
+	other := openTest(t, Options{Store: url})
+	mustBucket(t, hung, "bkt")
+	holding, released := make(chan struct{}), make(chan struct{})
+	result := make(chan error, 1)
+	go func() {
+		first := true
+		result <- hung.meta.update(context.Background(), txScope{bucket: "bkt", key: "k"}, func(tx metaTx) error {
+			if first {
+				first = false
+				close(holding)
+				<-released
+			}
+			return tx.putObject("bkt", "k", &objectMeta{})
+		})
+	}()
+	<-holding
+	if _, err := put(other, "bkt", "k", []byte("other"), Guard{}); err != nil {
+		t.Fatalf("a write of the key the hung transaction locked: %v", err)
+	}
+	close(released) // the hung gateway wakes up: its session is gone
+	if err := <-result; !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("the hung transaction, once it woke: %v; want ErrUnavailable", err)
+	}
+	if got := read(t, other, "bkt", "k"); string(got) != "other" {
+		t.Fatalf("the key holds %q; want the other gateway's write", got)
+	}
+}

@@ -229,16 +229,31 @@ func TestSlowClientsAreCut(t *testing.T) {
 	// machine could see the stalled requests cut before the third arrives.
 	held := startServer(t, serverOptions{MaxInflight: 2})
 	mustCreateBucket(t, held.root(), "slow")
+	var stalled []net.Conn
 	for i := range 2 {
 		c, err := net.Dial("tcp", strings.TrimPrefix(held.URL, "http://"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
+		stalled = append(stalled, c)
 		req := held.signed(t, http.MethodPut, fmt.Sprintf("/slow/held%d", i), make([]byte, 1000), nil, "UNSIGNED-PAYLOAD", time.Now())
 		var w bytes.Buffer
 		req.Write(&w)
-		c.Write(w.Bytes()[:w.Len()-500])
+		if _, err := c.Write(w.Bytes()[:w.Len()-500]); err != nil {
+			t.Fatalf("sending the stalled request %d: %v", i, err)
+		}
+	}
+	// answered says what the server sent on the stalled connections, for a failure's message.
+	answered := func() string {
+		var out []string
+		for i, c := range stalled {
+			c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			b := make([]byte, 512)
+			n, err := c.Read(b)
+			out = append(out, fmt.Sprintf("stalled %d: %q (%v)", i, b[:n], err))
+		}
+		return strings.Join(out, "; ")
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -250,7 +265,7 @@ func TestSlowClientsAreCut(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("never refused beyond --max-inflight: %d %s", resp.StatusCode, data)
+			t.Fatalf("never refused beyond --max-inflight: %d %s; %s", resp.StatusCode, data, answered())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
