@@ -255,7 +255,9 @@ func TestSlowClientsAreCut(t *testing.T) {
 		}
 		return strings.Join(out, "; ")
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	// Until the two are in flight: at once on a quiet machine, later on a loaded one (the
+	// default idle timeout, 60 s, keeps them there longer than this waits).
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, e, data := held.do(t, held.signed(t, http.MethodGet, "/slow?list-type=2", nil, nil, "", time.Now()))
 		if resp.StatusCode == 503 {
