@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -309,8 +310,19 @@ var conformanceCases = []conformanceCase{
 		wantErr(t, "reading a deleted bucket", err, ErrNoSuchBucket)
 		_, err = put(e, "bkt", "k", []byte("x"), Guard{})
 		wantErr(t, "writing into a deleted bucket", err, ErrNoSuchBucket)
-		// Created again, it has no lease left.
+		// Refused before the body streams (larger than a chunk, or of unknown size) or by the
+		// commit (small): the same answer, and nothing stored.
+		_, err = put(e, "bkt", "large", bytes.Repeat([]byte("L"), 300<<10), Guard{})
+		wantErr(t, "writing 300 KiB into a deleted bucket", err, ErrNoSuchBucket)
+		_, err = e.PutObject(ctx, "bkt", "unsized", strings.NewReader("x"), PutOptions{Size: -1})
+		wantErr(t, "writing a body of unknown size into a deleted bucket", err, ErrNoSuchBucket)
+		// Created again, it has no lease left and none of those writes.
 		mustBucket(t, e, "bkt")
+		for _, k := range []string{"k", "large", "unsized"} {
+			if _, err := e.StatObject("bkt", k); !errors.Is(err, ErrNoSuchKey) {
+				t.Fatalf("%s, written while the bucket was gone, after its re-creation: %v", k, err)
+			}
+		}
 		if l, err := e.BucketLease("bkt"); err != nil || l.State != LeaseAvailable {
 			t.Fatalf("lease of the re-created bucket: %+v %v", l, err)
 		}

@@ -435,8 +435,13 @@ func (e *Engine) PutObject(ctx context.Context, bucket, key string, body io.Read
 	if err := validMetadata(opts.Metadata); err != nil {
 		return ObjectInfo{}, err
 	}
-	if err := e.meta.reader().bucketExists(bucket); err != nil {
-		return ObjectInfo{}, err
+	// A body that may be larger than a chunk streams to the data store before the commit:
+	// refuse it at once when the bucket is missing. A smaller one stays in memory, and the
+	// commit, which reads the bucket anyway, refuses it (a round trip less over PostgreSQL).
+	if opts.Size < 0 || opts.Size > int64(e.chunkSize) {
+		if err := e.meta.reader().bucketExists(bucket); err != nil {
+			return ObjectInfo{}, err
+		}
 	}
 	if !opts.Retention.IsZero() || opts.LegalHold {
 		if err := checkLockRequest(e.meta.reader(), bucket, &opts.Retention, e.meta.now()); err != nil {
