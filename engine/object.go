@@ -565,20 +565,27 @@ func (e *Engine) OpenBucketObject(bucket, key, versionID string) (Bucket, Object
 }
 
 // currentReader is a store that reads at once what a GET of a key's current version needs
-// (pgStore.readCurrent); a GET over it costs one round trip instead of one per record. The
-// embedded store has no round trips to save and reads from a snapshot instead.
+// (pgStore.readCurrent), or of the version of one generation (pgStore.readVersion); a GET over
+// it costs one round trip instead of one per record. The embedded store has no round trips to
+// save and reads from a snapshot instead.
 type currentReader interface {
 	readCurrent(bucket, key string) (currentRead, error)
+	readVersion(bucket, key string, gen uint64) (currentRead, error)
 }
 
 func (e *Engine) openObject(bucket, key, versionID string, withBucket bool) (Bucket, ObjectReader, error) {
 	if err := e.check(); err != nil {
 		return Bucket{}, nil, err
 	}
-	if cr, ok := e.meta.(currentReader); ok && versionID == "" {
-		b, o, done, err := e.openCurrent(cr, bucket, key)
-		if done {
-			return b, o, err
+	if cr, ok := e.meta.(currentReader); ok {
+		if versionID == "" {
+			b, o, done, err := e.openCurrent(cr, bucket, key)
+			if done {
+				return b, o, err
+			}
+		} else if gen, null, err := parseVersionID(versionID); err == nil && !null {
+			// The null version has no generation to look up by: read the general way.
+			return e.openGeneration(cr, bucket, key, gen, versionID)
 		}
 	}
 	var b Bucket
@@ -629,6 +636,39 @@ func (e *Engine) openCurrent(cr currentReader, bucket, key string) (b Bucket, o 
 	}
 	e.reclaim.hold(pin, r.held)
 	return *got.bucket, r, true, nil
+}
+
+// openGeneration opens the key's version of generation gen (named versionID) from one
+// readVersion: the object record and the version record of that generation come from one
+// statement, so one of them is the version if the key has it.
+func (e *Engine) openGeneration(cr currentReader, bucket, key string, gen uint64, versionID string) (Bucket, ObjectReader, error) {
+	pin := e.reclaim.pin()
+	got, err := cr.readVersion(bucket, key, gen)
+	var m *objectMeta
+	switch {
+	case err != nil:
+	case got.bucket == nil:
+		err = wrapf(ErrNoSuchBucket, "bucket %s does not exist", bucket)
+	default:
+		m, err = versionFound(versionOf(got.object, got.version, gen), key, versionID)
+	}
+	if err != nil {
+		e.reclaim.unpin(pin)
+		if got.bucket != nil {
+			return *got.bucket, nil, err
+		}
+		return Bucket{}, nil, err
+	}
+	info := m.info(bucket, key)
+	addLease(&info, got.lease, got.now)
+	r := &objectReader{e: e, meta: m, info: info}
+	for _, d := range m.Data {
+		if d.Blob {
+			r.held = append(r.held, d.ID)
+		}
+	}
+	e.reclaim.hold(pin, r.held)
+	return *got.bucket, r, nil
 }
 
 // openVersion opens the version of the key that versionID names ("": the current one).

@@ -190,4 +190,44 @@ func TestPGRoundTripsOfGetAndPut(t *testing.T) {
 	if v, err := e.StatObject("bkt", "new"); err != nil || v.Generation != pgIDBlock+1 {
 		t.Fatalf("after %d writes of a key: generation %d, %v", pgIDBlock+1, v.Generation, err)
 	}
+
+	// A GET of an older version (?versionId=): its bucket, object and version records and its
+	// lease in one statement too; a missing version and a missing bucket alike.
+	mustBucket(t, e, "ver")
+	if _, err := e.SetBucketVersioning(ctx, "ver", VersioningEnabled); err != nil {
+		t.Fatal(err)
+	}
+	old, err := put(e, "ver", "k", small, Guard{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := put(e, "ver", "k", body(4096, "newer"), Guard{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ { // warm, then counted
+		log.take()
+		b, o, err := e.OpenBucketObject("ver", "k", old.VersionID)
+		if err != nil || b.Name != "ver" || o.Info().ETag != old.ETag {
+			t.Fatalf("GET of version %s: bucket %q, %+v", old.VersionID, b.Name, err)
+		}
+		sent, prepares := log.take()
+		got, err := readRange(t, o, Range{0, int64(len(small))})
+		o.Close()
+		if err != nil || !bytes.Equal(got, small) {
+			t.Fatalf("GET of version %s: %d bytes, %v", old.VersionID, len(got), err)
+		}
+		if i == 1 && (len(sent) != 1 || sent[0].inTx) {
+			t.Fatalf("opening version %s sent %d statements (%d prepared), want 1: %+v", old.VersionID, len(sent), prepares, sent)
+		}
+	}
+	log.take()
+	if _, _, err := e.OpenBucketObject("ver", "k", "00000000000000ff"); !errors.Is(err, ErrNoSuchVersion) {
+		t.Fatalf("GET of a version the key never had: %v", err)
+	}
+	if _, _, err := e.OpenBucketObject("nobucket", "k", old.VersionID); !errors.Is(err, ErrNoSuchBucket) {
+		t.Fatalf("GET of a version in a missing bucket: %v", err)
+	}
+	if sent, _ := log.take(); len(sent) != 2 {
+		t.Fatalf("two GETs of versions that are not there sent %d statements, want 2: %+v", len(sent), sent)
+	}
 }

@@ -1012,7 +1012,9 @@ type currentRead struct {
 	// newest is the key's newest version record, read only when there is no object record: a
 	// delete marker there makes the GET's answer a delete marker's.
 	newest *objectMeta
-	now    time.Time
+	// version is the key's version record of the generation asked for (readVersion).
+	version *objectMeta
+	now     time.Time
 	// body is the data of a small object, read with its record (nil: not read).
 	body []byte
 }
@@ -1038,22 +1040,53 @@ func (s *pgStore) readCurrent(bucket, key string) (currentRead, error) {
 	if s.clock != nil {
 		got.now = s.clock()
 	}
-	for _, r := range []struct {
-		rec []byte
-		v   any
-	}{{brec, &got.bucket}, {orec, &got.object}, {lrec, &got.lease}, {vrec, &got.newest}} {
-		if r.rec == nil {
-			continue
-		}
-		if err := json.Unmarshal(r.rec, r.v); err != nil {
-			return got, fmt.Errorf("engine: corrupt record of %s/%s: %w", bucket, key, err)
-		}
+	if err := decodeRecords(bucket, key, []pgRecord{{brec, &got.bucket}, {orec, &got.object}, {lrec, &got.lease}, {vrec, &got.newest}}); err != nil {
+		return got, err
 	}
 	if m := got.object; m != nil && bodyID != nil && len(m.Data) == 1 && !m.Data[0].Blob && !m.Multipart &&
 		uint64(*bodyID) == m.Data[0].ID && int64(len(body)) == m.Data[0].Size {
 		got.body = body
 	}
 	return got, nil
+}
+
+// readVersion reads the bucket, the key's object record, its version record of generation gen,
+// its lease and the database's time in one statement: one round trip, one snapshot.
+func (s *pgStore) readVersion(bucket, key string, gen uint64) (currentRead, error) {
+	var got currentRead
+	var brec, orec, vrec, lrec []byte
+	err := s.pool.QueryRow(context.Background(), `SELECT b.rec, o.rec, v.rec, l.rec, now()
+		FROM (SELECT 1) AS one
+		LEFT JOIN weir_buckets b ON b.name = $1
+		LEFT JOIN weir_objects o ON o.bucket = $1 AND o.key = $2
+		LEFT JOIN weir_versions v ON v.bucket = $1 AND v.key = $2 AND v.gen = $3
+		LEFT JOIN weir_leases l ON l.bucket = $1 AND l.key = $2`, []byte(bucket), []byte(key), int64(gen)).
+		Scan(&brec, &orec, &vrec, &lrec, &got.now)
+	if err != nil {
+		return got, fmt.Errorf("engine: read %s/%s: %w", bucket, key, pgUnavailable(err))
+	}
+	if s.clock != nil {
+		got.now = s.clock()
+	}
+	return got, decodeRecords(bucket, key, []pgRecord{{brec, &got.bucket}, {orec, &got.object}, {vrec, &got.version}, {lrec, &got.lease}})
+}
+
+// pgRecord is a record as read (nil: none) and where to decode it.
+type pgRecord struct {
+	rec []byte
+	v   any
+}
+
+func decodeRecords(bucket, key string, recs []pgRecord) error {
+	for _, r := range recs {
+		if r.rec == nil {
+			continue
+		}
+		if err := json.Unmarshal(r.rec, r.v); err != nil {
+			return fmt.Errorf("engine: corrupt record of %s/%s: %w", bucket, key, err)
+		}
+	}
+	return nil
 }
 
 func (t *pgTx) deleteObject(bucket, key string) {

@@ -101,12 +101,32 @@ func (e *Engine) findVersion(r metaReader, bucket, key, versionID string) (*obje
 		if err := r.bucketExists(bucket); err != nil {
 			return nil, err
 		}
+	}
+	return versionFound(m, key, versionID)
+}
+
+// versionFound is the answer to a read of the version versionID names when m is what was
+// found (nil: nothing): m, or NoSuchVersion, or a *DeleteMarkerError.
+func versionFound(m *objectMeta, key, versionID string) (*objectMeta, error) {
+	if m == nil {
 		return nil, wrapf(ErrNoSuchVersion, "the key %s has no version %s", key, versionID)
 	}
 	if m.DM {
 		return nil, &DeleteMarkerError{VersionID: versionID, err: wrapf(ErrDeleteMarker, "version %s of %s is a delete marker", versionID, key)}
 	}
 	return m, nil
+}
+
+// versionOf picks the version of generation gen from the key's object record cur and its
+// version record v of that generation (either may be nil); nil when neither is it.
+func versionOf(cur, v *objectMeta, gen uint64) *objectMeta {
+	switch {
+	case cur != nil && cur.Ver && cur.Gen == gen:
+		return cur
+	case v != nil && v.Ver:
+		return v
+	}
+	return nil
 }
 
 // current reads the key's current version from r: NoSuchBucket, NoSuchKey, or a
@@ -143,7 +163,7 @@ func lookupVersion(r metaReader, bucket, key string, gen uint64, null bool) (*ob
 	if err != nil {
 		return nil, err
 	}
-	if cur != nil && (null && !cur.Ver || !null && cur.Ver && cur.Gen == gen) {
+	if cur != nil && null && !cur.Ver || !null && versionOf(cur, nil, gen) != nil {
 		return cur, nil
 	}
 	if null {
@@ -159,10 +179,10 @@ func lookupVersion(r metaReader, bucket, key string, gen uint64, null bool) (*ob
 		return nil, nil
 	}
 	m, err := r.version(bucket, key, gen)
-	if err != nil || m == nil || !m.Ver {
+	if err != nil {
 		return nil, err
 	}
-	return m, nil
+	return versionOf(nil, m, gen), nil
 }
 
 // StatObjectVersion returns the metadata of the version versionID names ("": the current one).
