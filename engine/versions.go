@@ -163,7 +163,7 @@ func lookupVersion(r metaReader, bucket, key string, gen uint64, null bool) (*ob
 	if err != nil {
 		return nil, err
 	}
-	if cur != nil && null && !cur.Ver || !null && versionOf(cur, nil, gen) != nil {
+	if cur != nil && (null && !cur.Ver || !null && cur.Ver && cur.Gen == gen) {
 		return cur, nil
 	}
 	if null {
