@@ -884,3 +884,26 @@ func TestNewerStoreRefused(t *testing.T) {
 		t.Fatalf("opening a newer store: %v", err)
 	}
 }
+
+// TestMadeUpBucketsTakeNoLocks: writes, tag changes and leases on buckets that do not exist
+// are answered NoSuchBucket and leave nothing in the embedded store's table of bucket locks
+// (a lock there is kept for good), whatever the size of the body.
+func TestMadeUpBucketsTakeNoLocks(t *testing.T) {
+	e := openTest(t, Options{})
+	ctx := context.Background()
+	for i := range 100 {
+		name := fmt.Sprintf("made-up-%d", i)
+		_, err := put(e, name, "k", []byte("small"), Guard{})
+		wantErr(t, "a small PUT into "+name, err, ErrNoSuchBucket)
+		_, err = e.SetObjectTags(ctx, name, "k", map[string]string{"a": "b"}, Guard{})
+		wantErr(t, "tagging in "+name, err, ErrNoSuchBucket)
+		_, err = e.LeaseObject(ctx, name, "k", LeaseRequest{Action: LeaseAcquire, ProposedID: idA, Duration: 60})
+		wantErr(t, "a lease in "+name, err, ErrNoSuchBucket)
+	}
+	e.pebble.bucketMu.Lock()
+	n := len(e.pebble.bucketLocks)
+	e.pebble.bucketMu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d bucket locks after writes into 100 made-up buckets; want 0", n)
+	}
+}

@@ -307,10 +307,6 @@ func (e *Engine) LeaseObject(ctx context.Context, bucket, key string, req LeaseR
 	if err := e.check(); err != nil {
 		return LeaseResult{}, err
 	}
-	// A made-up bucket is answered before the transaction, which would lock its name.
-	if err := e.meta.reader().bucketExists(bucket); err != nil {
-		return LeaseResult{}, err
-	}
 	var res LeaseResult
 	err := e.meta.update(ctx, txScope{bucket: bucket, key: key}, func(tx metaTx) error {
 		cur, err := tx.object(bucket, key)

@@ -437,7 +437,8 @@ func (e *Engine) PutObject(ctx context.Context, bucket, key string, body io.Read
 	}
 	// A body that may be larger than a chunk streams to the data store before the commit:
 	// refuse it at once when the bucket is missing. A smaller one stays in memory, and the
-	// commit, which reads the bucket anyway, refuses it (a round trip less over PostgreSQL).
+	// commit refuses it (a round trip less over PostgreSQL; the embedded store answers a
+	// made-up bucket before it takes the bucket's lock).
 	if opts.Size < 0 || opts.Size > int64(e.chunkSize) {
 		if err := e.meta.reader().bucketExists(bucket); err != nil {
 			return ObjectInfo{}, err

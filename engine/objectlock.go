@@ -206,9 +206,6 @@ func (e *Engine) updateVersionLock(ctx context.Context, bucket, key, versionID s
 	if err := e.check(); err != nil {
 		return ObjectInfo{}, err
 	}
-	if err := e.meta.reader().bucketExists(bucket); err != nil {
-		return ObjectInfo{}, err
-	}
 	var info ObjectInfo
 	err := e.meta.update(ctx, txScope{bucket: bucket, key: key}, func(tx metaTx) error {
 		b, err := tx.bucket(bucket)

@@ -75,6 +75,14 @@ func (s *pebbleStore) update(ctx context.Context, sc txScope, fn func(tx metaTx)
 		}
 	}
 	if sc.bucket != "" {
+		// A bucket's lock is made at its first use and kept: a name that is no bucket is
+		// answered here, so made-up names cannot grow the lock table. (Exclusive scopes
+		// include CreateBucket, whose name does not exist yet.)
+		if !sc.exclusive {
+			if err := (pebbleReader{s: s, r: s.db}).bucketExists(sc.bucket); err != nil {
+				return err
+			}
+		}
 		l := s.bucketLock(sc.bucket)
 		if sc.exclusive {
 			l.Lock()

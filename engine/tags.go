@@ -10,10 +10,6 @@ func (e *Engine) SetObjectTags(ctx context.Context, bucket, key string, tags map
 	if err := e.check(); err != nil {
 		return ObjectInfo{}, err
 	}
-	// A made-up bucket is answered before the transaction, which would lock its name.
-	if err := e.meta.reader().bucketExists(bucket); err != nil {
-		return ObjectInfo{}, err
-	}
 	if len(tags) == 0 {
 		tags = nil
 	}
@@ -40,10 +36,7 @@ func (e *Engine) SetObjectTags(ctx context.Context, bucket, key string, tags map
 			return err
 		}
 		info = tagged.info(bucket, key)
-		info.Lease = lease.info(now)
-		if info.Lease.State.Locked() {
-			info.leaseID = lease.ID
-		}
+		addLease(&info, lease, now)
 		return nil
 	})
 	return info, err
